@@ -1,0 +1,73 @@
+{{/*
+Pod template of a batch job running a stocktrack image. Call with
+(dict "root" $ "component" "janitor" "name" "janitor-vacuum" "values" .Values.janitor "args" (list "vacuum") "command" nil).
+*/}}
+{{- define "stocktrack.jobPodTemplate" -}}
+{{- $root := .root -}}
+{{- $ctx := dict "root" $root "component" .name -}}
+metadata:
+  labels:
+    {{- include "stocktrack.selectorLabels" $ctx | nindent 4 }}
+    app.kubernetes.io/part-of: stocktrack
+    stocktrack.io/data-client: "true"
+    stocktrack.io/job: "true"
+    {{- with $root.Values.podLabels }}
+    {{- toYaml . | nindent 4 }}
+    {{- end }}
+  annotations:
+    {{- include "stocktrack.podAnnotations" (dict "root" $root "port" 0) | nindent 4 }}
+spec:
+  {{- include "stocktrack.podCommon" (dict "root" $root "values" .values) | nindent 2 }}
+  restartPolicy: Never
+  containers:
+    - name: {{ .name }}
+      image: {{ include "stocktrack.image" (dict "root" $root "component" .component) }}
+      imagePullPolicy: {{ $root.Values.image.pullPolicy }}
+      {{- with .command }}
+      command:
+        {{- toYaml . | nindent 8 }}
+      {{- end }}
+      {{- with .args }}
+      args:
+        {{- toYaml . | nindent 8 }}
+      {{- end }}
+      {{- include "stocktrack.env" (dict "root" $root "component" .name "env" (default (dict) .values.env)) | nindent 6 }}
+      resources:
+        {{- toYaml .values.resources | nindent 8 }}
+      securityContext:
+        {{- include "stocktrack.containerSecurityContext" $root | nindent 8 }}
+      volumeMounts:
+        {{- include "stocktrack.tmpVolumeMount" $root | nindent 8 }}
+  volumes:
+    {{- include "stocktrack.tmpVolume" $root | nindent 4 }}
+{{- end -}}
+
+{{/* A CronJob that never overlaps itself; call like stocktrack.jobPodTemplate plus "schedule". */}}
+{{- define "stocktrack.cronJob" -}}
+apiVersion: batch/v1
+kind: CronJob
+metadata:
+  name: {{ include "stocktrack.fullname" .root }}-{{ .name }}
+  labels:
+    {{- include "stocktrack.labels" (dict "root" .root "component" .name) | nindent 4 }}
+spec:
+  schedule: {{ .schedule | quote }}
+  {{- with .values.timeZone }}
+  timeZone: {{ . }}
+  {{- end }}
+  # A run still going when the next is due is left alone rather than doubled.
+  concurrencyPolicy: Forbid
+  startingDeadlineSeconds: {{ .values.startingDeadlineSeconds }}
+  successfulJobsHistoryLimit: {{ .values.successfulJobsHistoryLimit }}
+  failedJobsHistoryLimit: {{ .values.failedJobsHistoryLimit }}
+  jobTemplate:
+    metadata:
+      labels:
+        {{- include "stocktrack.selectorLabels" (dict "root" .root "component" .name) | nindent 8 }}
+    spec:
+      backoffLimit: {{ .values.backoffLimit }}
+      activeDeadlineSeconds: {{ .values.activeDeadlineSeconds }}
+      ttlSecondsAfterFinished: {{ .values.ttlSecondsAfterFinished }}
+      template:
+        {{- include "stocktrack.jobPodTemplate" . | nindent 8 }}
+{{- end -}}

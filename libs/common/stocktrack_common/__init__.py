@@ -1,0 +1,1 @@
+"""Code every stocktrack service shares; the contracts themselves are in DESIGN.md."""

@@ -1,0 +1,410 @@
+"""The one stream consumer every worker uses: consumer groups with at-least-once delivery.
+
+Life of an entry: XREADGROUP hands it to this consumer; it is decoded (a malformed entry is
+dead-lettered at once, with the reason); the handler gets the whole batch; on success the
+batch is XACKed. A handler error of a *transient* kind (database or Redis unreachable) keeps
+the batch in memory and retries it with backoff, so an outage neither loses entries nor burns
+their delivery count. Any other error splits the batch so one poison entry cannot block its
+neighbours; entries that still fail stay pending, are re-read later, and go to the dead-letter
+stream once delivered more than `max_deliveries` times. Entries left pending by a dead
+consumer are claimed after `claim_idle_ms` (XAUTOCLAIM, carrying its cursor).
+
+Everything here works on Redis 6.2: XAUTOCLAIM is 6.2, and group lag falls back to counting
+when XINFO GROUPS has no `lag` field (7.0+).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+import orjson
+import redis.asyncio as aioredis
+import structlog
+from prometheus_client import Counter, Gauge, Histogram
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from stocktrack_common.backoff import backoff_delay
+from stocktrack_common.health import Heartbeat
+from stocktrack_common.messages import MessageError
+
+M = TypeVar("M")
+log = structlog.get_logger(__name__)
+
+MESSAGES = Counter(
+    "stocktrack_consumer_messages_total",
+    "Stream entries by outcome: received, acked, retried, dead_lettered",
+    ["group", "outcome"],
+)
+BATCH_SECONDS = Histogram(
+    "stocktrack_consumer_batch_seconds",
+    "Time to handle and acknowledge one batch",
+    ["group"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+LAG = Gauge("stocktrack_consumer_lag", "Entries in the stream not yet delivered to the group", ["group", "stream"])
+PENDING = Gauge("stocktrack_consumer_pending", "Entries delivered to the group but not acknowledged",
+                ["group", "stream"])
+LAST_PROCESSED = Gauge(
+    "stocktrack_consumer_last_processed_timestamp_seconds",
+    "Unix time of the last batch this consumer acknowledged",
+    ["group"],
+)
+
+TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
+    RedisConnectionError,
+    RedisTimeoutError,
+    ConnectionError,
+    TimeoutError,
+    OSError,
+)
+try:  # psycopg is a dependency of common, but keep the consumer importable without a database
+    import psycopg
+
+    TRANSIENT_ERRORS = (*TRANSIENT_ERRORS, psycopg.OperationalError)
+except ImportError:  # pragma: no cover
+    pass
+
+
+@dataclass(frozen=True)
+class Delivery(Generic[M]):
+    """One decoded stream entry handed to a handler."""
+
+    stream: str
+    id: str
+    fields: dict[bytes, bytes]
+    message: M
+
+
+@dataclass
+class _Raw:
+    stream: str
+    id: str
+    fields: dict[bytes, bytes] | None
+    deliveries: int = 1
+
+
+@dataclass
+class _ErrorMemory:
+    """Last error per entry id, so a dead-letter record says why it kept failing."""
+
+    limit: int = 10_000
+    errors: OrderedDict[str, str] = field(default_factory=OrderedDict)
+
+    def remember(self, entry_id: str, error: str) -> None:
+        self.errors[entry_id] = error
+        self.errors.move_to_end(entry_id)
+        while len(self.errors) > self.limit:
+            self.errors.popitem(last=False)
+
+    def pop(self, entry_id: str) -> str | None:
+        return self.errors.pop(entry_id, None)
+
+
+def _s(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def dead_letter_fields(
+    raw_fields: dict[bytes, bytes] | None, *, stream: str, entry_id: str, group: str, consumer: str,
+    error: str, deliveries: int,
+) -> dict[str, str]:
+    """The dead-letter record: original fields as JSON plus where it came from and why."""
+    original = {_s(k): v.decode("utf-8", "replace") for k, v in (raw_fields or {}).items()}
+    return {
+        "stream": stream,
+        "id": entry_id,
+        "group": group,
+        "consumer": consumer,
+        "error": error[:2000],
+        "deliveries": str(deliveries),
+        "dead_at": str(int(time.time() * 1000)),
+        "fields": orjson.dumps(original).decode(),
+    }
+
+
+class StreamConsumer(Generic[M]):
+    """Consume `streams` as `consumer` in `group`, handing decoded batches to `handler`."""
+
+    def __init__(
+        self,
+        redis: aioredis.Redis,
+        *,
+        streams: list[str],
+        group: str,
+        consumer: str,
+        handler: Callable[[list[Delivery[M]]], Awaitable[None]],
+        decode: Callable[[dict[bytes, bytes]], M],
+        dead_stream: str,
+        batch_size: int = 500,
+        block_ms: int = 1000,
+        max_deliveries: int = 5,
+        claim_idle_ms: int = 60_000,
+        claim_interval: float = 15.0,
+        retry_delay: float = 1.0,
+        lag_interval: float = 5.0,
+        heartbeat: Heartbeat | None = None,
+        transient_errors: tuple[type[BaseException], ...] = TRANSIENT_ERRORS,
+    ) -> None:
+        if not streams:
+            raise ValueError("a consumer needs at least one stream")
+        self.redis = redis
+        self.streams = list(streams)
+        self.group = group
+        self.consumer = consumer
+        self.handler = handler
+        self.decode = decode
+        self.dead_stream = dead_stream
+        self.batch_size = batch_size
+        self.block_ms = block_ms
+        self.max_deliveries = max_deliveries
+        self.claim_idle_ms = claim_idle_ms
+        self.claim_interval = claim_interval
+        self.retry_delay = retry_delay
+        self.lag_interval = lag_interval
+        self.heartbeat = heartbeat or Heartbeat()
+        self.transient_errors = transient_errors
+        self._errors = _ErrorMemory()
+        self._claim_cursors = {s: "0-0" for s in self.streams}
+        self._next_claim = 0.0
+        self._retry_pending_at: float | None = None
+        self._next_lag = 0.0
+        self._log = log.bind(group=group, consumer=consumer)
+
+    async def ensure_groups(self) -> None:
+        """Create the group on every stream (MKSTREAM); an existing group is left as it is."""
+        for stream in self.streams:
+            try:
+                await self.redis.xgroup_create(stream, self.group, id="0", mkstream=True)
+            except ResponseError as exc:
+                if "BUSYGROUP" not in str(exc):
+                    raise
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Consume until `stop` is set; the batch in hand is finished and acked before returning."""
+        attempt = 0
+        while not stop.is_set():
+            try:
+                await self.ensure_groups()
+                await self._drain_pending(stop)
+                await self._loop(stop)
+                attempt = 0
+            except self.transient_errors as exc:
+                delay = backoff_delay(attempt, 0.2, 5.0)
+                attempt += 1
+                self._log.warning("redis unavailable, backing off", error=str(exc), delay_s=round(delay, 3))
+                await _sleep_or_stop(stop, delay)
+            except ResponseError as exc:
+                if "NOGROUP" not in str(exc):
+                    raise
+                # The stream or group vanished (e.g. Redis restarted without persistence): recreate.
+                self._log.warning("consumer group missing, recreating", error=str(exc))
+        self._log.info("consumer stopped")
+
+    async def _loop(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            self.heartbeat.beat()
+            now = time.monotonic()
+            if now >= self._next_claim:
+                self._next_claim = now + self.claim_interval
+                if await self._claim_stale():
+                    await self._drain_pending(stop)
+            if self._retry_pending_at is not None and now >= self._retry_pending_at:
+                self._retry_pending_at = None
+                await self._drain_pending(stop)
+            if now >= self._next_lag:
+                self._next_lag = now + self.lag_interval
+                await self.update_lag_metrics()
+            response = await self.redis.xreadgroup(
+                self.group, self.consumer, dict.fromkeys(self.streams, ">"),
+                count=self.batch_size, block=self.block_ms,
+            )
+            raws = [
+                _Raw(_s(stream), _s(entry_id), fields)
+                for stream, entries in (response or [])
+                for entry_id, fields in entries
+            ]
+            if raws:
+                await self._process(raws, stop)
+
+    async def _drain_pending(self, stop: asyncio.Event) -> None:
+        """Re-read this consumer's own pending entries once each (after a restart or a failure)."""
+        cursors = dict.fromkeys(self.streams, "0")
+        while cursors and not stop.is_set():
+            response = await self.redis.xreadgroup(self.group, self.consumer, cursors, count=self.batch_size)
+            raws: list[_Raw] = []
+            next_cursors: dict[str, str] = {}
+            for stream, entries in response or []:
+                items = [_Raw(_s(stream), _s(entry_id), fields or None) for entry_id, fields in entries]
+                if items:
+                    raws.extend(items)
+                    next_cursors[items[0].stream] = items[-1].id
+            cursors = next_cursors
+            if not raws:
+                return
+            await self._fill_delivery_counts(raws)
+            await self._process(raws, stop)
+
+    async def _fill_delivery_counts(self, raws: list[_Raw]) -> None:
+        by_stream: dict[str, list[_Raw]] = {}
+        for raw in raws:
+            by_stream.setdefault(raw.stream, []).append(raw)
+        for stream, items in by_stream.items():
+            pending = await self.redis.xpending_range(
+                stream, self.group, min=items[0].id, max=items[-1].id, count=len(items) + 10,
+                consumername=self.consumer,
+            )
+            counts = {_s(p["message_id"]): int(p["times_delivered"]) for p in pending}
+            for raw in items:
+                raw.deliveries = counts.get(raw.id, raw.deliveries)
+
+    async def _claim_stale(self) -> bool:
+        """Take over entries idle too long in dead consumers; True when anything was claimed."""
+        claimed_any = False
+        for stream in self.streams:
+            response = await self.redis.xautoclaim(
+                stream, self.group, self.consumer, min_idle_time=self.claim_idle_ms,
+                start_id=self._claim_cursors[stream], count=self.batch_size, justid=True,
+            )
+            ids = response if isinstance(response, list) else []
+            if ids:
+                claimed_any = True
+                self._log.info("claimed stale entries", stream=stream, count=len(ids))
+            # A full page means more may follow: carry on after it next time; else start over.
+            self._claim_cursors[stream] = "0-0" if len(ids) < self.batch_size else _s(ids[-1])
+        return claimed_any
+
+    async def _process(self, raws: list[_Raw], stop: asyncio.Event) -> None:
+        started = time.perf_counter()
+        MESSAGES.labels(self.group, "received").inc(len(raws))
+        good: list[Delivery[M]] = []
+        dead: list[tuple[_Raw, str]] = []
+        gone: list[_Raw] = []
+        for raw in raws:
+            if raw.fields is None:
+                gone.append(raw)  # trimmed or deleted while pending: nothing left to process
+                continue
+            if raw.deliveries > self.max_deliveries:
+                last = self._errors.pop(raw.id) or "unknown error"
+                dead.append((raw, f"exceeded max deliveries ({self.max_deliveries}); last error: {last}"))
+                continue
+            try:
+                good.append(Delivery(raw.stream, raw.id, raw.fields, self.decode(raw.fields)))
+            except MessageError as exc:
+                dead.append((raw, f"invalid message: {exc.reason}"))
+        if dead:
+            await self._dead_letter(dead)
+        if gone:
+            await self._ack([(r.stream, r.id) for r in gone])
+        if good:
+            await self._handle(good, stop)
+        BATCH_SECONDS.labels(self.group).observe(time.perf_counter() - started)
+
+    async def _handle(self, batch: list[Delivery[M]], stop: asyncio.Event) -> None:
+        attempt = 0
+        while True:
+            try:
+                await self.handler(batch)
+                await self._ack([(d.stream, d.id) for d in batch])
+                MESSAGES.labels(self.group, "acked").inc(len(batch))
+                LAST_PROCESSED.labels(self.group).set(time.time())
+                return
+            except self.transient_errors as exc:
+                if stop.is_set():
+                    # Leave the batch pending; the next start re-reads it from id 0.
+                    self._log.warning("stopping with batch unacknowledged", size=len(batch), error=str(exc))
+                    return
+                delay = backoff_delay(attempt, 0.2, 5.0)
+                attempt += 1
+                self._log.warning("transient handler error, retrying batch", error=str(exc),
+                                  size=len(batch), delay_s=round(delay, 3))
+                self.heartbeat.beat()
+                await asyncio.sleep(delay)
+            except Exception as exc:
+                if len(batch) == 1:
+                    entry = batch[0]
+                    reason = f"{type(exc).__name__}: {exc}"
+                    self._errors.remember(entry.id, reason)
+                    MESSAGES.labels(self.group, "retried").inc()
+                    self._log.warning("handler failed; entry stays pending", stream=entry.stream,
+                                      id=entry.id, error=reason)
+                    self._schedule_retry()
+                    return
+                # Split: one poison entry must not hold back the rest of the batch.
+                for delivery in batch:
+                    await self._handle([delivery], stop)
+                return
+
+    def _schedule_retry(self) -> None:
+        if self._retry_pending_at is None:
+            self._retry_pending_at = time.monotonic() + self.retry_delay
+
+    async def _ack(self, ids: list[tuple[str, str]]) -> None:
+        by_stream: dict[str, list[str]] = {}
+        for stream, entry_id in ids:
+            by_stream.setdefault(stream, []).append(entry_id)
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for stream, entry_ids in by_stream.items():
+                pipe.xack(stream, self.group, *entry_ids)
+            await pipe.execute()
+
+    async def _dead_letter(self, items: list[tuple[_Raw, str]]) -> None:
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for raw, reason in items:
+                pipe.xadd(self.dead_stream, dead_letter_fields(
+                    raw.fields, stream=raw.stream, entry_id=raw.id, group=self.group, consumer=self.consumer,
+                    error=reason, deliveries=raw.deliveries,
+                ))
+                pipe.xack(raw.stream, self.group, raw.id)
+            await pipe.execute()
+        MESSAGES.labels(self.group, "dead_lettered").inc(len(items))
+        for raw, reason in items:
+            self._log.warning("dead-lettered entry", stream=raw.stream, id=raw.id, reason=reason)
+
+    async def update_lag_metrics(self) -> dict[str, dict[str, int]]:
+        """Refresh lag and pending gauges; returns them per stream for callers like `stocktrack streams`."""
+        result: dict[str, dict[str, int]] = {}
+        for stream in self.streams:
+            info = await group_info(self.redis, stream, self.group)
+            if info is None:
+                continue
+            LAG.labels(self.group, stream).set(info["lag"])
+            PENDING.labels(self.group, stream).set(info["pending"])
+            result[stream] = info
+        return result
+
+
+async def group_info(redis: aioredis.Redis, stream: str, group: str) -> dict[str, int] | None:
+    """Pending and lag of one group on one stream; lag is counted on servers older than 7.0."""
+    try:
+        groups = await redis.xinfo_groups(stream)
+    except ResponseError:
+        return None
+    for g in groups:
+        if _s(g["name"]) != group:
+            continue
+        lag = g.get("lag")
+        if lag is None:
+            last = _s(g["last-delivered-id"])
+            lag = len(await redis.xrange(stream, min=f"({last}", max="+", count=100_000)) if last != "0-0" \
+                else int(await redis.xlen(stream))
+        return {"pending": int(g["pending"]), "lag": int(lag)}
+    return None
+
+
+async def _sleep_or_stop(stop: asyncio.Event, delay: float) -> None:
+    try:
+        await asyncio.wait_for(stop.wait(), timeout=delay)
+    except TimeoutError:
+        pass
+
+
+def json_fields(fields: dict[bytes, bytes]) -> dict[str, Any]:
+    """Raw stream fields as a str dict, for logs and tests."""
+    return {_s(k): v.decode("utf-8", "replace") for k, v in fields.items()}

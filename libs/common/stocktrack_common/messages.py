@@ -1,0 +1,181 @@
+"""The stream messages of DESIGN.md as pydantic models, with their encoding to stream fields.
+
+Redis stream fields are flat strings; decoding validates everything a consumer relies on so a
+malformed entry is rejected once, with a reason, instead of failing somewhere downstream.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from decimal import Decimal, InvalidOperation
+from typing import Any, Literal
+
+import orjson
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+SCHEMA_VERSION = 1
+SYMBOL_PATTERN = r"^[A-Z0-9][A-Z0-9.\-]{0,14}$"
+SOURCE_PATTERN = r"^[A-Za-z0-9_.:\-]{1,64}$"
+
+
+class MessageError(ValueError):
+    """A stream entry that can never be processed; the reason goes to the dead-letter stream."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def _text(value: Any) -> str:
+    return value.decode("utf-8") if isinstance(value, bytes) else str(value)
+
+
+class _Message(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    v: Literal[1] = SCHEMA_VERSION
+    symbol: str = Field(pattern=SYMBOL_PATTERN)
+    ts: int = Field(gt=0, description="event time, UTC epoch milliseconds")
+    price: Decimal = Field(gt=0)
+
+    @field_validator("price", mode="before")
+    @classmethod
+    def _finite_price(cls, value: Any) -> Any:
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ValueError("price must be finite")
+        if isinstance(value, (str, bytes)):
+            text = _text(value).strip()
+            try:
+                parsed = Decimal(text)
+            except InvalidOperation as exc:
+                raise ValueError(f"price is not a decimal: {text!r}") from exc
+            if not parsed.is_finite():
+                raise ValueError("price must be finite")
+            return parsed
+        return value
+
+    @field_validator("ts", mode="before")
+    @classmethod
+    def _integer_ts(cls, value: Any) -> Any:
+        if isinstance(value, (str, bytes)):
+            text = _text(value).strip()
+            if not text.isdigit():
+                raise ValueError(f"ts is not integer epoch milliseconds: {text!r}")
+            return int(text)
+        return value
+
+
+class Tick(_Message):
+    """One trade or quote of one symbol, as published on a tick shard stream."""
+
+    size: int = Field(ge=0, description="shares traded since the previous tick of this symbol")
+    source: str = Field(pattern=SOURCE_PATTERN)
+
+    def to_fields(self) -> dict[str, str]:
+        return {
+            "v": str(self.v),
+            "symbol": self.symbol,
+            "ts": str(self.ts),
+            "price": format(self.price, "f"),
+            "size": str(self.size),
+            "source": self.source,
+        }
+
+
+class Signal(_Message):
+    """A recommendation, as published on the signals stream."""
+
+    action: Literal["buy", "sell", "hold"]
+    confidence: float = Field(ge=0.0, le=1.0)
+    source: str = Field(pattern=r"^(rules|model:[A-Za-z0-9_.\-]+)$")
+    reasons: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("reasons", mode="before")
+    @classmethod
+    def _json_reasons(cls, value: Any) -> Any:
+        if isinstance(value, (str, bytes)):
+            try:
+                return orjson.loads(value)
+            except orjson.JSONDecodeError as exc:
+                raise ValueError("reasons is not JSON") from exc
+        return value
+
+    def to_fields(self) -> dict[str, str]:
+        return {
+            "v": str(self.v),
+            "symbol": self.symbol,
+            "ts": str(self.ts),
+            "price": format(self.price, "f"),
+            "action": self.action,
+            "confidence": repr(float(self.confidence)),
+            "source": self.source,
+            "reasons": orjson.dumps(self.reasons).decode(),
+        }
+
+
+def _decode(model: type[_Message], fields: dict[Any, Any]) -> Any:
+    data = {_text(k): _text(v) for k, v in fields.items()}
+    version = data.get("v")
+    if version is None:
+        raise MessageError("missing field: v")
+    if version != str(SCHEMA_VERSION):
+        raise MessageError(f"unknown schema version: {version!r}")
+    data["v"] = SCHEMA_VERSION  # type: ignore[assignment]
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise MessageError(describe_validation_error(exc)) from exc
+
+
+def describe_validation_error(exc: ValidationError) -> str:
+    """One line per problem, 'field: message', so a dead-letter reason reads at a glance."""
+    parts = []
+    for err in exc.errors():
+        where = ".".join(str(p) for p in err["loc"]) or "message"
+        msg = "missing field" if err["type"] == "missing" else err["msg"]
+        parts.append(f"{where}: {msg}")
+    return "; ".join(parts)
+
+
+_TICK_KEYS = frozenset({b"v", b"symbol", b"ts", b"price", b"size", b"source"})
+_SYMBOL_BYTES = re.compile(SYMBOL_PATTERN.encode())
+_SOURCE_BYTES = re.compile(SOURCE_PATTERN.encode())
+
+
+def _fast_tick(fields: dict[Any, Any]) -> Tick | None:
+    """Validate the common, well-formed case without pydantic's per-field machinery.
+
+    The writer decodes every tick, so this path is hot; anything unusual returns None and
+    falls back to the full model validation, which also produces the error reason.
+    """
+    if fields.keys() != _TICK_KEYS or fields[b"v"] != b"1":
+        return None
+    symbol, ts, price_b, size, source = (
+        fields[b"symbol"], fields[b"ts"], fields[b"price"], fields[b"size"], fields[b"source"]
+    )
+    if not (_SYMBOL_BYTES.match(symbol) and ts.isdigit() and size.isdigit()
+            and _SOURCE_BYTES.match(source)):
+        return None
+    try:
+        price = Decimal(price_b.decode())
+    except (InvalidOperation, UnicodeDecodeError):
+        return None
+    if not price.is_finite() or price <= 0 or int(ts) <= 0:
+        return None
+    return Tick.model_construct(
+        v=1, symbol=symbol.decode(), ts=int(ts), price=price, size=int(size), source=source.decode()
+    )
+
+
+def decode_tick(fields: dict[Any, Any]) -> Tick:
+    """Validate raw stream fields into a Tick, or raise MessageError with the reason."""
+    tick = _fast_tick(fields)
+    if tick is not None:
+        return tick
+    return _decode(Tick, fields)  # type: ignore[no-any-return]
+
+
+def decode_signal(fields: dict[Any, Any]) -> Signal:
+    """Validate raw stream fields into a Signal, or raise MessageError with the reason."""
+    return _decode(Signal, fields)  # type: ignore[no-any-return]

@@ -1,0 +1,49 @@
+"""Redis key names of DESIGN.md, in one place so no service spells them differently.
+
+Every key starts with the configurable prefix. A tick shard's number sits in braces so that
+it is a Redis Cluster hash tag: one shard stream lives on one cluster slot.
+"""
+
+from __future__ import annotations
+
+import zlib
+
+WRITER_GROUP = "writer"
+RECOMMENDER_GROUP = "recommender"
+
+
+def shard_for(symbol: str, shards: int) -> int:
+    """Stable shard of a symbol: crc32 is the same in every process and language, unlike hash()."""
+    if shards < 1:
+        raise ValueError("shards must be >= 1")
+    return zlib.crc32(symbol.encode("utf-8")) % shards
+
+
+def tick_stream(prefix: str, shard: int) -> str:
+    return f"{prefix}:ticks:{{{shard}}}"
+
+
+def tick_streams(prefix: str, shards: int) -> list[str]:
+    return [tick_stream(prefix, k) for k in range(shards)]
+
+
+def signals_stream(prefix: str) -> str:
+    return f"{prefix}:signals"
+
+
+def dead_stream(prefix: str) -> str:
+    return f"{prefix}:dead"
+
+
+def models_stream(prefix: str) -> str:
+    return f"{prefix}:models"
+
+
+def latest_quotes_key(prefix: str) -> str:
+    """Hash symbol -> JSON of the newest tick persisted; the api's fast path for latest quotes."""
+    return f"{prefix}:latest"
+
+
+def bars_stream(prefix: str) -> str:
+    """Closed 1-minute bars, published by the writer for live subscribers."""
+    return f"{prefix}:bars"

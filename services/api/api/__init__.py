@@ -1,0 +1,1 @@
+"""The api service: read models over PostgreSQL and Redis, served with aiohttp."""

@@ -1,0 +1,162 @@
+"""History backfill: provider daily bars into `daily_bars`, 1-minute bars into `bars_1m`.
+
+The range is cut into chunks (a calendar year of daily bars, a calendar month of minute bars).
+Each chunk's rows and its completion record are written in one transaction, so a run killed
+at any point leaves only whole chunks behind; a rerun skips completed chunks and redoes the
+rest. Writes are idempotent on the tables' natural keys, so running twice changes nothing.
+A chunk that reaches into today is never marked complete: the provider may still add to it.
+Requests go through the provider's token bucket, so backfill respects the same rate limits
+as live polling.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Protocol
+
+import psycopg
+import structlog
+from tqdm import tqdm
+
+from fetcher.provider_metrics import BACKFILL_ROWS
+from fetcher.providers.errors import ProviderError
+from fetcher.quotes import MinuteBar
+from stocktrack_common.daily_bars_csv import DailyBar, upsert_daily_bars_async
+
+log = structlog.get_logger(__name__)
+
+INTERVALS = ("1d", "1m")
+
+INSERT_MINUTE_BAR = """
+INSERT INTO bars_1m (symbol, bucket, open, high, low, close, volume, trades, first_ts, last_ts)
+VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+ON CONFLICT (symbol, bucket) DO NOTHING
+"""
+CHUNK_DONE = """
+SELECT 1 FROM backfill_progress
+WHERE provider = %s AND symbol = %s AND interval = %s AND chunk_start <= %s AND chunk_end >= %s
+LIMIT 1
+"""
+RECORD_CHUNK = """
+INSERT INTO backfill_progress (provider, symbol, interval, chunk_start, chunk_end, rows)
+VALUES (%s, %s, %s, %s, %s, %s)
+ON CONFLICT (provider, symbol, interval, chunk_start) DO UPDATE
+SET chunk_end = EXCLUDED.chunk_end, rows = EXCLUDED.rows, completed_at = now()
+"""
+
+
+class HistoryClient(Protocol):
+    name: str
+
+    async def daily_bars(self, symbol: str, start: date, end: date) -> list[DailyBar]: ...
+
+    async def minute_bars(self, symbol: str, start: datetime, end: datetime) -> list[MinuteBar]: ...
+
+    async def aclose(self) -> None: ...
+
+
+@dataclass
+class BackfillResult:
+    rows: int = 0
+    chunks_done: int = 0
+    chunks_skipped: int = 0
+    failures: list[str] = field(default_factory=list)
+
+
+def chunk_ranges(start: date, end: date, interval: str) -> list[tuple[date, date]]:
+    """Calendar years (1d) or months (1m) covering [start, end], clipped to it."""
+    if interval not in INTERVALS:
+        raise ValueError(f"interval must be one of {INTERVALS}")
+    chunks = []
+    cursor = start
+    while cursor <= end:
+        if interval == "1d":
+            boundary = date(cursor.year, 12, 31)
+        else:
+            boundary = (date(cursor.year, cursor.month, 1) + timedelta(days=32)).replace(day=1) - timedelta(days=1)
+        chunk_end = min(boundary, end)
+        chunks.append((cursor, chunk_end))
+        cursor = chunk_end + timedelta(days=1)
+    return chunks
+
+
+def _minute_row(bar: MinuteBar) -> tuple[object, ...]:
+    # A provider bar says nothing about its first and last trade times: span the whole minute.
+    last = bar.bucket + timedelta(seconds=59, milliseconds=999)
+    return (bar.symbol, bar.bucket, bar.open, bar.high, bar.low, bar.close, bar.volume, bar.trades, bar.bucket, last)
+
+
+async def _write_chunk(
+    conn: psycopg.AsyncConnection, provider: str, symbol: str, interval: str, chunk: tuple[date, date],
+    bars: Sequence[DailyBar] | Sequence[MinuteBar], complete: bool,
+) -> int:
+    async with conn.transaction():
+        if interval == "1d":
+            written = await upsert_daily_bars_async(conn, bars)  # type: ignore[arg-type]
+        else:
+            async with conn.cursor() as cur:
+                rows = [_minute_row(bar) for bar in bars]  # type: ignore[arg-type]
+                if rows:
+                    await cur.executemany(INSERT_MINUTE_BAR, rows)
+                written = max(cur.rowcount, 0) if rows else 0
+        if complete:
+            await conn.execute(RECORD_CHUNK, (provider, symbol, interval, chunk[0], chunk[1], len(bars)))
+    return written
+
+
+async def backfill(
+    database_url: str,
+    client: HistoryClient,
+    symbols: Sequence[str],
+    start: date,
+    end: date,
+    interval: str = "1d",
+    progress: bool = True,
+    today: date | None = None,
+) -> BackfillResult:
+    today = today or datetime.now(UTC).date()
+    end = min(end, today)
+    chunks = chunk_ranges(start, end, interval)
+    result = BackfillResult()
+    bar = tqdm(total=len(chunks) * len(symbols), unit="chunk", desc=f"backfill {interval}", disable=not progress)
+    async with await psycopg.AsyncConnection.connect(database_url) as conn:
+        for symbol in symbols:
+            for chunk in chunks:
+                bar.set_postfix_str(f"{symbol} {chunk[0]:%Y-%m}", refresh=False)
+                done = await conn.execute(CHUNK_DONE, (client.name, symbol, interval, chunk[0], chunk[1]))
+                if await done.fetchone():
+                    await conn.commit()
+                    result.chunks_skipped += 1
+                    bar.update(1)
+                    continue
+                await conn.commit()
+                try:
+                    if interval == "1d":
+                        bars: Sequence[DailyBar] | Sequence[MinuteBar] = await client.daily_bars(
+                            symbol, chunk[0], chunk[1]
+                        )
+                    else:
+                        bars = await client.minute_bars(
+                            symbol,
+                            datetime.combine(chunk[0], time(0), tzinfo=UTC),
+                            datetime.combine(chunk[1] + timedelta(days=1), time(0), tzinfo=UTC),
+                        )
+                except ProviderError as exc:
+                    result.failures.append(f"{symbol} {chunk[0]}..{chunk[1]}: {exc.outcome}")
+                    log.error("backfill chunk failed", provider=client.name, symbol=symbol,
+                              chunk_start=str(chunk[0]), outcome=exc.outcome, error=exc.message)
+                    bar.update(1)
+                    continue
+                written = await _write_chunk(
+                    conn, client.name, symbol, interval, chunk, bars, complete=chunk[1] < today - timedelta(days=1)
+                )
+                BACKFILL_ROWS.labels(client.name, interval).inc(written)
+                result.rows += written
+                result.chunks_done += 1
+                bar.update(1)
+    bar.close()
+    log.info("backfill finished", provider=client.name, interval=interval, rows=result.rows,
+             chunks_done=result.chunks_done, chunks_skipped=result.chunks_skipped, failures=len(result.failures))
+    return result

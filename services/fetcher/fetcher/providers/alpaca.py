@@ -1,0 +1,191 @@
+"""Alpaca market data v2 over REST: snapshots for polling, trades for gap backfill, bars for history.
+
+Keys travel in the APCA-API-KEY-ID / APCA-API-SECRET-KEY headers. The free plan serves the
+IEX feed. List endpoints page with `next_page_token`. Daily bar times are midnight US/Eastern
+expressed in UTC, so the trading day is taken in US/Eastern.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from pydantic import SecretStr
+
+from fetcher.provider_http import ProviderHttp
+from fetcher.providers.errors import MalformedResponse, SymbolNotFound
+from fetcher.providers.parsing import non_negative_int, positive_decimal, require_dict, rfc3339_ms
+from fetcher.quotes import MinuteBar, Quote
+from stocktrack_common.daily_bars_csv import DailyBar
+
+NAME = "alpaca"
+EASTERN = ZoneInfo("America/New_York")
+PAGE_LIMIT = 10000
+
+
+def auth_headers(key_id: SecretStr, secret_key: SecretStr) -> dict[str, str]:
+    return {
+        "APCA-API-KEY-ID": key_id.get_secret_value(),
+        "APCA-API-SECRET-KEY": secret_key.get_secret_value(),
+    }
+
+
+def rfc3339(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def trade_to_quote(symbol: str, trade: dict[str, Any]) -> Quote:
+    """An Alpaca trade object ({t, p, s, i, ...}) from REST or the stream, as a single-trade Quote."""
+    ts_ms = rfc3339_ms(NAME, trade.get("t"), "t")
+    price = positive_decimal(NAME, trade.get("p"), "p")
+    size = non_negative_int(NAME, trade.get("s"), "s")
+    trade_id = trade.get("i")
+    return Quote(
+        symbol=symbol,
+        ts_ms=ts_ms,
+        price=price,
+        source=NAME,
+        stamp=f"{trade_id}" if trade_id is not None else f"{trade.get('t')}|{price}|{size}",
+        trade_size=size,
+    )
+
+
+class AlpacaClient:
+    name = NAME
+
+    def __init__(self, http: ProviderHttp, feed: str = "iex") -> None:
+        self.http = http
+        self.feed = feed
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
+
+    async def quote(self, symbol: str, max_wait: float | None = None) -> Quote:
+        data = await self.http.get_json(
+            f"/v2/stocks/{symbol}/snapshot", {"feed": self.feed}, endpoint="snapshot", max_wait=max_wait
+        )
+        body = require_dict(NAME, data, "snapshot")
+        trade = body.get("latestTrade")
+        if not trade:
+            raise SymbolNotFound(NAME, "snapshot: no latestTrade (unknown symbol)")
+        trade = require_dict(NAME, trade, "latestTrade")
+        ts_ms = rfc3339_ms(NAME, trade.get("t"), "latestTrade.t")
+        price = positive_decimal(NAME, trade.get("p"), "latestTrade.p")
+        day_volume: int | None = None
+        trading_day: date | None = None
+        daily = body.get("dailyBar")
+        if daily:
+            daily = require_dict(NAME, daily, "dailyBar")
+            trading_day = _eastern_day(daily.get("t"))
+            day_volume = non_negative_int(NAME, daily.get("v"), "dailyBar.v")
+        return Quote(
+            symbol=symbol,
+            ts_ms=ts_ms,
+            price=price,
+            source=NAME,
+            stamp=f"{trade.get('t')}|{trade.get('i')}",
+            day_volume=day_volume,
+            trading_day=trading_day,
+        )
+
+    async def _pages(self, path: str, params: dict[str, str], endpoint: str, key: str) -> AsyncIterator[Any]:
+        token: str | None = None
+        while True:
+            query = dict(params, limit=str(PAGE_LIMIT), feed=self.feed)
+            if token:
+                query["page_token"] = token
+            data = require_dict(NAME, await self.http.get_json(path, query, endpoint=endpoint), endpoint)
+            items = data.get(key) or []
+            if not isinstance(items, list):
+                raise MalformedResponse(NAME, f"{endpoint}: {key} is not a list")
+            for item in items:
+                yield require_dict(NAME, item, key)
+            token = data.get("next_page_token")
+            if not token:
+                return
+
+    async def trades(self, symbol: str, start: datetime, end: datetime) -> list[Quote]:
+        """Historical trades in [start, end), oldest first; fills a streaming gap exactly."""
+        params = {"start": rfc3339(start), "end": rfc3339(end), "sort": "asc"}
+        return [
+            trade_to_quote(symbol, t)
+            async for t in self._pages(f"/v2/stocks/{symbol}/trades", params, "trades", "trades")
+        ]
+
+    async def _bars(
+        self, symbol: str, timeframe: str, start: datetime, end: datetime, adjustment: str
+    ) -> list[dict[str, Any]]:
+        params = {
+            "timeframe": timeframe,
+            "start": rfc3339(start),
+            "end": rfc3339(end),
+            "adjustment": adjustment,
+        }
+        return [bar async for bar in self._pages(f"/v2/stocks/{symbol}/bars", params, "bars", "bars")]
+
+    async def minute_bars(self, symbol: str, start: datetime, end: datetime) -> list[MinuteBar]:
+        bars = []
+        for row in await self._bars(symbol, "1Min", start, end, "raw"):
+            bucket = datetime.fromtimestamp(rfc3339_ms(NAME, row.get("t"), "t") / 1000, tz=UTC)
+            if not start <= bucket < end:
+                continue
+            open_, high, low, close = _ohlc(row)
+            bars.append(
+                MinuteBar(
+                    symbol=symbol,
+                    bucket=bucket,
+                    open=open_,
+                    high=high,
+                    low=low,
+                    close=close,
+                    volume=non_negative_int(NAME, row.get("v"), "v"),
+                    trades=non_negative_int(NAME, row.get("n", 0), "n"),
+                    source=NAME,
+                )
+            )
+        return bars
+
+    async def daily_bars(self, symbol: str, start: date, end: date) -> list[DailyBar]:
+        """Raw OHLCV, with the close of the split- and dividend-adjusted series as adj_close."""
+        begin = datetime.combine(start, time(0), tzinfo=EASTERN)
+        finish = datetime.combine(end + timedelta(days=1), time(0), tzinfo=EASTERN)
+        adjusted: dict[date, Decimal] = {}
+        for row in await self._bars(symbol, "1Day", begin, finish, "all"):
+            adjusted[_eastern_day(row.get("t"))] = positive_decimal(NAME, row.get("c"), "c")
+        bars = []
+        for row in await self._bars(symbol, "1Day", begin, finish, "raw"):
+            day = _eastern_day(row.get("t"))
+            if not start <= day <= end:
+                continue
+            open_, high, low, close = _ohlc(row)
+            bars.append(
+                DailyBar(
+                    symbol=symbol,
+                    day=day,
+                    open=open_,
+                    high=high,
+                    low=low,
+                    close=close,
+                    volume=non_negative_int(NAME, row.get("v"), "v"),
+                    adj_close=adjusted.get(day),
+                    source=NAME,
+                )
+            )
+        return bars
+
+
+def _eastern_day(value: Any) -> date:
+    ms = rfc3339_ms(NAME, value, "t")
+    return datetime.fromtimestamp(ms / 1000, tz=EASTERN).date()
+
+
+def _ohlc(row: dict[str, Any]) -> tuple[Decimal, Decimal, Decimal, Decimal]:
+    return (
+        positive_decimal(NAME, row.get("o"), "o"),
+        positive_decimal(NAME, row.get("h"), "h"),
+        positive_decimal(NAME, row.get("l"), "l"),
+        positive_decimal(NAME, row.get("c"), "c"),
+    )

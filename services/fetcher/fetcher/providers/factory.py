@@ -1,0 +1,102 @@
+"""Builds provider clients, buckets and breakers from settings (one place that reads the keys)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+from pydantic import SecretStr
+
+from fetcher.circuit_breaker import CircuitBreaker
+from fetcher.market_hours import MarketHours
+from fetcher.provider_http import ProviderHttp
+from fetcher.providers import alpaca, alphavantage, finnhub
+from fetcher.providers.router import QuoteClient, QuoteRouter
+from fetcher.rate_limit import TokenBucket
+from fetcher.settings import FetcherSettings
+from fetcher.watchlist import WatchList, db_symbol_loader
+
+POLLING_PROVIDERS = ("alphavantage", "finnhub", "alpaca")
+
+
+def _require(value: SecretStr | None, env: str, provider: str) -> SecretStr:
+    if value is None or not value.get_secret_value():
+        raise ValueError(f"provider {provider} needs {env}")
+    return value
+
+
+def _http(
+    settings: FetcherSettings, provider: str, base_url: str, rpm: float, headers: dict[str, str]
+) -> ProviderHttp:
+    return ProviderHttp(
+        provider,
+        base_url,
+        TokenBucket(provider, rpm),
+        timeout_seconds=settings.http_timeout_seconds,
+        max_attempts=settings.http_max_attempts,
+        backoff_base=settings.backoff_base_seconds,
+        backoff_cap=settings.backoff_max_seconds,
+        headers=headers,
+    )
+
+
+def build_alphavantage(settings: FetcherSettings) -> alphavantage.AlphaVantageClient:
+    key = _require(settings.alphavantage_api_key, "ALPHAVANTAGE_API_KEY", "alphavantage")
+    http = _http(
+        settings,
+        "alphavantage",
+        settings.alphavantage_base_url,
+        settings.alphavantage_requests_per_minute,
+        {},
+    )
+    return alphavantage.AlphaVantageClient(http, key)
+
+
+def build_finnhub(settings: FetcherSettings) -> finnhub.FinnhubClient:
+    key = _require(settings.finnhub_api_key, "FINNHUB_API_KEY", "finnhub")
+    headers = finnhub.auth_headers(key)
+    return finnhub.FinnhubClient(
+        _http(settings, "finnhub", settings.finnhub_base_url, settings.finnhub_requests_per_minute, headers)
+    )
+
+
+def build_alpaca(settings: FetcherSettings) -> alpaca.AlpacaClient:
+    key_id = _require(settings.alpaca_api_key_id, "ALPACA_API_KEY_ID", "alpaca")
+    secret = _require(settings.alpaca_api_secret_key, "ALPACA_API_SECRET_KEY", "alpaca")
+    headers = alpaca.auth_headers(key_id, secret)
+    http = _http(settings, "alpaca", settings.alpaca_data_url, settings.alpaca_requests_per_minute, headers)
+    return alpaca.AlpacaClient(http, feed=settings.alpaca_feed)
+
+
+BUILDERS: dict[str, Callable[[FetcherSettings], QuoteClient]] = {"alphavantage": build_alphavantage, "finnhub": build_finnhub, "alpaca": build_alpaca}
+
+
+def build_clients(settings: FetcherSettings, names: Iterable[str]) -> dict[str, QuoteClient]:
+    clients: dict[str, QuoteClient] = {}
+    for name in names:
+        if name in clients:
+            continue
+        if name not in BUILDERS:
+            raise ValueError(f"unknown polling provider {name!r}; known: {', '.join(POLLING_PROVIDERS)}")
+        clients[name] = BUILDERS[name](settings)
+    return clients
+
+
+def build_router(settings: FetcherSettings, chain: list[str]) -> QuoteRouter:
+    names = list(chain) + [n for route in settings.provider_routes.values() for n in route]
+    clients = build_clients(settings, names)
+    breakers = {
+        name: CircuitBreaker(name, settings.circuit_failure_threshold, settings.circuit_reset_seconds)
+        for name in clients
+    }
+    return QuoteRouter(clients, chain, breakers, routes=settings.provider_routes)
+
+
+def build_watchlist(settings: FetcherSettings) -> WatchList:
+    loader = (
+        db_symbol_loader(settings.database_url.get_secret_value()) if settings.watchlist_from_db else None
+    )
+    return WatchList(settings.symbols, loader, settings.watchlist_reload_seconds)
+
+
+def build_market_hours(settings: FetcherSettings) -> MarketHours:
+    return MarketHours(settings.market_calendar, settings.market_session)

@@ -1,0 +1,114 @@
+"""Fetcher configuration: which provider feeds the tick streams, and how fast."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import NoDecode
+
+from stocktrack_common.settings import CommonSettings, parse_symbol_list
+
+
+def _parse_provider_list(value: Any) -> list[str]:
+    if value is None:
+        return []
+    items = value.split(",") if isinstance(value, str) else list(value)
+    return [str(item).strip().lower() for item in items if str(item).strip()]
+
+
+def _parse_routes(value: Any) -> dict[str, list[str]]:
+    """'AAPL=alpaca,finnhub;MSFT=alphavantage' -> {'AAPL': ['alpaca', 'finnhub'], 'MSFT': ['alphavantage']}."""
+    if value is None or value == "":
+        return {}
+    if isinstance(value, dict):
+        return {str(k).upper(): _parse_provider_list(v) for k, v in value.items()}
+    routes: dict[str, list[str]] = {}
+    for part in str(value).split(";"):
+        if not part.strip():
+            continue
+        symbol, sep, providers = part.partition("=")
+        if not sep:
+            raise ValueError(f"route {part!r} is not SYMBOL=provider,provider")
+        (name,) = parse_symbol_list(symbol)
+        routes[name] = _parse_provider_list(providers)
+    return routes
+
+
+class FetcherSettings(CommonSettings):
+    provider: str = Field(default="sim", description="tick source: sim, replay, or a market-data provider")
+    sim_ticks_per_second: float = Field(default=20.0, gt=0)
+    sim_seed: int = 42
+    sim_volatility_scale: float = Field(default=30.0, gt=0)
+    sim_max_ticks: int | None = Field(
+        default=None, ge=1, description="stop after this many ticks (tests, demos)"
+    )
+
+    # Polling providers and failover.
+    provider_chain: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="ordered providers tried for every symbol when PROVIDER=failover (first that answers wins)",
+    )
+    provider_routes: Annotated[dict[str, list[str]], NoDecode] = Field(
+        default_factory=dict, description="per-symbol provider order, 'AAPL=alpaca,finnhub;MSFT=alphavantage'"
+    )
+    poll_interval_seconds: float = Field(default=60.0, gt=0)
+    http_timeout_seconds: float = Field(default=10.0, gt=0)
+    http_max_attempts: int = Field(default=3, ge=1, le=10)
+    backoff_base_seconds: float = Field(default=1.0, ge=0)
+    backoff_max_seconds: float = Field(default=60.0, gt=0)
+    circuit_failure_threshold: int = Field(default=5, ge=1)
+    circuit_reset_seconds: float = Field(default=60.0, gt=0)
+
+    # Market hours.
+    market_calendar: str = Field(
+        default="XNYS", description="exchange_calendars code of the listing exchange"
+    )
+    market_session: Literal["regular", "extended", "always"] = Field(
+        default="regular", description="poll during regular hours, extended (04:00-20:00 ET) or always"
+    )
+
+    # Watch list.
+    watchlist_from_db: bool = Field(default=True, description="add the active rows of the symbols table")
+    watchlist_reload_seconds: float = Field(default=60.0, gt=0)
+
+    # Alpha Vantage.
+    alphavantage_api_key: SecretStr | None = None
+    alphavantage_base_url: str = "https://www.alphavantage.co"
+    alphavantage_requests_per_minute: float = Field(default=5.0, gt=0)
+
+    # Finnhub.
+    finnhub_api_key: SecretStr | None = None
+    finnhub_base_url: str = "https://finnhub.io/api/v1"
+    finnhub_requests_per_minute: float = Field(default=60.0, gt=0)
+
+    # Alpaca market data.
+    alpaca_api_key_id: SecretStr | None = None
+    alpaca_api_secret_key: SecretStr | None = None
+    alpaca_data_url: str = "https://data.alpaca.markets"
+    alpaca_stream_url: str = "wss://stream.data.alpaca.markets/v2/iex"
+    alpaca_feed: str = Field(default="iex", pattern=r"^(iex|sip|delayed_sip)$")
+    alpaca_requests_per_minute: float = Field(default=200.0, gt=0)
+
+    # Replay.
+    replay_path: Path | None = Field(default=None, description="CSV or Parquet file of ticks or bars")
+    replay_speed: float = Field(
+        default=1.0, ge=0, description="60 = one recorded minute per second; 0 = no pauses"
+    )
+    replay_kind: Literal["auto", "ticks", "bars"] = "auto"
+    replay_bar_seconds: float = Field(default=60.0, gt=0, description="length of one bar in a bar file")
+    replay_max_pause_seconds: float | None = Field(
+        default=None, gt=0, description="cap on one pause, so overnight gaps do not stall a demo"
+    )
+    replay_shift_to_now: bool = Field(default=False, description="move the recording so it starts now")
+
+    @field_validator("provider_chain", mode="before")
+    @classmethod
+    def _split_chain(cls, value: Any) -> list[str]:
+        return _parse_provider_list(value)
+
+    @field_validator("provider_routes", mode="before")
+    @classmethod
+    def _split_routes(cls, value: Any) -> dict[str, list[str]]:
+        return _parse_routes(value)

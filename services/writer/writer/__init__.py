@@ -1,0 +1,1 @@
+"""The writer service: ticks and signals from Redis Streams into PostgreSQL."""

@@ -1,0 +1,78 @@
+"""Wires the writer: two consumers of group 'writer' (tick shards, signals) over one pool."""
+
+from __future__ import annotations
+
+import asyncio
+
+import structlog
+from prometheus_client import Counter, Histogram
+
+from stocktrack_common.consumer import Delivery, StreamConsumer
+from stocktrack_common.messages import Signal, Tick, decode_signal, decode_tick
+from stocktrack_common.stream_names import (
+    WRITER_GROUP,
+    dead_stream,
+    latest_quotes_key,
+    signals_stream,
+    tick_streams,
+)
+from stocktrack_common.worker_runtime import WorkerContext, WorkerMain
+from writer.latest_quotes import LatestQuotes
+from writer.settings import WriterSettings
+from writer.signal_sink import write_signals
+from writer.tick_sink import TickSink
+
+log = structlog.get_logger(__name__)
+
+ROWS = Counter("stocktrack_writer_rows_total", "Rows inserted by table", ["table"])
+DUPLICATES = Counter("stocktrack_writer_duplicates_total", "Redelivered rows skipped by table", ["table"])
+COMMIT_SECONDS = Histogram(
+    "stocktrack_writer_commit_seconds", "Time to persist one batch",
+    ["table"], buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+)
+
+
+def create_app(settings: WriterSettings) -> WorkerMain:
+    """Return the writer's main loop; the worker runtime supplies Redis, the pool and the stop event."""
+
+    async def main(ctx: WorkerContext) -> None:
+        sink = TickSink()
+        latest = LatestQuotes(ctx.redis, latest_quotes_key(settings.stream_prefix))
+
+        async def handle_ticks(batch: list[Delivery[Tick]]) -> None:
+            ticks = [d.message for d in batch]
+            with COMMIT_SECONDS.labels("ticks").time():
+                async with ctx.db.connection() as conn:
+                    result = await sink.write(conn, ticks)
+            ROWS.labels("ticks").inc(result.inserted)
+            DUPLICATES.labels("ticks").inc(result.duplicates)
+            await latest.update(ticks)
+
+        async def handle_signals(batch: list[Delivery[Signal]]) -> None:
+            with COMMIT_SECONDS.labels("signals").time():
+                async with ctx.db.connection() as conn:
+                    inserted = await write_signals(conn, [d.message for d in batch])
+            ROWS.labels("signals").inc(inserted)
+            DUPLICATES.labels("signals").inc(len(batch) - inserted)
+
+        common = {
+            "group": WRITER_GROUP,
+            "consumer": settings.consumer_name,
+            "dead_stream": dead_stream(settings.stream_prefix),
+            "max_deliveries": settings.max_deliveries,
+            "block_ms": settings.writer_block_ms,
+            "claim_idle_ms": settings.writer_claim_idle_ms,
+            "heartbeat": ctx.heartbeat,
+        }
+        tick_consumer: StreamConsumer[Tick] = StreamConsumer(
+            ctx.redis, streams=tick_streams(settings.stream_prefix, settings.tick_shards),
+            handler=handle_ticks, decode=decode_tick, batch_size=settings.writer_batch_size, **common,  # type: ignore[arg-type]
+        )
+        signal_consumer: StreamConsumer[Signal] = StreamConsumer(
+            ctx.redis, streams=[signals_stream(settings.stream_prefix)],
+            handler=handle_signals, decode=decode_signal, batch_size=500, **common,  # type: ignore[arg-type]
+        )
+        log.info("writer consuming", shards=settings.tick_shards, consumer=settings.consumer_name)
+        await asyncio.gather(tick_consumer.run(ctx.stop), signal_consumer.run(ctx.stop))
+
+    return main
