@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PACKAGES := libs/common services/fetcher services/writer services/api services/streamer \
-            services/recommender services/janitor
+            services/recommender services/janitor services/alerts
 EDITABLES := $(foreach p,$(wildcard $(addsuffix /pyproject.toml,$(PACKAGES))),-e $(dir $(p)))
 STAMP := $(VENV)/.installed
 
@@ -20,7 +20,7 @@ install: $(STAMP)  ## create the virtualenv and install every package in editabl
 run: install  ## the whole stack on the simulated market (no API key needed)
 	$(PY) -m stocktrack_common.devstack
 
-test: install  ## the test suite against real Redis and PostgreSQL (found or started)
+test: install deploy-tools  ## the test suite against real Redis and PostgreSQL (found or started)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: install
@@ -37,5 +37,7 @@ check: lint test
 bench: install
 	$(PY) bench/ingest.py
 
+include deploy/Makefile.images.mk
+
 clean:
-	rm -rf $(VENV) .stack .pytest_cache .mypy_cache .ruff_cache
+	rm -rf build $(VENV) .stack .pytest_cache .mypy_cache .ruff_cache

@@ -55,7 +55,9 @@ def main() -> None:
         ("MACD(12,26,9)", lambda: ind.MACD(12, 26, 9), lambda a: ind.macd(a, 12, 26, 9)),
     ]
     print(f"{args.values:,} values per indicator")
-    print(f"{'indicator':<15}{'incremental s':>14}{'ns/value':>10}{'batch s':>10}{'ns/value':>10}{'ratio':>8}")
+    print(
+        f"{'indicator':<15}{'incremental s':>14}{'ns/value':>10}{'batch s':>10}{'ns/value':>10}{'ratio':>8}"
+    )
     total_inc = total_batch = 0.0
     for _, factory, batch in cases:
         time_incremental(values[:10_000], factory)
@@ -65,10 +67,14 @@ def main() -> None:
         bat = time_batch(array, batch)
         total_inc += inc
         total_batch += bat
-        print(f"{name:<15}{inc:>14.3f}{inc / args.values * 1e9:>10.0f}{bat:>10.3f}"
-              f"{bat / args.values * 1e9:>10.0f}{inc / bat:>7.1f}x")
-    print(f"{'all four':<15}{total_inc:>14.3f}{total_inc / args.values * 1e9:>10.0f}{total_batch:>10.3f}"
-          f"{total_batch / args.values * 1e9:>10.0f}{total_inc / total_batch:>7.1f}x")
+        print(
+            f"{name:<15}{inc:>14.3f}{inc / args.values * 1e9:>10.0f}{bat:>10.3f}"
+            f"{bat / args.values * 1e9:>10.0f}{inc / bat:>7.1f}x"
+        )
+    print(
+        f"{'all four':<15}{total_inc:>14.3f}{total_inc / args.values * 1e9:>10.0f}{total_batch:>10.3f}"
+        f"{total_batch / args.values * 1e9:>10.0f}{total_inc / total_batch:>7.1f}x"
+    )
     print(f"per tick, all four incremental updates: {total_inc / args.values * 1e6:.2f} us")
 
 

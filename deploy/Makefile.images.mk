@@ -4,7 +4,7 @@
 #   make push-images                 push them (after `aws ecr get-login-password | docker login ...`)
 #   make deploy-tools                checkov in its own virtualenv for tests/deploy
 
-IMAGE_SERVICES := fetcher writer recommender api streamer janitor
+IMAGE_SERVICES := fetcher writer recommender alerts api streamer janitor
 IMAGE_REGISTRY ?=
 IMAGE_TAG ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo dev)
 IMAGE_PREFIX := $(if $(IMAGE_REGISTRY),$(IMAGE_REGISTRY)/,)stocktrack-

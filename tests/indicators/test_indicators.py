@@ -153,8 +153,9 @@ def test_non_finite_input_is_rejected() -> None:
         ind.rsi(np.array([1.0, np.inf, 2.0]), 2)
 
 
-@pytest.mark.parametrize("factory", [lambda: ind.SMA(1), lambda: ind.RSI(0), lambda: ind.MACD(26, 12, 9),
-                                     lambda: ind.EMA(0)])
+@pytest.mark.parametrize(
+    "factory", [lambda: ind.SMA(1), lambda: ind.RSI(0), lambda: ind.MACD(26, 12, 9), lambda: ind.EMA(0)]
+)
 def test_invalid_periods_are_rejected(factory: Callable[[], object]) -> None:
     with pytest.raises(ValueError):
         factory()

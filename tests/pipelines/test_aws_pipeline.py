@@ -10,7 +10,6 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
 import yaml
 
 RunTool = Callable[..., subprocess.CompletedProcess[str]]
@@ -40,25 +39,25 @@ def test_cfn_lint_passes(run_tool: RunTool) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-@pytest.mark.parametrize(
-    ("old", "new", "rule"),
-    [
-        # a reference to a resource that does not exist
-        ("ProjectName: !Ref TestProject", "ProjectName: !Ref TestProjekt", "E1020"),
-        # a property CloudFormation does not know
-        ("EnableKeyRotation: true", "EnableKeyRotaton: true", "E3002"),
-    ],
-)
-def test_cfn_lint_fails_on_a_broken_copy(
-    run_tool: RunTool, tmp_path: Path, old: str, new: str, rule: str
-) -> None:
+# Two independent mistakes, each with the rule that must catch it: a reference to a resource that
+# does not exist, and a property CloudFormation does not know.
+MUTATIONS = [
+    ("ProjectName: !Ref TestProject", "ProjectName: !Ref TestProjekt", "E1020"),
+    ("EnableKeyRotation: true", "EnableKeyRotaton: true", "E3002"),
+]
+
+
+def test_cfn_lint_fails_on_a_broken_copy(run_tool: RunTool, tmp_path: Path) -> None:
     text = TEMPLATE.read_text(encoding="utf-8")
-    assert old in text, f"mutation target {old!r} vanished from pipeline.yaml; update this test"
+    for old, new, _ in MUTATIONS:
+        assert old in text, f"mutation target {old!r} vanished from pipeline.yaml; update this test"
+        text = text.replace(old, new, 1)
     broken = tmp_path / "pipeline.yaml"
-    broken.write_text(text.replace(old, new, 1), encoding="utf-8")
+    broken.write_text(text, encoding="utf-8")
     result = run_tool("cfn-lint", "--format", "parseable", broken)
     assert result.returncode != 0
-    assert rule in result.stdout
+    for _, _, rule in MUTATIONS:
+        assert rule in result.stdout, f"{rule} not reported:\n{result.stdout}"
 
 
 def test_stages_run_in_delivery_order(cfn_template: dict[str, Any]) -> None:
@@ -135,7 +134,7 @@ def test_only_the_image_stage_can_push_and_only_the_deploy_stage_can_reach_eks(
 def test_one_immutable_repository_per_service(cfn_template: dict[str, Any], service_names: list[str]) -> None:
     repositories = _resources(cfn_template, "AWS::ECR::Repository").values()
     names = {repo["Properties"]["RepositoryName"] for repo in repositories}
-    assert {f"stocktrack/{service}" for service in service_names} <= names
+    assert {f"stocktrack-{service}" for service in service_names} <= names
     assert all(repo["Properties"]["ImageTagMutability"] == "IMMUTABLE" for repo in repositories)
 
 

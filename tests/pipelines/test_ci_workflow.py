@@ -104,9 +104,9 @@ def test_quality_gates_run_on_every_change(workflow: dict[str, Any]) -> None:
     lint_commands = " ".join(step.get("run", "") for step in jobs["lint"]["steps"])
     assert "ruff check" in lint_commands
     assert "ruff format --check" in lint_commands
-    assert any(step.get("run") == "mypy" for step in jobs["types"]["steps"])
+    assert any(step.get("run") == ".venv/bin/mypy" for step in jobs["types"]["steps"])
     assert set(jobs["tests"]["services"]) == {"redis", "postgres"}
-    assert any("pytest" in step.get("run", "") for step in jobs["tests"]["steps"])
+    assert any(step.get("run", "").startswith("make test") for step in jobs["tests"]["steps"])
     chart_commands = " ".join(step.get("run", "") for step in jobs["chart"]["steps"])
     assert "helm lint" in chart_commands
     assert "helm template" in chart_commands
@@ -123,7 +123,8 @@ def test_every_service_image_is_built_and_published(
         built = set(jobs[name]["strategy"]["matrix"]["service"])
         assert set(service_names) <= built, f"{name} misses {set(service_names) - built}"
     for service in jobs["images"]["strategy"]["matrix"]["service"]:
-        assert (WORKFLOW.parents[2] / "services" / service).is_dir(), f"unknown service {service}"
+        dockerfile = WORKFLOW.parents[2] / "services" / service / "Dockerfile"
+        assert dockerfile.is_file(), f"{service} has no {dockerfile}"
 
 
 def test_delivery_runs_only_on_main_after_every_gate(workflow: dict[str, Any]) -> None:
@@ -142,4 +143,6 @@ def test_rollout_waits_for_approval_and_uses_helm(workflow: dict[str, Any]) -> N
     assert "aws eks update-kubeconfig" in commands
     assert 'helm upgrade --install stocktrack "$CHART_PATH"' in commands
     assert "--atomic" in commands
+    assert "--values deploy/helm/values-production.yaml" in commands
+    assert (WORKFLOW.parents[2] / "deploy" / "helm" / "values-production.yaml").is_file()
     assert workflow["env"]["CHART_PATH"] == "deploy/helm/stocktrack"

@@ -155,6 +155,10 @@ class StreamConsumer(Generic[M]):
         if not streams:
             raise ValueError("a consumer needs at least one stream")
         self.redis = redis
+        # Same connection pool, but XREADGROUP replies stay raw: redis-py's generic reply parsing
+        # costs more per entry than everything else the consumer does (see bench/ingest.py).
+        self._reader = aioredis.Redis(connection_pool=redis.connection_pool)
+        self._reader.set_response_callback("XREADGROUP", _raw_reply)
         self.streams = list(streams)
         self.group = group
         self.consumer = consumer
@@ -221,15 +225,7 @@ class StreamConsumer(Generic[M]):
             if now >= self._next_lag:
                 self._next_lag = now + self.lag_interval
                 await self.update_lag_metrics()
-            response = await self.redis.xreadgroup(
-                self.group, self.consumer, dict.fromkeys(self.streams, ">"),
-                count=self.batch_size, block=self.block_ms,
-            )
-            raws = [
-                _Raw(_s(stream), _s(entry_id), fields)
-                for stream, entries in (response or [])
-                for entry_id, fields in entries
-            ]
+            raws = await self._read(dict.fromkeys(self.streams, ">"), block=True)
             if raws:
                 await self._process(raws, stop)
 
@@ -237,19 +233,32 @@ class StreamConsumer(Generic[M]):
         """Re-read this consumer's own pending entries once each (after a restart or a failure)."""
         cursors = dict.fromkeys(self.streams, "0")
         while cursors and not stop.is_set():
-            response = await self.redis.xreadgroup(self.group, self.consumer, cursors, count=self.batch_size)
-            raws: list[_Raw] = []
+            raws = await self._read(cursors, block=False)
             next_cursors: dict[str, str] = {}
-            for stream, entries in response or []:
-                items = [_Raw(_s(stream), _s(entry_id), fields or None) for entry_id, fields in entries]
-                if items:
-                    raws.extend(items)
-                    next_cursors[items[0].stream] = items[-1].id
+            for raw in raws:
+                next_cursors[raw.stream] = raw.id
             cursors = next_cursors
             if not raws:
                 return
             await self._fill_delivery_counts(raws)
             await self._process(raws, stop)
+
+    async def _read(self, positions: dict[str, str], *, block: bool) -> list[_Raw]:
+        args: list[Any] = ["GROUP", self.group, self.consumer, "COUNT", self.batch_size]
+        if block:
+            args += ["BLOCK", self.block_ms]
+        args += ["STREAMS", *positions.keys(), *positions.values()]
+        response = await self._reader.execute_command("XREADGROUP", *args)
+        raws: list[_Raw] = []
+        # RESP3 answers with a map, RESP2 with a list of pairs.
+        streams = response.items() if isinstance(response, dict) else (response or [])
+        for stream, entries in streams:
+            name = _s(stream)
+            for entry_id, flat in entries:
+                # A pending entry deleted from the stream comes back without fields.
+                fields = dict(zip(flat[::2], flat[1::2], strict=True)) if flat else None
+                raws.append(_Raw(name, _s(entry_id), fields))
+        return raws
 
     async def _fill_delivery_counts(self, raws: list[_Raw]) -> None:
         by_stream: dict[str, list[_Raw]] = {}
@@ -260,7 +269,7 @@ class StreamConsumer(Generic[M]):
                 stream, self.group, min=items[0].id, max=items[-1].id, count=len(items) + 10,
                 consumername=self.consumer,
             )
-            counts = {_s(p["message_id"]): int(p["times_delivered"]) for p in pending}
+            counts = {_s(p["message_id"]): int(p["times_delivered"]) for p in pending}  # type: ignore[arg-type]
             for raw in items:
                 raw.deliveries = counts.get(raw.id, raw.deliveries)
 
@@ -357,7 +366,7 @@ class StreamConsumer(Generic[M]):
     async def _dead_letter(self, items: list[tuple[_Raw, str]]) -> None:
         async with self.redis.pipeline(transaction=False) as pipe:
             for raw, reason in items:
-                pipe.xadd(self.dead_stream, dead_letter_fields(
+                pipe.xadd(self.dead_stream, dead_letter_fields(  # type: ignore[arg-type]
                     raw.fields, stream=raw.stream, entry_id=raw.id, group=self.group, consumer=self.consumer,
                     error=reason, deliveries=raw.deliveries,
                 ))
@@ -392,10 +401,16 @@ async def group_info(redis: aioredis.Redis, stream: str, group: str) -> dict[str
         lag = g.get("lag")
         if lag is None:
             last = _s(g["last-delivered-id"])
-            lag = len(await redis.xrange(stream, min=f"({last}", max="+", count=100_000)) if last != "0-0" \
-                else int(await redis.xlen(stream))
+            if last == "0-0":
+                lag = int(await redis.xlen(stream))
+            else:
+                lag = len(await redis.xrange(stream, min=f"({last}", max="+", count=100_000) or [])
         return {"pending": int(g["pending"]), "lag": int(lag)}
     return None
+
+
+def _raw_reply(response: Any, **_: Any) -> Any:
+    return response
 
 
 async def _sleep_or_stop(stop: asyncio.Event, delay: float) -> None:

@@ -86,8 +86,17 @@ class DailyBar:
     source: str
 
     def as_row(self) -> tuple[object, ...]:
-        return (self.symbol, self.day, self.open, self.high, self.low, self.close, self.adj_close,
-                self.volume, self.source)
+        return (
+            self.symbol,
+            self.day,
+            self.open,
+            self.high,
+            self.low,
+            self.close,
+            self.adj_close,
+            self.volume,
+            self.source,
+        )
 
 
 def _normalise_header(name: str) -> str:
@@ -118,7 +127,9 @@ def _decimal(text: str, column: str, line: int) -> Decimal:
     return value
 
 
-def _parse_row(cells: list[str], columns: dict[str, int], symbol: str | None, source: str, line: int) -> DailyBar:
+def _parse_row(
+    cells: list[str], columns: dict[str, int], symbol: str | None, source: str, line: int
+) -> DailyBar:
     def cell(name: str) -> str:
         position = columns[name]
         if position >= len(cells):
@@ -210,7 +221,11 @@ async def upsert_daily_bars_async(conn: psycopg.AsyncConnection, bars: Iterable[
 
 
 def load_daily_bars_csv(
-    conn: psycopg.Connection, path: str | Path, *, symbol: str | None = None, source: str = "csv",
+    conn: psycopg.Connection,
+    path: str | Path,
+    *,
+    symbol: str | None = None,
+    source: str = "csv",
     symbols: Iterable[str] | None = None,
 ) -> int:
     """Parse a file and upsert it in one transaction (all or nothing); returns rows changed."""

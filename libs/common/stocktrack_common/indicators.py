@@ -91,7 +91,7 @@ class SMA:
     a stream of millions of values (amortised O(1): one extra addition per value).
     """
 
-    __slots__ = ("period", "_window", "_pos", "_count", "_total", "_value")
+    __slots__ = ("_count", "_pos", "_total", "_value", "_window", "period")
 
     def __init__(self, period: int) -> None:
         self.period = _check_period("period", period)
@@ -154,7 +154,7 @@ class SMA:
 class EMA:
     """Exponential moving average seeded with the SMA of the first `period` values (TA-Lib)."""
 
-    __slots__ = ("period", "k", "_count", "_seed_sum", "_value")
+    __slots__ = ("_count", "_seed_sum", "_value", "k", "period")
 
     def __init__(self, period: int) -> None:
         self.period = _check_period("period", period, minimum=1)
@@ -208,7 +208,7 @@ class EMA:
 class RSI:
     """Relative strength index with Wilder smoothing, first value after `period` changes (TA-Lib)."""
 
-    __slots__ = ("period", "_prev", "_changes", "_gain", "_loss", "_value")
+    __slots__ = ("_changes", "_gain", "_loss", "_prev", "_value", "period")
 
     def __init__(self, period: int = 14) -> None:
         self.period = _check_period("period", period)
@@ -300,8 +300,16 @@ class MACD:
     last `fast` values at index slow-1 where the slow EMA's seed ends; that is TA-Lib's alignment.
     """
 
-    __slots__ = ("fast_period", "slow_period", "signal_period", "_count", "_fast", "_slow",
-                 "_signal", "_value")
+    __slots__ = (
+        "_count",
+        "_fast",
+        "_signal",
+        "_slow",
+        "_value",
+        "fast_period",
+        "signal_period",
+        "slow_period",
+    )
 
     def __init__(self, fast: int = 12, slow: int = 26, signal: int = 9) -> None:
         self.fast_period = _check_period("fast", fast)
@@ -368,7 +376,9 @@ class MACD:
         macd._slow = EMA.from_state(state["slow_ema"])
         macd._signal = EMA.from_state(state["signal_ema"])
         if (macd._fast.period, macd._slow.period, macd._signal.period) != (
-            macd.fast_period, macd.slow_period, macd.signal_period
+            macd.fast_period,
+            macd.slow_period,
+            macd.signal_period,
         ):
             raise IndicatorStateError("macd inner EMA periods do not match its parameters")
         value = state["value"]
@@ -439,7 +449,7 @@ def sma(values: ArrayLike, period: int) -> FloatArray:
     sums[0, -1] = totals[0]
     sums[1:, :-1] = prefix[1:, :-1] + (totals[:-1, None] - prefix[:-1, :-1])
     sums[1:, -1] = totals[1:]
-    out[period - 1:] = sums.reshape(-1)[period - 1:n] / period
+    out[period - 1 :] = sums.reshape(-1)[period - 1 : n] / period
     return out
 
 
@@ -507,9 +517,9 @@ def macd(
     lookback = slow + signal - 2
     if n > lookback:
         slow_ema = _ema_series(x, slow)
-        fast_ema = _ema_series(x[slow - fast:], fast)
-        full_line = fast_ema[fast - 1:] - slow_ema[slow - 1:]
+        fast_ema = _ema_series(x[slow - fast :], fast)
+        full_line = fast_ema[fast - 1 :] - slow_ema[slow - 1 :]
         full_signal = _ema_series(full_line, signal)
-        line[lookback:] = full_line[signal - 1:]
-        signal_line[lookback:] = full_signal[signal - 1:]
+        line[lookback:] = full_line[signal - 1 :]
+        signal_line[lookback:] = full_signal[signal - 1 :]
     return line, signal_line, line - signal_line

@@ -34,7 +34,7 @@ def _text(value: Any) -> str:
 class _Message(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    v: Literal[1] = SCHEMA_VERSION
+    v: Literal[1] = 1
     symbol: str = Field(pattern=SYMBOL_PATTERN)
     ts: int = Field(gt=0, description="event time, UTC epoch milliseconds")
     price: Decimal = Field(gt=0)
@@ -141,6 +141,7 @@ def describe_validation_error(exc: ValidationError) -> str:
 _TICK_KEYS = frozenset({b"v", b"symbol", b"ts", b"price", b"size", b"source"})
 _SYMBOL_BYTES = re.compile(SYMBOL_PATTERN.encode())
 _SOURCE_BYTES = re.compile(SOURCE_PATTERN.encode())
+_TICK_FIELDS = frozenset(Tick.model_fields)
 
 
 def _fast_tick(fields: dict[Any, Any]) -> Tick | None:
@@ -163,9 +164,16 @@ def _fast_tick(fields: dict[Any, Any]) -> Tick | None:
         return None
     if not price.is_finite() or price <= 0 or int(ts) <= 0:
         return None
-    return Tick.model_construct(
-        v=1, symbol=symbol.decode(), ts=int(ts), price=price, size=int(size), source=source.decode()
-    )
+    # What model_construct does, minus its generic bookkeeping: the values are already valid.
+    tick = object.__new__(Tick)
+    object.__setattr__(tick, "__dict__", {
+        "v": 1, "symbol": symbol.decode(), "ts": int(ts), "price": price, "size": int(size),
+        "source": source.decode(),
+    })
+    object.__setattr__(tick, "__pydantic_fields_set__", _TICK_FIELDS)
+    object.__setattr__(tick, "__pydantic_extra__", None)
+    object.__setattr__(tick, "__pydantic_private__", None)
+    return tick
 
 
 def decode_tick(fields: dict[Any, Any]) -> Tick:
@@ -173,9 +181,9 @@ def decode_tick(fields: dict[Any, Any]) -> Tick:
     tick = _fast_tick(fields)
     if tick is not None:
         return tick
-    return _decode(Tick, fields)  # type: ignore[no-any-return]
+    return _decode(Tick, fields)
 
 
 def decode_signal(fields: dict[Any, Any]) -> Signal:
     """Validate raw stream fields into a Signal, or raise MessageError with the reason."""
-    return _decode(Signal, fields)  # type: ignore[no-any-return]
+    return _decode(Signal, fields)

@@ -1,27 +1,51 @@
-"""The api's app factory: pools open and close in one cleanup context; routes and middleware wired here."""
+"""The api's app factory: pools open and close in one cleanup context; middleware and routes wired here.
+
+Routes are registered one module per line with `add_endpoints(app, *module.ENDPOINTS)`; an
+endpoint registered that way is validated, scope-checked and documented in /openapi.json.
+"""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
+import structlog
 from aiohttp import web
 
-from api import handlers
-from api.handlers import POOL, PREFIX, REDIS
+from api import bars, quotes, signals, symbols
+from api.alert_routes import add_alert_routes
+from api.auth import KEY_CACHE, LIMITER, KeyCache, auth_middleware
+from api.cors import cors_middleware
+from api.dashboard import add_dashboard_routes
+from api.docs import add_docs_routes
+from api.rate_limit import RateLimiter
+from api.routing import add_endpoints
 from api.settings import ApiSettings
+from api.state import POOL, PREFIX, REDIS, SETTINGS
 from stocktrack_common.health import postgres_check, redis_check
 from stocktrack_common.http_errors import error_middleware, request_id_middleware
+from stocktrack_common.http_observability import observability_middleware
 from stocktrack_common.pg_pool import open_pg_pool
 from stocktrack_common.redis_client import create_redis
 from stocktrack_common.worker_http import add_health_routes
 
+log = structlog.get_logger(__name__)
+
 
 def create_app(settings: ApiSettings) -> web.Application:
-    app = web.Application(middlewares=[request_id_middleware, error_middleware], client_max_size=64 * 1024)
+    app = web.Application(
+        middlewares=[request_id_middleware, observability_middleware("api"), cors_middleware(settings.cors_origins),
+                     error_middleware, auth_middleware],
+        client_max_size=settings.api_max_body_bytes,
+    )
+    app[SETTINGS] = settings
     app[PREFIX] = settings.stream_prefix
+    app[KEY_CACHE] = KeyCache(settings.api_key_cache_seconds)
 
     async def resources(app: web.Application) -> AsyncIterator[None]:
+        if not settings.api_key_pepper.get_secret_value():
+            log.warning("API_KEY_PEPPER is empty: API key hashes are not keyed with a server secret")
         app[REDIS] = await create_redis(settings.redis_url.get_secret_value())
+        app[LIMITER] = RateLimiter(app[REDIS], settings.stream_prefix)
         app[POOL] = await open_pg_pool(settings.database_url.get_secret_value(), min_size=settings.db_pool_min,
                                        max_size=settings.db_pool_max, name="api")
         yield
@@ -37,6 +61,11 @@ def create_app(settings: ApiSettings) -> web.Application:
         await postgres_check(app[POOL])()
 
     add_health_routes(app, None, {"redis": check_redis, "postgres": check_postgres})
-    app.router.add_get("/v1/quotes/{symbol}/latest", handlers.latest_quote)
-    app.router.add_get("/v1/ticks/{symbol}", handlers.ticks)
+    add_docs_routes(app)
+    add_endpoints(app, *symbols.ENDPOINTS)
+    add_endpoints(app, *quotes.ENDPOINTS)
+    add_endpoints(app, *bars.ENDPOINTS)
+    add_endpoints(app, *signals.ENDPOINTS)
+    add_alert_routes(app)
+    add_dashboard_routes(app)
     return app

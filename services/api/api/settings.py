@@ -1,12 +1,55 @@
-"""API configuration."""
+"""API configuration: limits, auth, rate limiting and CORS, all from the environment."""
 
 from __future__ import annotations
 
-from pydantic import Field
+import ipaddress
+from typing import Annotated, Any
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import NoDecode
 
 from stocktrack_common.settings import CommonSettings
+
+IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def _split(value: Any) -> list[str]:
+    if value is None:
+        return []
+    items = value.split(",") if isinstance(value, str) else list(value)
+    return [str(item).strip() for item in items if str(item).strip()]
 
 
 class ApiSettings(CommonSettings):
     api_max_limit: int = Field(default=5000, ge=1, description="largest page a client may ask for")
     api_default_limit: int = Field(default=500, ge=1)
+    api_max_body_bytes: int = Field(default=64 * 1024, ge=1024, description="larger request bodies get 413")
+    api_read_requires_key: bool = Field(
+        default=False, description="when true, read endpoints also need an API key with the read scope"
+    )
+    api_key_pepper: SecretStr = Field(
+        default=SecretStr(""),
+        description="server secret mixed into API key hashes (HMAC-SHA256); must be set for keys to work",
+    )
+    api_key_cache_seconds: float = Field(
+        default=5.0, ge=0, description="how long a looked-up key is trusted before asking PostgreSQL again"
+    )
+    rate_limit_ip_per_minute: int = Field(default=1200, ge=0, description="requests per minute per client IP; 0 = off")
+    rate_limit_key_per_minute: int = Field(default=6000, ge=0, description="requests per minute per API key; 0 = off")
+    trusted_proxies: Annotated[list[IpNetwork], NoDecode] = Field(
+        default_factory=list,
+        description="CIDRs of proxies whose X-Forwarded-For is believed; empty = use the peer address",
+    )
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="origins allowed by CORS ('*' for any); empty = CORS off"
+    )
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _networks(cls, value: Any) -> list[IpNetwork]:
+        return [ipaddress.ip_network(item, strict=False) for item in _split(value)]
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _origins(cls, value: Any) -> list[str]:
+        return _split(value)

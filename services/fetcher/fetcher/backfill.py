@@ -75,7 +75,9 @@ def chunk_ranges(start: date, end: date, interval: str) -> list[tuple[date, date
         if interval == "1d":
             boundary = date(cursor.year, 12, 31)
         else:
-            boundary = (date(cursor.year, cursor.month, 1) + timedelta(days=32)).replace(day=1) - timedelta(days=1)
+            boundary = (date(cursor.year, cursor.month, 1) + timedelta(days=32)).replace(day=1) - timedelta(
+                days=1
+            )
         chunk_end = min(boundary, end)
         chunks.append((cursor, chunk_end))
         cursor = chunk_end + timedelta(days=1)
@@ -85,12 +87,28 @@ def chunk_ranges(start: date, end: date, interval: str) -> list[tuple[date, date
 def _minute_row(bar: MinuteBar) -> tuple[object, ...]:
     # A provider bar says nothing about its first and last trade times: span the whole minute.
     last = bar.bucket + timedelta(seconds=59, milliseconds=999)
-    return (bar.symbol, bar.bucket, bar.open, bar.high, bar.low, bar.close, bar.volume, bar.trades, bar.bucket, last)
+    return (
+        bar.symbol,
+        bar.bucket,
+        bar.open,
+        bar.high,
+        bar.low,
+        bar.close,
+        bar.volume,
+        bar.trades,
+        bar.bucket,
+        last,
+    )
 
 
 async def _write_chunk(
-    conn: psycopg.AsyncConnection, provider: str, symbol: str, interval: str, chunk: tuple[date, date],
-    bars: Sequence[DailyBar] | Sequence[MinuteBar], complete: bool,
+    conn: psycopg.AsyncConnection,
+    provider: str,
+    symbol: str,
+    interval: str,
+    chunk: tuple[date, date],
+    bars: Sequence[DailyBar] | Sequence[MinuteBar],
+    complete: bool,
 ) -> int:
     async with conn.transaction():
         if interval == "1d":
@@ -120,7 +138,9 @@ async def backfill(
     end = min(end, today)
     chunks = chunk_ranges(start, end, interval)
     result = BackfillResult()
-    bar = tqdm(total=len(chunks) * len(symbols), unit="chunk", desc=f"backfill {interval}", disable=not progress)
+    bar = tqdm(
+        total=len(chunks) * len(symbols), unit="chunk", desc=f"backfill {interval}", disable=not progress
+    )
     async with await psycopg.AsyncConnection.connect(database_url) as conn:
         for symbol in symbols:
             for chunk in chunks:
@@ -145,18 +165,37 @@ async def backfill(
                         )
                 except ProviderError as exc:
                     result.failures.append(f"{symbol} {chunk[0]}..{chunk[1]}: {exc.outcome}")
-                    log.error("backfill chunk failed", provider=client.name, symbol=symbol,
-                              chunk_start=str(chunk[0]), outcome=exc.outcome, error=exc.message)
+                    log.error(
+                        "backfill chunk failed",
+                        provider=client.name,
+                        symbol=symbol,
+                        chunk_start=str(chunk[0]),
+                        outcome=exc.outcome,
+                        error=exc.message,
+                    )
                     bar.update(1)
                     continue
                 written = await _write_chunk(
-                    conn, client.name, symbol, interval, chunk, bars, complete=chunk[1] < today - timedelta(days=1)
+                    conn,
+                    client.name,
+                    symbol,
+                    interval,
+                    chunk,
+                    bars,
+                    complete=chunk[1] < today - timedelta(days=1),
                 )
                 BACKFILL_ROWS.labels(client.name, interval).inc(written)
                 result.rows += written
                 result.chunks_done += 1
                 bar.update(1)
     bar.close()
-    log.info("backfill finished", provider=client.name, interval=interval, rows=result.rows,
-             chunks_done=result.chunks_done, chunks_skipped=result.chunks_skipped, failures=len(result.failures))
+    log.info(
+        "backfill finished",
+        provider=client.name,
+        interval=interval,
+        rows=result.rows,
+        chunks_done=result.chunks_done,
+        chunks_skipped=result.chunks_skipped,
+        failures=len(result.failures),
+    )
     return result

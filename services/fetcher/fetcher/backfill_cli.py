@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -25,7 +26,10 @@ from stocktrack_common.daily_bars_csv import DailyBarsCSVError, read_daily_bars_
 from stocktrack_common.json_logging import configure_logging
 from stocktrack_common.settings import parse_symbol_list
 
-HISTORY_PROVIDERS = {"alphavantage": build_alphavantage, "alpaca": build_alpaca}
+HISTORY_PROVIDERS: dict[str, Callable[[FetcherSettings], HistoryClient]] = {
+    "alphavantage": build_alphavantage,
+    "alpaca": build_alpaca,
+}
 CSV_BATCH = 5000
 
 log = structlog.get_logger(__name__)
@@ -50,7 +54,10 @@ def load_csv(database_url: str, path: Path, symbols: list[str] | None, source: s
     single = symbols[0] if symbols and len(symbols) == 1 else None
     bars = read_daily_bars_file(path, symbol=single, source=source, symbols=symbols)
     written = 0
-    with psycopg.connect(database_url) as conn, tqdm(total=len(bars), unit="bar", disable=not progress) as bar:
+    with (
+        psycopg.connect(database_url) as conn,
+        tqdm(total=len(bars), unit="bar", disable=not progress) as bar,
+    ):
         for i in range(0, len(bars), CSV_BATCH):
             chunk = bars[i : i + CSV_BATCH]
             with conn.transaction():
@@ -59,7 +66,9 @@ def load_csv(database_url: str, path: Path, symbols: list[str] | None, source: s
     return written
 
 
-async def _run_provider(settings: FetcherSettings, args: argparse.Namespace, symbols: list[str]) -> BackfillResult:
+async def _run_provider(
+    settings: FetcherSettings, args: argparse.Namespace, symbols: list[str]
+) -> BackfillResult:
     client: HistoryClient = HISTORY_PROVIDERS[args.provider](settings)
     try:
         return await backfill(
@@ -86,8 +95,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.csv is not None:
         try:
-            written = load_csv(settings.database_url.get_secret_value(), args.csv, symbols, args.source,
-                               not args.no_progress)
+            written = load_csv(
+                settings.database_url.get_secret_value(), args.csv, symbols, args.source, not args.no_progress
+            )
         except (DailyBarsCSVError, OSError) as exc:
             print(f"stocktrack backfill: {exc}", file=sys.stderr)
             return 1

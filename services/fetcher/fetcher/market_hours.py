@@ -7,6 +7,7 @@ session is the US pre-market and after-hours window: from 5.5 hours before the r
 
 from __future__ import annotations
 
+import warnings
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from typing import Any
@@ -28,7 +29,10 @@ class MarketHours:
 
     @cached_property
     def _calendar(self) -> Any:
-        return xcals.get_calendar(self.calendar_name)
+        with warnings.catch_warnings():
+            # exchange_calendars reads Series.values, which pandas 3 deprecates; nothing for us to change.
+            warnings.filterwarnings("ignore", message="Series.values returning an ndarray")
+            return xcals.get_calendar(self.calendar_name)
 
     def _windows(self, around: datetime) -> list[tuple[datetime, datetime]]:
         cal = self._calendar

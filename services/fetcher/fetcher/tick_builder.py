@@ -43,7 +43,8 @@ class TickBuilder:
         seen = self._seen.setdefault(quote.symbol, OrderedDict())
         stamp_key = f"{quote.source}|{quote.stamp}"
         if stamp_key in seen:
-            QUOTES.labels(quote.source, "duplicate").inc()
+            # A polled quote seen again means the provider's time has not moved: stale.
+            QUOTES.labels(quote.source, "duplicate" if quote.trade_size is not None else "stale").inc()
             return None
         last = self._last_ts.get(quote.symbol)
         ts = quote.ts_ms

@@ -70,8 +70,9 @@ class WatchList:
         return False
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Reload periodically until `stop` is set."""
+        """Reload every `reload_seconds` until `stop` is set (the caller does the first load)."""
         while not stop.is_set():
-            await self.refresh()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=self.reload_seconds)
+            if not stop.is_set():
+                await self.refresh()

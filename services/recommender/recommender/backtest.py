@@ -26,8 +26,12 @@ class BacktestResult:
     trades: int
 
     def summary(self) -> dict[str, float | int]:
-        return {"total_return": self.total_return, "sharpe": self.sharpe, "max_drawdown": self.max_drawdown,
-                "trades": self.trades}
+        return {
+            "total_return": self.total_return,
+            "sharpe": self.sharpe,
+            "max_drawdown": self.max_drawdown,
+            "trades": self.trades,
+        }
 
 
 def positions_from_actions(actions: Sequence[str | None]) -> np.ndarray:
@@ -58,8 +62,9 @@ def max_drawdown(equity: np.ndarray) -> float:
     return float(np.min(equity / peaks - 1.0))
 
 
-def run_backtest(rows: pd.DataFrame, action_column: str | None, cost_bps: float,
-                 periods_per_year: int = 252) -> BacktestResult:
+def run_backtest(
+    rows: pd.DataFrame, action_column: str | None, cost_bps: float, periods_per_year: int = 252
+) -> BacktestResult:
     """Backtest one strategy over `rows` (day, symbol, next_return and the action column).
 
     `action_column=None` is buy-and-hold: long from the first row to the last.

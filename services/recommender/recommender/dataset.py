@@ -29,18 +29,25 @@ ORDER BY symbol, day
 """
 
 
-def load_daily_bars(conn: psycopg.Connection, symbols: list[str] | None = None, start: date | None = None,
-                    end: date | None = None) -> dict[str, pd.DataFrame]:
+def load_daily_bars(
+    conn: psycopg.Connection,
+    symbols: list[str] | None = None,
+    start: date | None = None,
+    end: date | None = None,
+) -> dict[str, pd.DataFrame]:
     """Daily bars per symbol from PostgreSQL, as float frames indexed by day."""
     with conn.cursor() as cur:
         cur.execute(DAILY_BARS_SQL, {"symbols": symbols, "start": start, "end": end})
         rows = cur.fetchall()
-    frame = pd.DataFrame(rows, columns=["symbol", "day", "open", "high", "low", "close", "adj_close", "volume"])
+    frame = pd.DataFrame(
+        rows, columns=["symbol", "day", "open", "high", "low", "close", "adj_close", "volume"]
+    )
     result: dict[str, pd.DataFrame] = {}
     for symbol, group in frame.groupby("symbol", sort=True):
         bars = group.drop(columns="symbol").set_index("day")
-        result[str(symbol)] = bars.astype({c: float for c in ("open", "high", "low", "close", "adj_close",
-                                                              "volume")})
+        result[str(symbol)] = bars.astype(
+            {c: float for c in ("open", "high", "low", "close", "adj_close", "volume")}
+        )
     return result
 
 
@@ -67,8 +74,10 @@ def rule_verdicts(close: pd.Series, config: RulesConfig) -> tuple[pd.Series, pd.
         decision = engine.decide(indicators.update(float(value)))
         actions.append(decision.action if decision.ready else None)
         confidences.append(decision.confidence)
-    return (pd.Series(actions, index=close.index, dtype=object),
-            pd.Series(confidences, index=close.index, dtype=float))
+    return (
+        pd.Series(actions, index=close.index, dtype=object),
+        pd.Series(confidences, index=close.index, dtype=float),
+    )
 
 
 def build_symbol_rows(symbol: str, bars: pd.DataFrame, spec: LabelSpec, config: RulesConfig) -> pd.DataFrame:
@@ -84,13 +93,19 @@ def build_symbol_rows(symbol: str, bars: pd.DataFrame, spec: LabelSpec, config: 
     return table.reset_index()
 
 
-def build_dataset(bars_by_symbol: dict[str, pd.DataFrame], spec: LabelSpec, config: RulesConfig) -> pd.DataFrame:
+def build_dataset(
+    bars_by_symbol: dict[str, pd.DataFrame], spec: LabelSpec, config: RulesConfig
+) -> pd.DataFrame:
     """All symbols' usable rows (features complete, label known), ordered by day then symbol."""
     parts = [build_symbol_rows(s, b, spec, config) for s, b in sorted(bars_by_symbol.items()) if len(b)]
     if not parts:
         raise ValueError("no daily bars to train on")
     table = pd.concat(parts, ignore_index=True)
-    usable = table[list(FEATURE_NAMES)].notna().all(axis=1) & table["label"].notna() & table["rules_action"].notna()
+    usable = (
+        table[list(FEATURE_NAMES)].notna().all(axis=1)
+        & table["label"].notna()
+        & table["rules_action"].notna()
+    )
     table = table[usable & np.isfinite(table["next_return"])]
     table["day"] = pd.to_datetime(table["day"])
     return table.sort_values(["day", "symbol"], kind="stable").reset_index(drop=True)

@@ -86,8 +86,14 @@ class FeatureState:
         log_volume = math.log1p(max(bar.volume, 0.0))
         history = list(self.log_volumes)
         self.log_volumes.append(log_volume)
-        if (rsi is None or macd is None or sma50 is None or sma200 is None
-                or len(self.closes) <= max(RETURN_LAGS) or len(history) < VOLUME_WINDOW):
+        if (
+            rsi is None
+            or macd is None
+            or sma50 is None
+            or sma200 is None
+            or len(self.closes) <= max(RETURN_LAGS)
+            or len(history) < VOLUME_WINDOW
+        ):
             return None
         closes = list(self.closes)
         log_closes = np.log(np.asarray(closes, dtype=np.float64))
@@ -143,10 +149,16 @@ def build_features(bars: pd.DataFrame) -> pd.DataFrame:
     """
     state = FeatureState()
     rows: list[dict[str, float] | None] = []
-    for o, h, lo, c, v in zip(bars["open"].to_numpy(float), bars["high"].to_numpy(float),
-                              bars["low"].to_numpy(float), bars["close"].to_numpy(float),
-                              bars["volume"].to_numpy(float), strict=True):
+    for o, h, lo, c, v in zip(
+        bars["open"].to_numpy(float),
+        bars["high"].to_numpy(float),
+        bars["low"].to_numpy(float),
+        bars["close"].to_numpy(float),
+        bars["volume"].to_numpy(float),
+        strict=True,
+    ):
         rows.append(state.update(BarValues(o, h, lo, c, v)))
     nan_row = dict.fromkeys(FEATURE_NAMES, np.nan)
-    return pd.DataFrame([r if r is not None else nan_row for r in rows], index=bars.index,
-                        columns=list(FEATURE_NAMES))
+    return pd.DataFrame(
+        [r if r is not None else nan_row for r in rows], index=bars.index, columns=list(FEATURE_NAMES)
+    )

@@ -39,7 +39,8 @@ def forward_returns(close: pd.Series, horizon: int) -> pd.Series:
 def make_labels(close: pd.Series, spec: LabelSpec) -> pd.Series:
     """buy / sell / hold per row; None where the horizon runs past the data."""
     forward = forward_returns(close, spec.horizon)
-    labels = np.where(forward > spec.buy_threshold, "buy",
-                      np.where(forward < spec.sell_threshold, "sell", "hold")).astype(object)
+    labels = np.where(
+        forward > spec.buy_threshold, "buy", np.where(forward < spec.sell_threshold, "sell", "hold")
+    ).astype(object)
     labels[forward.isna().to_numpy()] = None
     return pd.Series(labels, index=close.index, name="label")

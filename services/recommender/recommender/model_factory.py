@@ -21,13 +21,26 @@ ALGORITHMS: tuple[str, ...] = ("hist_gradient_boosting", "logistic_regression", 
 def estimator_params(algorithm: Algorithm, random_state: int) -> dict[str, Any]:
     """Hyper-parameters per algorithm: conservative, since daily returns are mostly noise."""
     if algorithm == "hist_gradient_boosting":
-        return {"max_iter": 150, "learning_rate": 0.05, "max_leaf_nodes": 15, "min_samples_leaf": 40,
-                "l2_regularization": 1.0, "class_weight": "balanced", "random_state": random_state}
+        return {
+            "max_iter": 150,
+            "learning_rate": 0.05,
+            "max_leaf_nodes": 15,
+            "min_samples_leaf": 40,
+            "l2_regularization": 1.0,
+            "class_weight": "balanced",
+            "random_state": random_state,
+        }
     if algorithm == "logistic_regression":
         return {"C": 0.5, "max_iter": 2000, "class_weight": "balanced"}
     if algorithm == "random_forest":
-        return {"n_estimators": 150, "min_samples_leaf": 25, "max_features": "sqrt", "class_weight": "balanced",
-                "random_state": random_state, "n_jobs": 1}
+        return {
+            "n_estimators": 150,
+            "min_samples_leaf": 25,
+            "max_features": "sqrt",
+            "class_weight": "balanced",
+            "random_state": random_state,
+            "n_jobs": 1,
+        }
     raise ValueError(f"unknown algorithm {algorithm!r}; choose one of {', '.join(ALGORITHMS)}")
 
 

@@ -10,8 +10,8 @@ import matplotlib
 
 matplotlib.use("Agg")  # no display in containers or CI; must precede pyplot's import
 
-import matplotlib.pyplot as plt  # noqa: E402
-import pandas as pd  # noqa: E402
+import matplotlib.pyplot as plt
+import pandas as pd
 
 
 def write_report_json(report: dict[str, Any], path: Path) -> Path:

@@ -17,8 +17,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-from stocktrack_common.indicators import MACD, RSI, SMA, IndicatorStateError
 from recommender.rules_config import RulesConfig
+from stocktrack_common.indicators import MACD, RSI, SMA, IndicatorStateError
 
 Action = Literal["buy", "sell", "hold"]
 
@@ -97,20 +97,36 @@ class RuleEngine:
             evaluated.append("rsi")
             available += cfg.rsi.weight
             if snap.rsi < cfg.rsi.oversold:
-                fired.append(FiredRule("rsi_oversold", "buy", cfg.rsi.weight,
-                                       f"RSI({cfg.rsi.period}) {snap.rsi:.2f} < {cfg.rsi.oversold:g}"))
+                fired.append(
+                    FiredRule(
+                        "rsi_oversold",
+                        "buy",
+                        cfg.rsi.weight,
+                        f"RSI({cfg.rsi.period}) {snap.rsi:.2f} < {cfg.rsi.oversold:g}",
+                    )
+                )
             elif snap.rsi > cfg.rsi.overbought:
-                fired.append(FiredRule("rsi_overbought", "sell", cfg.rsi.weight,
-                                       f"RSI({cfg.rsi.period}) {snap.rsi:.2f} > {cfg.rsi.overbought:g}"))
+                fired.append(
+                    FiredRule(
+                        "rsi_overbought",
+                        "sell",
+                        cfg.rsi.weight,
+                        f"RSI({cfg.rsi.period}) {snap.rsi:.2f} > {cfg.rsi.overbought:g}",
+                    )
+                )
         if cfg.macd.enabled and snap.macd_hist is not None and snap.prev_macd_hist is not None:
             evaluated.append("macd")
             available += cfg.macd.weight
             if snap.prev_macd_hist <= 0.0 < snap.macd_hist:
-                fired.append(FiredRule("macd_cross_up", "buy", cfg.macd.weight,
-                                       "MACD crossed above its signal line"))
+                fired.append(
+                    FiredRule("macd_cross_up", "buy", cfg.macd.weight, "MACD crossed above its signal line")
+                )
             elif snap.prev_macd_hist >= 0.0 > snap.macd_hist:
-                fired.append(FiredRule("macd_cross_down", "sell", cfg.macd.weight,
-                                       "MACD crossed below its signal line"))
+                fired.append(
+                    FiredRule(
+                        "macd_cross_down", "sell", cfg.macd.weight, "MACD crossed below its signal line"
+                    )
+                )
         rule = self._sma_trend(snap, evaluated)
         if rule is not None:
             fired.append(rule)
@@ -141,12 +157,19 @@ class RuleEngine:
             return FiredRule("sma_death_cross", "sell", cfg.weight, f"{label}: death cross")
         return None
 
-    def _vote(self, snap: IndicatorSnapshot, fired: list[FiredRule], evaluated: list[str],
-              available: float) -> Decision:
+    def _vote(
+        self, snap: IndicatorSnapshot, fired: list[FiredRule], evaluated: list[str], available: float
+    ) -> Decision:
         buy = sum(f.weight for f in fired if f.vote == "buy")
         sell = sum(f.weight for f in fired if f.vote == "sell")
-        common = {"fired": tuple(fired), "snapshot": snap, "buy_weight": buy, "sell_weight": sell,
-                  "available_weight": available, "rules_evaluated": tuple(evaluated)}
+        common = {
+            "fired": tuple(fired),
+            "snapshot": snap,
+            "buy_weight": buy,
+            "sell_weight": sell,
+            "available_weight": available,
+            "rules_evaluated": tuple(evaluated),
+        }
         if available <= 0.0:
             return Decision("hold", 0.0, **common)  # type: ignore[arg-type]
         net = buy - sell
@@ -206,10 +229,21 @@ class RuleIndicators:
         restored.sma_fast = SMA.from_state(state["sma_fast"])
         restored.sma_slow = SMA.from_state(state["sma_slow"])
         expected = cls(config)
-        if (restored.rsi.period, restored.macd.fast_period, restored.macd.slow_period,
-                restored.macd.signal_period, restored.sma_fast.period, restored.sma_slow.period) != (
-                expected.rsi.period, expected.macd.fast_period, expected.macd.slow_period,
-                expected.macd.signal_period, expected.sma_fast.period, expected.sma_slow.period):
+        if (
+            restored.rsi.period,
+            restored.macd.fast_period,
+            restored.macd.slow_period,
+            restored.macd.signal_period,
+            restored.sma_fast.period,
+            restored.sma_slow.period,
+        ) != (
+            expected.rsi.period,
+            expected.macd.fast_period,
+            expected.macd.slow_period,
+            expected.macd.signal_period,
+            expected.sma_fast.period,
+            expected.sma_slow.period,
+        ):
             raise IndicatorStateError("checkpointed indicator periods differ from the rules config")
         prev = state.get("prev")
         restored._prev = None if prev is None else IndicatorSnapshot(**prev)

@@ -111,7 +111,9 @@ def parse_rules_config(text: str, source: str = "<text>") -> RulesConfig:
     try:
         return RulesConfig.model_validate(data)
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'config'}: {e['msg']}" for e in exc.errors())
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'config'}: {e['msg']}" for e in exc.errors()
+        )
         raise RulesConfigError(f"{source}: invalid rules config: {problems}") from exc
 
 

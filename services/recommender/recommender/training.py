@@ -35,7 +35,7 @@ STRATEGIES = ("model", "majority", "rules")
 class TrainConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    algorithm: Algorithm = "hist_gradient_boosting"
+    algorithm: Algorithm = "logistic_regression"
     label: LabelSpec = LabelSpec()
     folds: int = Field(default=5, ge=1, le=50)
     min_train_fraction: float = Field(default=0.5, gt=0.0, lt=1.0)
@@ -54,16 +54,22 @@ class TrainingResult:
 
 def library_versions() -> dict[str, str]:
     """Versions that decide whether a stored pipeline can be unpickled and behaves the same."""
-    return {"scikit-learn": sklearn.__version__, "numpy": np.__version__, "joblib": joblib.__version__,
-            "pandas": pd.__version__, "python": platform.python_version()}
+    return {
+        "scikit-learn": sklearn.__version__,
+        "numpy": np.__version__,
+        "joblib": joblib.__version__,
+        "pandas": pd.__version__,
+        "python": platform.python_version(),
+    }
 
 
 def _day(value: Any) -> str:
     return pd.Timestamp(value).date().isoformat()
 
 
-def evaluate_folds(dataset: pd.DataFrame, config: TrainConfig, folds: list[Fold], days: np.ndarray,
-                   progress: bool) -> tuple[list[dict[str, Any]], pd.DataFrame]:
+def evaluate_folds(
+    dataset: pd.DataFrame, config: TrainConfig, folds: list[Fold], days: np.ndarray, progress: bool
+) -> tuple[list[dict[str, Any]], pd.DataFrame]:
     """Fit and score each fold; returns per-fold reports and the pooled out-of-sample predictions."""
     features = list(FEATURE_NAMES)
     day_index = np.searchsorted(days, dataset["day"].to_numpy())
@@ -81,26 +87,31 @@ def evaluate_folds(dataset: pd.DataFrame, config: TrainConfig, folds: list[Fold]
         out["rules"] = test["rules_action"].to_numpy(str)
         out["fold"] = fold.number
         predictions.append(out)
-        fold_reports.append({
-            "fold": fold.number,
-            "train_from": _day(days[0]),
-            "train_to": _day(days[fold.train_end - 1]),
-            "test_from": _day(days[fold.test_start]),
-            "test_to": _day(days[fold.test_end - 1]),
-            "gap_days": fold.test_start - fold.train_end,
-            "n_train": len(train),
-            "n_test": len(test),
-            "majority_class": majority,
-            "metrics": {s: classification_metrics(out["label"].tolist(), out[s].tolist()) for s in STRATEGIES},
-        })
+        fold_reports.append(
+            {
+                "fold": fold.number,
+                "train_from": _day(days[0]),
+                "train_to": _day(days[fold.train_end - 1]),
+                "test_from": _day(days[fold.test_start]),
+                "test_to": _day(days[fold.test_end - 1]),
+                "gap_days": fold.test_start - fold.train_end,
+                "n_train": len(train),
+                "n_test": len(test),
+                "majority_class": majority,
+                "metrics": {
+                    s: classification_metrics(out["label"].tolist(), out[s].tolist()) for s in STRATEGIES
+                },
+            }
+        )
     return fold_reports, pd.concat(predictions, ignore_index=True)
 
 
 def run_training(dataset: pd.DataFrame, config: TrainConfig, *, progress: bool = True) -> TrainingResult:
     """Evaluate by walk-forward folds, backtest the out-of-sample actions, then fit the final model."""
     days = np.sort(dataset["day"].unique())
-    folds = walk_forward_folds(len(days), config.folds, gap=config.label.horizon,
-                               min_train_fraction=config.min_train_fraction)
+    folds = walk_forward_folds(
+        len(days), config.folds, gap=config.label.horizon, min_train_fraction=config.min_train_fraction
+    )
     fold_reports, oos = evaluate_folds(dataset, config, folds, days, progress)
     overall = {s: classification_metrics(oos["label"].tolist(), oos[s].tolist()) for s in STRATEGIES}
     backtests: dict[str, BacktestResult] = {
@@ -146,5 +157,9 @@ def run_training(dataset: pd.DataFrame, config: TrainConfig, *, progress: bool =
             overall["model"]["balanced_accuracy"] > overall["rules"]["balanced_accuracy"]
         ),
     }
-    return TrainingResult(report=report, pipeline=final,
-                          equity_curves={k: v.equity for k, v in backtests.items()}, predictions=oos)
+    return TrainingResult(
+        report=report,
+        pipeline=final,
+        equity_curves={k: v.equity for k, v in backtests.items()},
+        predictions=oos,
+    )

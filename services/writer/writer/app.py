@@ -64,15 +64,18 @@ def create_app(settings: WriterSettings) -> WorkerMain:
             "claim_idle_ms": settings.writer_claim_idle_ms,
             "heartbeat": ctx.heartbeat,
         }
-        tick_consumer: StreamConsumer[Tick] = StreamConsumer(
-            ctx.redis, streams=tick_streams(settings.stream_prefix, settings.tick_shards),
-            handler=handle_ticks, decode=decode_tick, batch_size=settings.writer_batch_size, **common,  # type: ignore[arg-type]
-        )
+        # One consumer per shard: while one batch waits on PostgreSQL, the next shard's batch is
+        # read and decoded, so the database and the Python side work at the same time.
+        tick_consumers: list[StreamConsumer[Tick]] = [
+            StreamConsumer(ctx.redis, streams=[stream], handler=handle_ticks, decode=decode_tick,
+                           batch_size=settings.writer_batch_size, **common)  # type: ignore[arg-type]
+            for stream in tick_streams(settings.stream_prefix, settings.tick_shards)
+        ]
         signal_consumer: StreamConsumer[Signal] = StreamConsumer(
             ctx.redis, streams=[signals_stream(settings.stream_prefix)],
             handler=handle_signals, decode=decode_signal, batch_size=500, **common,  # type: ignore[arg-type]
         )
         log.info("writer consuming", shards=settings.tick_shards, consumer=settings.consumer_name)
-        await asyncio.gather(tick_consumer.run(ctx.stop), signal_consumer.run(ctx.stop))
+        await asyncio.gather(*(c.run(ctx.stop) for c in tick_consumers), signal_consumer.run(ctx.stop))
 
     return main

@@ -103,8 +103,6 @@ env:
   - name: CONSUMER_NAME
     valueFrom:
       fieldRef: {fieldPath: metadata.name}
-  - name: SERVICE_NAME
-    value: {{ .component | quote }}
 {{- if eq .component "fetcher" }}
 {{- range $root.Values.secrets.providerApiKeys }}
   - name: {{ .env }}
@@ -167,6 +165,11 @@ affinity:
 - name: tmp
   emptyDir:
     sizeLimit: 256Mi
+{{- end -}}
+
+{{/* The long-running services, each a workload of its own. */}}
+{{- define "stocktrack.serviceComponents" -}}
+fetcher writer recommender alerts api streamer
 {{- end -}}
 
 {{/* Which components serve HTTP themselves (probes and metrics on the HTTP port). */}}

@@ -1,13 +1,15 @@
 {{/*
-Pod template of a batch job running a stocktrack image. Call with
-(dict "root" $ "component" "janitor" "name" "janitor-vacuum" "values" .Values.janitor "args" (list "vacuum") "command" nil).
+Pod template of a batch job running a stocktrack image. Call with (dict "root" $
+"component" "janitor" "task" "vacuum" "name" "janitor-vacuum" "image" "janitor" "values" .Values.janitor
+"args" (list "vacuum")): component is the label, name the resource suffix, image the image's component.
 */}}
 {{- define "stocktrack.jobPodTemplate" -}}
 {{- $root := .root -}}
-{{- $ctx := dict "root" $root "component" .name -}}
+{{- $ctx := dict "root" $root "component" .component -}}
 metadata:
   labels:
     {{- include "stocktrack.selectorLabels" $ctx | nindent 4 }}
+    stocktrack.io/task: {{ .task }}
     app.kubernetes.io/part-of: stocktrack
     stocktrack.io/data-client: "true"
     stocktrack.io/job: "true"
@@ -21,7 +23,7 @@ spec:
   restartPolicy: Never
   containers:
     - name: {{ .name }}
-      image: {{ include "stocktrack.image" (dict "root" $root "component" .component) }}
+      image: {{ include "stocktrack.image" (dict "root" $root "component" .image) }}
       imagePullPolicy: {{ $root.Values.image.pullPolicy }}
       {{- with .command }}
       command:
@@ -31,7 +33,7 @@ spec:
       args:
         {{- toYaml . | nindent 8 }}
       {{- end }}
-      {{- include "stocktrack.env" (dict "root" $root "component" .name "env" (default (dict) .values.env)) | nindent 6 }}
+      {{- include "stocktrack.env" (dict "root" $root "component" .component "env" (default (dict) .values.env)) | nindent 6 }}
       resources:
         {{- toYaml .values.resources | nindent 8 }}
       securityContext:
@@ -49,7 +51,8 @@ kind: CronJob
 metadata:
   name: {{ include "stocktrack.fullname" .root }}-{{ .name }}
   labels:
-    {{- include "stocktrack.labels" (dict "root" .root "component" .name) | nindent 4 }}
+    {{- include "stocktrack.labels" (dict "root" .root "component" .component) | nindent 4 }}
+    stocktrack.io/task: {{ .task }}
 spec:
   schedule: {{ .schedule | quote }}
   {{- with .values.timeZone }}
@@ -63,7 +66,8 @@ spec:
   jobTemplate:
     metadata:
       labels:
-        {{- include "stocktrack.selectorLabels" (dict "root" .root "component" .name) | nindent 8 }}
+        {{- include "stocktrack.selectorLabels" (dict "root" .root "component" .component) | nindent 8 }}
+        stocktrack.io/task: {{ .task }}
     spec:
       backoffLimit: {{ .values.backoffLimit }}
       activeDeadlineSeconds: {{ .values.activeDeadlineSeconds }}

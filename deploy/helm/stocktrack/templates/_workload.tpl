@@ -75,12 +75,12 @@ spec:
           imagePullPolicy: {{ $root.Values.image.pullPolicy }}
           {{- $env := $values.env }}
           {{- if $stateful }}
-          {{- $env = merge (dict "RECOMMENDER_REPLICAS" $values.replicas) $values.env }}
+          {{- $env = merge (dict "REPLICA_COUNT" $values.replicas) $values.env }}
           {{- end }}
           {{- include "stocktrack.env" (dict "root" $root "component" $component "env" $env) | nindent 10 }}
           {{- if $stateful }}
             # The StatefulSet ordinal decides which shards this replica owns.
-            - name: RECOMMENDER_REPLICA_INDEX
+            - name: REPLICA_INDEX
               valueFrom:
                 fieldRef: {fieldPath: "metadata.labels['apps.kubernetes.io/pod-index']"}
           {{- end }}

@@ -69,7 +69,7 @@ def migrate(url: str) -> list[int]:
                         raise RuntimeError(f"migration {mig.version}_{mig.name} was edited after it ran")
                     continue
                 with conn.transaction():
-                    conn.execute(mig.sql.encode())  # type: ignore[arg-type]
+                    conn.execute(mig.sql.encode())
                     conn.execute(
                         "INSERT INTO schema_migrations (version, name, checksum) VALUES (%s, %s, %s)",
                         (mig.version, mig.name, mig.checksum),
@@ -94,7 +94,9 @@ def cli(argv: list[str]) -> int:
 
     parser = argparse.ArgumentParser(prog="stocktrack migrate", description="apply database migrations")
     parser.add_argument("--database-url", help="defaults to DATABASE_URL")
-    parser.add_argument("--check", action="store_true", help="exit 1 if migrations are pending, apply nothing")
+    parser.add_argument(
+        "--check", action="store_true", help="exit 1 if migrations are pending, apply nothing"
+    )
     args = parser.parse_args(argv)
     settings = CommonSettings()
     configure_logging("migrate", settings.log_level, settings.log_format)

@@ -90,6 +90,8 @@ class AlpacaTradeStream:
 
     async def batches(self, stop: asyncio.Event) -> AsyncIterator[list[Tick]]:
         queue: asyncio.Queue[list[Tick]] = asyncio.Queue()
+        await self.watchlist.refresh()
+        self.watchlist.changed.clear()
         runner = asyncio.create_task(self._run(stop, queue))
         reloader = asyncio.create_task(self.watchlist.run(stop))
         try:

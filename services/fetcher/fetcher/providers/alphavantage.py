@@ -57,7 +57,7 @@ class AlphaVantageClient:
             raise RateLimitedError(NAME, f"Note: {self._redact(str(body['Note']))[:160]}")
         if "Information" in body:
             text = self._redact(str(body["Information"]))
-            if "premium" in text.lower():
+            if "premium endpoint" in text.lower():
                 raise RequestRejected(NAME, f"Information: {text[:160]}")
             raise RateLimitedError(NAME, f"Information: {text[:160]}")
 
@@ -189,7 +189,7 @@ class AlphaVantageClient:
         """One calendar month per request (the `month` parameter), then cut to [start, end)."""
         bars: list[MinuteBar] = []
         month = date(start.year, start.month, 1)
-        while month <= end.date():
+        while datetime.combine(month, time(0), tzinfo=UTC) < end:
             chunk = await self.intraday(symbol, "1min", month=f"{month:%Y-%m}", outputsize="full")
             bars.extend(bar for bar in chunk if start <= bar.bucket < end)
             month = (month + timedelta(days=32)).replace(day=1)

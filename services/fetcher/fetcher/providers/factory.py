@@ -67,7 +67,11 @@ def build_alpaca(settings: FetcherSettings) -> alpaca.AlpacaClient:
     return alpaca.AlpacaClient(http, feed=settings.alpaca_feed)
 
 
-BUILDERS: dict[str, Callable[[FetcherSettings], QuoteClient]] = {"alphavantage": build_alphavantage, "finnhub": build_finnhub, "alpaca": build_alpaca}
+BUILDERS: dict[str, Callable[[FetcherSettings], QuoteClient]] = {
+    "alphavantage": build_alphavantage,
+    "finnhub": build_finnhub,
+    "alpaca": build_alpaca,
+}
 
 
 def build_clients(settings: FetcherSettings, names: Iterable[str]) -> dict[str, QuoteClient]:

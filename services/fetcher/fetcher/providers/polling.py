@@ -84,6 +84,8 @@ class PollingSource:
 
     async def batches(self, stop: asyncio.Event) -> AsyncIterator[list[Tick]]:
         queue: asyncio.Queue[Tick] = asyncio.Queue()
+        await self.watchlist.refresh()
+        self.watchlist.changed.clear()
         reloader = asyncio.create_task(self.watchlist.run(stop))
         self._sync_tasks(stop, queue)
         try:
@@ -92,7 +94,7 @@ class PollingSource:
                     self.watchlist.changed.clear()
                     self._sync_tasks(stop, queue)
                 try:
-                    first = await asyncio.wait_for(queue.get(), timeout=0.5)
+                    first = await asyncio.wait_for(queue.get(), timeout=0.1)
                 except TimeoutError:
                     continue
                 batch = [first]

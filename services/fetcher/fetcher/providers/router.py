@@ -73,6 +73,13 @@ class QuoteRouter:
                     breaker.release_trial()
                 log.info("provider could not serve", provider=name, symbol=symbol, outcome=exc.outcome)
                 continue
+            except Exception as exc:  # an unforeseen payload must not stop this symbol's polling
+                breaker.record_failure()
+                PROVIDER_REQUESTS.labels(name, "malformed").inc()
+                log.error(
+                    "unexpected provider answer", provider=name, symbol=symbol, error=type(exc).__name__
+                )
+                continue
             breaker.record_success()
             if index > 0:
                 FAILOVERS.labels(name).inc()

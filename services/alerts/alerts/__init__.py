@@ -1,0 +1,1 @@
+"""The alerts service: matches signals and ticks against user alert rules and delivers webhooks."""

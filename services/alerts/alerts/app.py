@@ -1,0 +1,161 @@
+"""Wires the alerts worker: consumers of group 'alerts' (signals, tick shards) and the sender.
+
+Stream handlers only evaluate rules and record alerts in the deliveries table before the
+entries are acked; the sender delivers from that table on its own schedule. Tick conditions
+keep per-symbol state, so tick shards must be consumed by a single replica of this worker
+(signals alone would scale out freely).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import aiohttp
+import structlog
+from prometheus_client import Counter
+
+from alerts.evaluator import PendingAlert, evaluate_signal, evaluate_tick, minute_of
+from alerts.outbox import record_alerts
+from alerts.rsi_seed import seeded_rsi
+from alerts.rules import RuleBook, RuleCache
+from alerts.sender import DeliverySender
+from alerts.settings import AlertsSettings
+from alerts.symbol_state import SymbolStateStore
+from stocktrack_common.consumer import Delivery, StreamConsumer
+from stocktrack_common.messages import Signal, Tick, decode_signal, decode_tick
+from stocktrack_common.stream_names import dead_stream, signals_stream, tick_streams
+from stocktrack_common.worker_runtime import WorkerContext, WorkerMain
+
+log = structlog.get_logger(__name__)
+
+ALERTS_GROUP = "alerts"
+
+FIRED = Counter(
+    "stocktrack_alerts_fired_total", "Alerts queued for delivery, by condition type", ["condition"]
+)
+STALE = Counter(
+    "stocktrack_alerts_stale_events_total",
+    "Events that matched a rule but were too old to alert on",
+    ["condition"],
+)
+
+
+class AlertRecorder:
+    """Keeps fresh alerts, drops stale ones, and writes them to the outbox in one statement."""
+
+    def __init__(self, ctx: WorkerContext, sender: DeliverySender, max_age_ms: int) -> None:
+        self.ctx = ctx
+        self.sender = sender
+        self.max_age_ms = max_age_ms
+
+    async def record(self, alerts: list[PendingAlert]) -> None:
+        now_ms = int(time.time() * 1000)
+        fresh = []
+        for alert in alerts:
+            kind = str(alert.event["type"])
+            if now_ms - alert.event_ts > self.max_age_ms:
+                STALE.labels(kind).inc()
+            else:
+                fresh.append(alert)
+        if not fresh:
+            return
+        async with self.ctx.db.connection() as conn:
+            inserted = await record_alerts(conn, fresh)
+        for alert in fresh:
+            FIRED.labels(str(alert.event["type"])).inc()
+        if inserted:
+            self.sender.wake.set()
+
+
+class TickHandler:
+    def __init__(
+        self, ctx: WorkerContext, rules: RuleCache, states: SymbolStateStore, recorder: AlertRecorder
+    ) -> None:
+        self.ctx = ctx
+        self.rules = rules
+        self.states = states
+        self.recorder = recorder
+
+    async def __call__(self, batch: list[Delivery[Tick]]) -> None:
+        book = await self.rules.current()
+        alerts: list[PendingAlert] = []
+        touched: set[str] = set()
+        for delivery in batch:
+            tick = delivery.message
+            if not book.watches_ticks_of(tick.symbol):
+                continue
+            await self._ensure_rsi(book, tick)
+            alerts += evaluate_tick(book, self.states.cache[tick.symbol], tick)
+            touched.add(tick.symbol)
+        await self.recorder.record(alerts)
+        await self.states.save(touched)
+
+    async def _ensure_rsi(self, book: RuleBook, tick: Tick) -> None:
+        state = await self.states.get(tick.symbol)
+        missing = book.rsi_periods(tick.symbol) - state.rsi.keys()
+        if not missing:
+            return
+        before = state.bucket if state.bucket is not None else minute_of(tick.ts)
+        async with self.ctx.db.connection() as conn:
+            for period in missing:
+                state.rsi[period] = await seeded_rsi(conn, tick.symbol, period, before)
+
+
+def create_app(settings: AlertsSettings) -> WorkerMain:
+    """Return the alerts worker's main loop; the worker runtime supplies Redis, the pool and stop."""
+
+    async def main(ctx: WorkerContext) -> None:
+        timeout = aiohttp.ClientTimeout(total=settings.alerts_http_timeout_seconds)
+        async with aiohttp.ClientSession(timeout=timeout) as session:
+            sender = DeliverySender(
+                ctx.db,
+                session,
+                max_attempts=settings.alerts_max_attempts,
+                retry_base=settings.alerts_retry_base_seconds,
+                retry_cap=settings.alerts_retry_max_seconds,
+                poll_seconds=settings.alerts_sender_poll_seconds,
+                concurrency=settings.alerts_sender_concurrency,
+                lease_seconds=settings.alerts_http_timeout_seconds * 2 + 5,
+            )
+            rules = RuleCache(ctx.db, settings.alerts_rules_refresh_seconds)
+            recorder = AlertRecorder(ctx, sender, int(settings.alerts_max_event_age_seconds * 1000))
+
+            async def handle_signals(batch: list[Delivery[Signal]]) -> None:
+                book = await rules.current()
+                await recorder.record([a for d in batch for a in evaluate_signal(book, d.message)])
+
+            common = {
+                "group": ALERTS_GROUP,
+                "consumer": settings.consumer_name,
+                "dead_stream": dead_stream(settings.stream_prefix),
+                "max_deliveries": settings.max_deliveries,
+                "block_ms": settings.alerts_block_ms,
+                "claim_idle_ms": settings.alerts_claim_idle_ms,
+                "heartbeat": ctx.heartbeat,
+            }
+            signal_consumer: StreamConsumer[Signal] = StreamConsumer(
+                ctx.redis,
+                streams=[signals_stream(settings.stream_prefix)],
+                handler=handle_signals,
+                decode=decode_signal,
+                batch_size=500,
+                **common,  # type: ignore[arg-type]
+            )
+            tick_handler = TickHandler(
+                ctx, rules, SymbolStateStore(ctx.redis, settings.stream_prefix), recorder
+            )
+            tick_consumer: StreamConsumer[Tick] = StreamConsumer(
+                ctx.redis,
+                streams=tick_streams(settings.stream_prefix, settings.tick_shards),
+                handler=tick_handler,
+                decode=decode_tick,
+                batch_size=2000,
+                **common,  # type: ignore[arg-type]
+            )
+            log.info("alerts consuming", shards=settings.tick_shards, consumer=settings.consumer_name)
+            await asyncio.gather(
+                signal_consumer.run(ctx.stop), tick_consumer.run(ctx.stop), sender.run(ctx.stop)
+            )
+
+    return main

@@ -1,0 +1,32 @@
+"""Alerts worker configuration."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from stocktrack_common.settings import CommonSettings
+
+
+class AlertsSettings(CommonSettings):
+    alerts_rules_refresh_seconds: float = Field(
+        default=5.0, gt=0, description="how often rule changes made through the api are picked up"
+    )
+    alerts_max_event_age_seconds: float = Field(
+        default=900.0,
+        gt=0,
+        description="events older than this (a long backlog) update state but never alert",
+    )
+    alerts_max_attempts: int = Field(
+        default=6, ge=1, le=50, description="delivery attempts before dead-lettering"
+    )
+    alerts_retry_base_seconds: float = Field(
+        default=2.0, gt=0, description="first retry delay; doubles per attempt"
+    )
+    alerts_retry_max_seconds: float = Field(default=300.0, gt=0)
+    alerts_http_timeout_seconds: float = Field(default=10.0, gt=0)
+    alerts_sender_poll_seconds: float = Field(
+        default=1.0, gt=0, description="how often due retries are looked for when nothing new arrived"
+    )
+    alerts_sender_concurrency: int = Field(default=10, ge=1, le=200)
+    alerts_block_ms: int = Field(default=1000, ge=1)
+    alerts_claim_idle_ms: int = Field(default=60_000, ge=1000)

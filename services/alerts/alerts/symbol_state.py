@@ -1,0 +1,77 @@
+"""What the tick conditions remember per symbol, persisted in Redis so a restart resumes exactly.
+
+A crossing compares a tick with the one before it, and RSI is a running average; both need
+state that must survive a restart, or the first tick after it could neither detect a crossing
+nor tell whether it had been evaluated already. The state records the newest tick evaluated:
+a redelivered older tick is skipped, and the deliveries table stops a duplicate in the window
+between inserting alerts and saving state.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+import orjson
+import redis.asyncio as aioredis
+
+from stocktrack_common.indicators import RSI
+
+
+def state_key(prefix: str) -> str:
+    """Hash symbol -> JSON state, owned by the alerts worker."""
+    return f"{prefix}:alerts:state"
+
+
+@dataclass
+class SymbolState:
+    last_ts: int = 0
+    last_price: Decimal | None = None
+    bucket: int | None = None
+    bucket_close: float | None = None
+    rsi: dict[int, RSI] = field(default_factory=dict)
+
+    def to_json(self) -> bytes:
+        return orjson.dumps(
+            {
+                "last_ts": self.last_ts,
+                "last_price": None if self.last_price is None else format(self.last_price, "f"),
+                "bucket": self.bucket,
+                "bucket_close": self.bucket_close,
+                "rsi": {str(p): r.to_state() for p, r in self.rsi.items()},
+            }
+        )
+
+    @classmethod
+    def from_json(cls, raw: bytes | str) -> SymbolState:
+        data: dict[str, Any] = orjson.loads(raw)
+        price = data.get("last_price")
+        return cls(
+            last_ts=int(data.get("last_ts") or 0),
+            last_price=None if price is None else Decimal(price),
+            bucket=data.get("bucket"),
+            bucket_close=data.get("bucket_close"),
+            rsi={int(p): RSI.from_state(s) for p, s in (data.get("rsi") or {}).items()},
+        )
+
+
+class SymbolStateStore:
+    """Read-through cache over the Redis hash; `save` writes back the symbols a batch touched."""
+
+    def __init__(self, redis: aioredis.Redis, prefix: str) -> None:
+        self.redis = redis
+        self.key = state_key(prefix)
+        self.cache: dict[str, SymbolState] = {}
+
+    async def get(self, symbol: str) -> SymbolState:
+        state = self.cache.get(symbol)
+        if state is None:
+            raw = await self.redis.hget(self.key, symbol)
+            state = SymbolState.from_json(raw) if raw else SymbolState()
+            self.cache[symbol] = state
+        return state
+
+    async def save(self, symbols: set[str]) -> None:
+        if symbols:
+            await self.redis.hset(self.key, mapping={s: self.cache[s].to_json() for s in symbols})

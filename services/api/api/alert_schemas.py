@@ -1,0 +1,133 @@
+"""Alert rules over HTTP: what a client sends to register one and what it gets back.
+
+The condition shapes are the contract with the alerts worker, which reads them from
+`alert_rules.condition` (see the migration that creates the table); `extra="forbid"` keeps
+typos from becoming rules that silently never fire.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from api.params import SYMBOL_PARAM_PATTERN
+
+Direction = Literal["above", "below", "either"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class SignalCondition(_Strict):
+    type: Literal["signal"]
+    actions: list[Literal["buy", "sell", "hold"]] = Field(default=["buy", "sell"], min_length=1, max_length=3)
+    source: str | None = Field(
+        default=None,
+        pattern=r"^(rules|model|model:[A-Za-z0-9_.\-]+)$",
+        description="rules, model (any model) or model:<id>; null for any source",
+    )
+    min_confidence: float = Field(default=0.0, ge=0.0, le=1.0)
+
+
+class PriceCrossCondition(_Strict):
+    type: Literal["price_cross"]
+    level: Decimal = Field(gt=0, max_digits=20, decimal_places=8)
+    direction: Direction = "either"
+
+
+class RsiCrossCondition(_Strict):
+    type: Literal["rsi_cross"]
+    threshold: float = Field(gt=0, lt=100)
+    direction: Direction = "either"
+    period: int = Field(default=14, ge=2, le=200, description="RSI period over 1-minute closes")
+
+
+Condition = Annotated[SignalCondition | PriceCrossCondition | RsiCrossCondition, Field(discriminator="type")]
+
+
+class Target(_Strict):
+    type: Literal["webhook", "slack"]
+    url: str = Field(max_length=2000, description="http(s) URL the alert is POSTed to")
+    secret: str | None = Field(
+        default=None,
+        min_length=16,
+        max_length=200,
+        description="webhook only: HMAC-SHA256 signing key; generated when omitted",
+    )
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("must be an http or https URL with a host")
+        return value
+
+
+class AlertRuleCreate(_Strict):
+    symbol: str = Field(pattern=SYMBOL_PARAM_PATTERN)
+    name: str | None = Field(default=None, max_length=200)
+    condition: Condition
+    target: Target
+
+
+class AlertRulePatch(_Strict):
+    enabled: bool | None = None
+    name: str | None = Field(default=None, max_length=200)
+
+
+class AlertRulePath(_Strict):
+    rule_id: str = Field(pattern=r"^alr_[0-9a-f]{16}$")
+
+
+class AlertListQuery(_Strict):
+    symbol: str | None = Field(default=None, pattern=SYMBOL_PARAM_PATTERN)
+
+
+class DeliveriesQuery(_Strict):
+    status: Literal["pending", "delivered", "dead"] | None = None
+    limit: int = Field(default=100, ge=1, le=1000)
+
+
+class TargetOut(BaseModel):
+    type: Literal["webhook", "slack"]
+    url: str = Field(description="scheme and host only: the full URL may carry credentials")
+
+
+class AlertRuleOut(BaseModel):
+    id: str
+    symbol: str
+    name: str | None
+    condition: dict[str, Any]
+    target: TargetOut
+    enabled: bool
+    created_by: str | None
+    created_at: int = Field(description="epoch milliseconds")
+
+
+class AlertRuleCreated(AlertRuleOut):
+    secret: str | None = Field(description="webhook signing secret; shown only in this response")
+
+
+class AlertRuleList(BaseModel):
+    items: list[AlertRuleOut]
+
+
+class DeliveryOut(BaseModel):
+    delivery_id: str
+    event_key: str
+    status: Literal["pending", "delivered", "dead"]
+    attempts: int
+    last_status_code: int | None
+    last_error: str | None
+    created_at: int
+    finished_at: int | None
+    payload: dict[str, Any]
+
+
+class DeliveryList(BaseModel):
+    items: list[DeliveryOut]

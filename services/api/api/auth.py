@@ -1,0 +1,158 @@
+"""Who is calling, what they may do, and how often: the auth and rate-limit middleware.
+
+A request may present a key (`Authorization: Bearer <key>` or `X-API-Key: <key>`); a wrong,
+malformed or revoked key is refused with 401 on any endpoint rather than silently treated as
+anonymous. Each endpoint declares the scope it needs (routing.py); `write` includes `read`.
+Rate limits count per key when one is presented, otherwise per client address.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import structlog
+from aiohttp import web
+from prometheus_client import Counter
+
+from api.api_keys import ApiKeyRow, find_key, key_id_of, key_matches
+from api.client_ip import client_ip
+from api.rate_limit import RateLimiter
+from api.state import POOL, SETTINGS
+from stocktrack_common.http_errors import ApiError, Handler
+from stocktrack_common.http_observability import CLIENT_IP
+
+log = structlog.get_logger(__name__)
+
+RATE_LIMITED = Counter("stocktrack_api_rate_limited_total", "Requests refused with 429", ["bucket"])
+RATE_LIMIT_ERRORS = Counter(
+    "stocktrack_api_rate_limit_errors_total", "Rate-limit checks that failed (request let through)"
+)
+AUTH_FAILURES = Counter("stocktrack_api_auth_failures_total", "Requests refused for their key", ["reason"])
+
+LIMITER: web.AppKey[RateLimiter] = web.AppKey("rate_limiter", RateLimiter)
+_CHALLENGE = {"WWW-Authenticate": 'Bearer realm="stocktrack"'}
+
+
+@dataclass(frozen=True)
+class Principal:
+    key_id: str
+    name: str
+    scopes: frozenset[str]
+
+    def allows(self, scope: str) -> bool:
+        return scope in self.scopes or (scope == "read" and "write" in self.scopes)
+
+
+class KeyCache:
+    """Looked-up keys for a few seconds, so a busy client costs no query per request.
+
+    A revocation therefore takes effect within API_KEY_CACHE_SECONDS on every replica.
+    """
+
+    def __init__(self, ttl: float) -> None:
+        self.ttl = ttl
+        self.entries: dict[str, tuple[float, ApiKeyRow | None]] = {}
+
+    def get(self, key_id: str) -> tuple[bool, ApiKeyRow | None]:
+        entry = self.entries.get(key_id)
+        if entry is None or entry[0] < time.monotonic():
+            return False, None
+        return True, entry[1]
+
+    def put(self, key_id: str, row: ApiKeyRow | None) -> None:
+        if self.ttl <= 0:
+            return
+        if len(self.entries) > 10_000:
+            self.entries.clear()
+        self.entries[key_id] = (time.monotonic() + self.ttl, row)
+
+
+PRINCIPAL: web.RequestKey[Principal] = web.RequestKey("principal", Principal)
+KEY_CACHE: web.AppKey[KeyCache] = web.AppKey("key_cache", KeyCache)
+
+
+def presented_key(request: web.Request) -> str | None:
+    header = request.headers.get("Authorization")
+    if header:
+        scheme, _, value = header.partition(" ")
+        if scheme.lower() != "bearer" or not value.strip():
+            AUTH_FAILURES.labels("malformed").inc()
+            raise ApiError(401, "Authorization must be 'Bearer <api key>'", headers=_CHALLENGE)
+        return value.strip()
+    return request.headers.get("X-API-Key") or None
+
+
+async def authenticate(request: web.Request, key: str) -> Principal:
+    key_id = key_id_of(key)
+    if key_id is None:
+        AUTH_FAILURES.labels("malformed").inc()
+        raise ApiError(401, "malformed API key", headers=_CHALLENGE)
+    cache = request.app[KEY_CACHE]
+    hit, row = cache.get(key_id)
+    if not hit:
+        async with request.app[POOL].connection() as conn:
+            row = await find_key(conn, key_id)
+        cache.put(key_id, row)
+    pepper = request.app[SETTINGS].api_key_pepper.get_secret_value()
+    if row is None or not key_matches(key, row, pepper):
+        AUTH_FAILURES.labels("unknown").inc()
+        raise ApiError(401, "invalid API key", headers=_CHALLENGE)
+    if row.revoked_at is not None:
+        AUTH_FAILURES.labels("revoked").inc()
+        raise ApiError(401, "API key revoked", headers=_CHALLENGE)
+    return Principal(row.id, row.name, row.scopes)
+
+
+def require_scope(request: web.Request, scope: str) -> None:
+    """401 without a key where one is needed, 403 with a key that lacks the scope."""
+    principal = request.get(PRINCIPAL)
+    if principal is None:
+        if scope == "read" and not request.app[SETTINGS].api_read_requires_key:
+            return
+        raise ApiError(401, f"an API key with the {scope!r} scope is required", headers=_CHALLENGE)
+    if not principal.allows(scope):
+        AUTH_FAILURES.labels("scope").inc()
+        raise ApiError(403, f"this API key lacks the {scope!r} scope")
+
+
+async def _rate_limit(request: web.Request, bucket: str, limit: int) -> None:
+    if limit <= 0:
+        return
+    try:
+        decision = await request.app[LIMITER].hit(bucket, limit)
+    except Exception as exc:  # Redis trouble must not take the api down with it: fail open, loudly
+        RATE_LIMIT_ERRORS.inc()
+        log.warning("rate limit check failed", error=f"{type(exc).__name__}: {exc}")
+        return
+    if not decision.allowed:
+        RATE_LIMITED.labels(bucket.split(":", 1)[0]).inc()
+        raise ApiError(429, "rate limit exceeded", headers={"Retry-After": str(decision.retry_after)},
+                       details={"limit_per_minute": limit, "retry_after_seconds": decision.retry_after})
+
+
+@web.middleware
+async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Resolve the caller and apply its rate limit; only /v1 routes are subject to either."""
+    if not request.path.startswith("/v1/") or request.method == "OPTIONS":
+        return await handler(request)
+    settings = request.app[SETTINGS]
+    ip = client_ip(request.remote, request.headers.get("X-Forwarded-For"), settings.trusted_proxies)
+    request[CLIENT_IP] = ip
+    try:
+        key = presented_key(request)
+        principal = None if key is None else await authenticate(request, key)
+    except ApiError:
+        # Failed keys count against the address, so guessing keys is rate limited too.
+        await _rate_limit(request, f"ip:{ip}", settings.rate_limit_ip_per_minute)
+        raise
+    if principal is None:
+        await _rate_limit(request, f"ip:{ip}", settings.rate_limit_ip_per_minute)
+        return await handler(request)
+    request[PRINCIPAL] = principal
+    structlog.contextvars.bind_contextvars(api_key_id=principal.key_id)
+    try:
+        await _rate_limit(request, f"key:{principal.key_id}", settings.rate_limit_key_per_minute)
+        return await handler(request)
+    finally:
+        structlog.contextvars.unbind_contextvars("api_key_id")

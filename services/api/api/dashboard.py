@@ -1,0 +1,158 @@
+"""The dashboard: a static page set served by the api, and the two summaries only it needs.
+
+`/` is the watch list with the chart, `/models` the model page; their JavaScript talks to the
+regular /v1 endpoints and to the streamer's SSE endpoint for live updates. Everything the pages
+load is in the package (the charting library is vendored), so they work offline. The streamer
+runs on its own port; DASHBOARD_STREAM_URL tells the pages where (default: the page's host,
+port 8081, as in `make run`).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import orjson
+from aiohttp import web
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from api import dashboard_queries
+from api.dashboard_schemas import ModelList, ModelPath, WatchList
+from api.responses import json_ok
+from api.routing import Endpoint, Inputs, add_endpoints
+from api.state import POOL, PREFIX, REDIS, SETTINGS
+from stocktrack_common.http_errors import ApiError
+from stocktrack_common.stream_names import latest_quotes_key
+
+STATIC_DIR = Path(__file__).parent / "static" / "dashboard"
+# Sessions (and so "previous close") follow the US exchanges' calendar day.
+MARKET_TZ = ZoneInfo("America/New_York")
+SPARKLINE_WINDOW = dt.timedelta(days=1)
+MODELS_SHOWN = 100
+
+
+class DashboardSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="", extra="ignore", case_sensitive=False)
+
+    dashboard_stream_url: str | None = None
+
+
+def _page(name: str) -> web.FileResponse:
+    response = web.FileResponse(STATIC_DIR / name)
+    response.headers["Cache-Control"] = "no-cache"
+    return response
+
+
+async def watch_list_page(_: web.Request) -> web.StreamResponse:
+    return _page("index.html")
+
+
+async def models_page(_: web.Request) -> web.StreamResponse:
+    return _page("models.html")
+
+
+def session_start(now: dt.datetime) -> tuple[dt.date, dt.datetime]:
+    """The market-calendar day of `now` and the instant it began (midnight New York time)."""
+    day = now.astimezone(MARKET_TZ).date()
+    return day, dt.datetime.combine(day, dt.time(), MARKET_TZ)
+
+
+async def watch_list(request: web.Request, _: Inputs) -> web.StreamResponse:
+    """Every watched symbol with its newest quote, the price change is measured against, and a sparkline."""
+    async with request.app[POOL].connection() as conn:
+        table = await dashboard_queries.active_symbols(conn)
+        names = dict(table)
+        symbols = list(dict.fromkeys([*request.app[SETTINGS].symbols, *names]))
+        now = dt.datetime.now(dt.UTC)
+        day, day_start = session_start(now)
+        references = await dashboard_queries.reference_prices(conn, symbols, day, day_start)
+        sparks = await dashboard_queries.sparklines(conn, symbols, now - SPARKLINE_WINDOW)
+    cached = (
+        await request.app[REDIS].hmget(latest_quotes_key(request.app[PREFIX]), symbols) if symbols else []
+    )
+    items = []
+    for symbol, raw in zip(symbols, cached, strict=True):
+        reference, kind = references.get(symbol, (None, "session_open"))
+        items.append(
+            {
+                "symbol": symbol,
+                "name": names.get(symbol),
+                "last": orjson.loads(raw) if raw else None,
+                "reference_price": reference,
+                "reference": kind,
+                "sparkline": sparks.get(symbol, []),
+            }
+        )
+    return json_ok({"items": items})
+
+
+async def models(request: web.Request, _: Inputs) -> web.StreamResponse:
+    async with request.app[POOL].connection() as conn:
+        items = await dashboard_queries.list_models(conn, MODELS_SHOWN)
+    return json_ok({"items": items})
+
+
+async def equity_chart(request: web.Request, inputs: Inputs) -> web.StreamResponse:
+    """The equity-curve picture a training stored with the model (base64 PNG in its metrics)."""
+    model_id = inputs.path_as(ModelPath).model_id
+    async with request.app[POOL].connection() as conn:
+        encoded = await dashboard_queries.equity_chart_base64(conn, model_id)
+    if not encoded:
+        raise ApiError(404, f"no equity chart stored for model {model_id}")
+    try:
+        picture = base64.b64decode(encoded, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise ApiError(404, f"the equity chart of model {model_id} is not valid base64") from exc
+    return web.Response(body=picture, content_type="image/png", headers={"Cache-Control": "max-age=3600"})
+
+
+async def page_config(request: web.Request) -> web.Response:
+    """What the page's script needs to know about the deployment: where the streamer is."""
+    return json_ok({"stream_url": request.app[DASHBOARD].dashboard_stream_url})
+
+
+DASHBOARD: web.AppKey[DashboardSettings] = web.AppKey("dashboard_settings", DashboardSettings)
+
+ENDPOINTS = (
+    Endpoint(
+        "GET",
+        "/v1/dashboard/watchlist",
+        watch_list,
+        "Watch list summary for the dashboard",
+        "dashboard",
+        response=WatchList,
+        not_found=False,
+        description="Each watched symbol with its newest quote, the price its change is measured against "
+        "(the previous session's close when known) and recent 1-minute closes.",
+    ),
+    Endpoint(
+        "GET",
+        "/v1/models",
+        models,
+        "Registered models, the active one first",
+        "models",
+        response=ModelList,
+        not_found=False,
+    ),
+    Endpoint(
+        "GET",
+        "/v1/models/{model_id}/equity.png",
+        equity_chart,
+        "Equity-curve picture of a model",
+        "models",
+        path_model=ModelPath,
+    ),
+)
+
+
+def add_dashboard_routes(app: web.Application, settings: DashboardSettings | None = None) -> None:
+    """Serve the pages at / and /models, their assets under /dashboard/static, and their endpoints."""
+    app[DASHBOARD] = settings or DashboardSettings()
+    app.router.add_get("/", watch_list_page)
+    app.router.add_get("/models", models_page)
+    app.router.add_get("/dashboard/config.json", page_config)
+    app.router.add_static("/dashboard/static", STATIC_DIR, append_version=False)
+    add_endpoints(app, *ENDPOINTS)

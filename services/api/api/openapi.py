@@ -1,0 +1,139 @@
+"""The OpenAPI 3.1 document, generated from the declared endpoints and their pydantic models.
+
+Nothing here is written by hand per endpoint: parameters come from the path and query models
+that validate requests, bodies and responses from their models (JSON Schema 2020-12, which
+OpenAPI 3.1 uses as is), and the error responses from the shared error shape.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any
+
+from pydantic import BaseModel
+from pydantic.json_schema import JsonSchemaMode, models_json_schema
+
+from api.routing import Endpoint
+from api.schemas import ErrorBody
+
+REF = "#/components/schemas/{model}"
+_ERROR_TEXT = {
+    400: "Malformed request (bad JSON body, tampered cursor)",
+    401: "API key missing where required, malformed, unknown or revoked",
+    403: "API key lacks the required scope",
+    404: "Unknown symbol or nothing found",
+    413: "Request body too large",
+    415: "Request body is not application/json",
+    422: "Parameters or body failed validation",
+    429: "Rate limit exceeded; see Retry-After",
+    500: "Internal error",
+}
+_SECURITY_SCHEMES = {
+    "bearerAuth": {"type": "http", "scheme": "bearer", "description": "Authorization: Bearer <api key>"},
+    "apiKeyHeader": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
+}
+
+
+def _without_null(schema: dict[str, Any]) -> dict[str, Any]:
+    """A query parameter is absent or a value; JSON null has no spelling in a query string."""
+    schema = {k: v for k, v in schema.items() if k != "title" and not (k == "default" and v is None)}
+    variants = schema.get("anyOf")
+    if variants:
+        kept = [v for v in variants if v != {"type": "null"}]
+        schema.pop("anyOf")
+        if len(kept) == 1:
+            schema = {**kept[0], **schema}
+        else:
+            schema["anyOf"] = kept
+    return schema
+
+
+def parameters(model: type[BaseModel], location: str) -> list[dict[str, Any]]:
+    schema = model.model_json_schema(by_alias=True, ref_template=REF)
+    required = set(schema.get("required", []))
+    result = []
+    for name, prop in schema.get("properties", {}).items():
+        prop = _without_null(prop)
+        description = prop.pop("description", None)
+        param: dict[str, Any] = {"name": name, "in": location, "required": location == "path" or name in required,
+                                 "schema": prop}
+        if description:
+            param["description"] = description
+        result.append(param)
+    return result
+
+
+def _operation_id(endpoint: Endpoint) -> str:
+    words = re.sub(r"[{}]", "", endpoint.path).strip("/").replace("/", "_").replace("-", "_")
+    return f"{endpoint.method.lower()}_{words}"
+
+
+def _error(status: int) -> dict[str, Any]:
+    response: dict[str, Any] = {
+        "description": _ERROR_TEXT[status],
+        "content": {"application/json": {"schema": {"$ref": REF.format(model="ErrorBody")}}},
+    }
+    if status == 429:
+        response["headers"] = {"Retry-After": {"description": "seconds to wait", "schema": {"type": "integer"}}}
+    return response
+
+
+def build_openapi(endpoints: Sequence[Endpoint], *, title: str, version: str,
+                  read_requires_key: bool) -> dict[str, Any]:
+    wanted: list[tuple[type[BaseModel], JsonSchemaMode]] = [(ErrorBody, "serialization")]
+    for ep in endpoints:
+        if ep.response:
+            wanted.append((ep.response, "serialization"))
+        if ep.body:
+            wanted.append((ep.body, "validation"))
+    refs, defs = models_json_schema(list(dict.fromkeys(wanted)), ref_template=REF)
+
+    paths: dict[str, dict[str, Any]] = {}
+    for ep in endpoints:
+        op: dict[str, Any] = {"operationId": _operation_id(ep), "summary": ep.summary, "tags": [ep.tag]}
+        if ep.description:
+            op["description"] = ep.description
+        params = []
+        if ep.path_model:
+            params += parameters(ep.path_model, "path")
+        if ep.query:
+            params += parameters(ep.query, "query")
+        if params:
+            op["parameters"] = params
+        if ep.body:
+            op["requestBody"] = {"required": True, "content": {
+                "application/json": {"schema": refs[(ep.body, "validation")]}}}
+        responses: dict[str, Any] = {}
+        for status in (ep.status, *ep.also_ok):
+            if ep.response is None:
+                responses[str(status)] = {"description": "Done"}
+            else:
+                responses[str(status)] = {"description": "OK", "content": {
+                    "application/json": {"schema": refs[(ep.response, "serialization")]}}}
+        errors = [400, 401, 403, 422, 429, 500]
+        if ep.not_found or ep.path_model:
+            errors.append(404)
+        if ep.body:
+            errors += [413, 415]
+        for status in sorted(errors):
+            responses[str(status)] = _error(status)
+        op["responses"] = responses
+        keyed: list[dict[str, list[str]]] = [{"bearerAuth": []}, {"apiKeyHeader": []}]
+        if ep.scope == "write" or (ep.scope == "read" and read_requires_key):
+            op["security"] = keyed
+        elif ep.scope == "read":
+            op["security"] = [{}, *keyed]
+        else:
+            op["security"] = []
+        paths.setdefault(ep.path, {})[ep.method.lower()] = op
+
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": title, "version": version,
+                 "description": "Prices, history, indicators and signals. Times are epoch milliseconds UTC; "
+                                "prices are decimal strings. Errors: {\"error\": {\"code\", \"message\", \"details\"}}."},
+        "servers": [{"url": "/"}],
+        "paths": paths,
+        "components": {"schemas": defs.get("$defs", {}), "securitySchemes": _SECURITY_SCHEMES},
+    }

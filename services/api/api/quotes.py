@@ -1,0 +1,75 @@
+"""Latest quotes (Redis first, PostgreSQL when the cache has nothing) and raw tick history."""
+
+from __future__ import annotations
+
+import orjson
+from aiohttp import web
+
+from api import queries
+from api.params import (
+    LatestQuotesQuery,
+    SymbolPath,
+    TicksQuery,
+    cursor_text,
+    cursor_time,
+    decode_cursor,
+    encode_cursor,
+)
+from api.responses import json_ok, page_size
+from api.routing import Endpoint, Inputs
+from api.schemas import Quote, QuoteMap, TickPage
+from api.state import POOL, PREFIX, REDIS, SETTINGS
+from stocktrack_common.http_errors import ApiError
+from stocktrack_common.stream_names import latest_quotes_key
+
+
+async def latest_quote(request: web.Request, inputs: Inputs) -> web.StreamResponse:
+    symbol = inputs.path_as(SymbolPath).symbol.upper()
+    cached = await request.app[REDIS].hget(latest_quotes_key(request.app[PREFIX]), symbol)
+    if cached:
+        return web.Response(body=cached, content_type="application/json")
+    async with request.app[POOL].connection() as conn:
+        rows = await queries.latest_ticks(conn, [symbol])
+    if symbol not in rows:
+        raise ApiError(404, f"no quotes for symbol {symbol}")
+    return json_ok(rows[symbol])
+
+
+async def latest_quotes(request: web.Request, inputs: Inputs) -> web.StreamResponse:
+    symbols = list(dict.fromkeys(inputs.query_as(LatestQuotesQuery).symbols))
+    cached = await request.app[REDIS].hmget(latest_quotes_key(request.app[PREFIX]), symbols)
+    quotes = {s: orjson.loads(raw) for s, raw in zip(symbols, cached, strict=True) if raw}
+    misses = [s for s in symbols if s not in quotes]
+    if misses:
+        async with request.app[POOL].connection() as conn:
+            quotes.update(await queries.latest_ticks(conn, misses))
+    return json_ok({"quotes": quotes, "missing": [s for s in symbols if s not in quotes]})
+
+
+async def ticks(request: web.Request, inputs: Inputs) -> web.StreamResponse:
+    symbol = inputs.path_as(SymbolPath).symbol.upper()
+    query = inputs.query_as(TicksQuery)
+    limit = page_size(query.limit, request.app[SETTINGS])
+    after = None
+    if query.cursor:
+        c = decode_cursor(query.cursor, {"ts", "source"})
+        after = (cursor_time(c["ts"]), cursor_text(c["source"]))
+    async with request.app[POOL].connection() as conn:
+        rows = await queries.ticks_page(conn, symbol, query.from_, query.to, limit, after)
+        if not rows and after is None and not await queries.symbol_known(conn, symbol):
+            raise ApiError(404, f"unknown symbol {symbol}")
+    next_cursor = None
+    if len(rows) == limit:
+        last = rows[-1]
+        next_cursor = encode_cursor({"ts": last["ts"] * 1000, "source": last["source"]})
+    return json_ok({"symbol": symbol, "items": rows, "next_cursor": next_cursor})
+
+
+ENDPOINTS = (
+    Endpoint("GET", "/v1/quotes/latest", latest_quotes, "Latest quote of several symbols", "quotes",
+             query=LatestQuotesQuery, response=QuoteMap, not_found=False),
+    Endpoint("GET", "/v1/quotes/{symbol}/latest", latest_quote, "Latest quote of one symbol", "quotes",
+             path_model=SymbolPath, response=Quote),
+    Endpoint("GET", "/v1/ticks/{symbol}", ticks, "Tick history, oldest first, cursor paginated", "history",
+             path_model=SymbolPath, query=TicksQuery, response=TickPage),
+)

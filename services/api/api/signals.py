@@ -1,0 +1,47 @@
+"""Recommendations: the newest per symbol, and a filtered, cursor-paginated list."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from api import queries
+from api.params import SignalsQuery, SymbolPath, cursor_text, cursor_time, decode_cursor, encode_cursor
+from api.responses import json_ok, page_size
+from api.routing import Endpoint, Inputs
+from api.schemas import SignalOut, SignalPage
+from api.state import POOL, SETTINGS
+from stocktrack_common.http_errors import ApiError
+
+
+async def latest_signal(request: web.Request, inputs: Inputs) -> web.StreamResponse:
+    symbol = inputs.path_as(SymbolPath).symbol.upper()
+    async with request.app[POOL].connection() as conn:
+        row = await queries.latest_signal(conn, symbol)
+    if row is None:
+        raise ApiError(404, f"no signals for symbol {symbol}")
+    return json_ok(row)
+
+
+async def list_signals(request: web.Request, inputs: Inputs) -> web.StreamResponse:
+    query = inputs.query_as(SignalsQuery)
+    limit = page_size(query.limit, request.app[SETTINGS])
+    after = None
+    if query.cursor:
+        c = decode_cursor(query.cursor, {"ts", "symbol", "source"})
+        after = (cursor_time(c["ts"]), cursor_text(c["symbol"]), cursor_text(c["source"]))
+    symbol = query.symbol.upper() if query.symbol else None
+    async with request.app[POOL].connection() as conn:
+        rows = await queries.signals_page(conn, symbol, query.action, query.from_, query.to, limit, after)
+    next_cursor = None
+    if len(rows) == limit:
+        last = rows[-1]
+        next_cursor = encode_cursor({"ts": last["ts"] * 1000, "symbol": last["symbol"], "source": last["source"]})
+    return json_ok({"items": rows, "next_cursor": next_cursor})
+
+
+ENDPOINTS = (
+    Endpoint("GET", "/v1/signals/{symbol}/latest", latest_signal, "Newest signal of one symbol", "signals",
+             path_model=SymbolPath, response=SignalOut),
+    Endpoint("GET", "/v1/signals", list_signals, "Signals, oldest first, filtered and cursor paginated",
+             "signals", query=SignalsQuery, response=SignalPage, not_found=False),
+)

@@ -1,0 +1,1 @@
+"""Scheduled upkeep of stocktrack's PostgreSQL tables and Redis streams, one CronJob per task."""

@@ -1,0 +1,15 @@
+"""`python -m janitor <task> [--dry-run]`: the CronJobs' entry point."""
+
+from __future__ import annotations
+
+import sys
+
+from janitor.cli import main as cli_main
+
+
+def main() -> int:
+    return cli_main(sys.argv[1:])
+
+
+if __name__ == "__main__":
+    sys.exit(main())

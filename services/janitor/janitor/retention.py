@@ -1,0 +1,114 @@
+"""`retention`: drop old tick partitions (after rolling their ticks up into minute bars) and
+delete old rows of the other time-series tables in bounded batches.
+
+Tick retention counts whole UTC days: with TICK_RETENTION_DAYS=30 the partitions of today and
+the 29 days before it stay. A day whose minute bars are themselves past BAR_RETENTION_DAYS is
+not rolled up, since those bars would be deleted a moment later.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+
+import structlog
+
+from janitor.batched_delete import count_older, delete_older
+from janitor.context import TaskContext
+from janitor.report import TaskOutcome
+from janitor.tick_partitions import (
+    count_missing_bars,
+    drop_tick_partition,
+    list_tick_partitions,
+    partitions_older_than,
+    roll_up_missing_bars,
+)
+
+log = structlog.get_logger(__name__)
+
+
+def first_kept_day(today: dt.date, retention_days: int) -> dt.date:
+    return today - dt.timedelta(days=retention_days - 1)
+
+
+def day_start(day: dt.date) -> dt.datetime:
+    return dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC)
+
+
+async def run_retention(ctx: TaskContext) -> TaskOutcome:
+    outcome = TaskOutcome()
+    settings = ctx.settings
+    first_tick_day = first_kept_day(ctx.today, settings.tick_retention_days)
+    first_bar_day = first_kept_day(ctx.today, settings.bar_retention_days)
+    outcome.details["ticks_kept_from"] = first_tick_day.isoformat()
+    outcome.details["bars_kept_from"] = first_bar_day.isoformat()
+
+    await _drop_old_tick_partitions(ctx, outcome, first_tick_day, first_bar_day)
+    await _delete_old_rows(ctx, outcome, "bars_1m", "bucket", day_start(first_bar_day), "bars_deleted")
+    if settings.signal_retention_days is not None:
+        cutoff = day_start(first_kept_day(ctx.today, settings.signal_retention_days))
+        await _delete_old_rows(ctx, outcome, "signals", "ts", cutoff, "signals_deleted")
+    if settings.daily_bar_retention_days is not None:
+        cutoff_day = first_kept_day(ctx.today, settings.daily_bar_retention_days)
+        await _delete_old_rows(ctx, outcome, "daily_bars", "day", cutoff_day, "daily_bars_deleted")
+    return outcome
+
+
+async def _drop_old_tick_partitions(
+    ctx: TaskContext, outcome: TaskOutcome, first_tick_day: dt.date, first_bar_day: dt.date
+) -> None:
+    old = partitions_older_than(await list_tick_partitions(ctx.conn), first_tick_day)
+    outcome.counts["partitions_dropped"] = 0
+    outcome.counts["bars_rolled_up"] = 0
+    dropped: list[str] = []
+    for partition in old:
+        wants_bars = partition.day >= first_bar_day
+        if ctx.dry_run:
+            bars, ticks = await count_missing_bars(ctx.conn, partition.name) if wants_bars else (0, 0)
+            log.info(
+                "would drop tick partition",
+                partition=partition.name,
+                bars_to_roll_up=bars,
+                ticks_behind_them=ticks,
+                dry_run=True,
+            )
+            outcome.add("bars_rolled_up", bars)
+            outcome.add("partitions_dropped")
+            dropped.append(partition.name)
+            continue
+        started = time.perf_counter()
+        rolled = await roll_up_missing_bars(ctx.conn, partition.name) if wants_bars else 0
+        rolled_s = time.perf_counter() - started
+        await drop_tick_partition(ctx.conn, partition)
+        log.info(
+            "dropped tick partition",
+            partition=partition.name,
+            bars_rolled_up=rolled,
+            roll_up_s=round(rolled_s, 3),
+            duration_s=round(time.perf_counter() - started, 3),
+        )
+        outcome.add("bars_rolled_up", rolled)
+        outcome.add("partitions_dropped")
+        dropped.append(partition.name)
+    outcome.details["partitions"] = dropped
+
+
+async def _delete_old_rows(
+    ctx: TaskContext, outcome: TaskOutcome, table: str, column: str, cutoff: dt.date | dt.datetime, count: str
+) -> None:
+    if ctx.dry_run:
+        rows = await count_older(ctx.conn, table, column, cutoff)
+        log.info("would delete old rows", table=table, rows=rows, older_than=cutoff.isoformat(), dry_run=True)
+        outcome.counts[count] = rows
+        return
+    started = time.perf_counter()
+    rows, batches = await delete_older(ctx.conn, table, column, cutoff, ctx.settings.retention_batch_size)
+    log.info(
+        "deleted old rows",
+        table=table,
+        rows=rows,
+        batches=batches,
+        older_than=cutoff.isoformat(),
+        duration_s=round(time.perf_counter() - started, 3),
+    )
+    outcome.counts[count] = rows

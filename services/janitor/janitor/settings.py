@@ -1,0 +1,38 @@
+"""Janitor configuration: retention windows, look-ahead, batch sizes and stream tails."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from stocktrack_common.settings import CommonSettings
+
+
+class JanitorSettings(CommonSettings):
+    tick_retention_days: int = Field(
+        default=30, ge=1, description="UTC days of tick partitions kept, today included"
+    )
+    bar_retention_days: int = Field(default=365, ge=1, description="days of bars_1m kept")
+    signal_retention_days: int | None = Field(
+        default=None, ge=1, description="days of signals kept; unset keeps them all"
+    )
+    daily_bar_retention_days: int | None = Field(
+        default=None, ge=1, description="days of daily_bars kept; unset keeps them all"
+    )
+    partitions_ahead_days: int = Field(default=7, ge=0, description="future days with a tick partition ready")
+    retention_batch_size: int = Field(
+        default=10_000, ge=1, description="rows per DELETE batch, so no transaction grows unbounded"
+    )
+    vacuum_recent_partitions: int = Field(
+        default=2, ge=0, description="newest tick partitions vacuumed (today, yesterday, ...)"
+    )
+    stream_keep: int = Field(
+        default=10_000, ge=1, description="newest entries every stream keeps for resumes"
+    )
+    dead_stream_keep: int = Field(
+        default=100_000, ge=1, description="newest dead-letter entries kept for inspection"
+    )
+    models_keep: int = Field(default=5, ge=0, description="newest models kept besides the active one")
+    lock_wait_seconds: float = Field(
+        default=0.0, ge=0, description="wait this long for a running task's lock; 0 skips at once"
+    )
+    connect_attempts: int = Field(default=5, ge=1, description="tries to reach PostgreSQL/Redis at start")

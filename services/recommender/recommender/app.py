@@ -1,0 +1,69 @@
+"""Wires the recommender: consumer group 'recommender' on the owned tick shards, plus the model watcher."""
+
+from __future__ import annotations
+
+import asyncio
+
+import structlog
+
+from recommender.bar_builder import Bar
+from recommender.checkpoint import CheckpointStore
+from recommender.model_watcher import ModelWatcher
+from recommender.processor import TickProcessor
+from recommender.rules_config import load_rules_config
+from recommender.settings import RecommenderSettings, owned_shards
+from recommender.warmup import recent_bars
+from stocktrack_common.consumer import StreamConsumer
+from stocktrack_common.messages import Tick, decode_tick
+from stocktrack_common.stream_names import RECOMMENDER_GROUP, dead_stream, tick_stream
+from stocktrack_common.worker_runtime import WorkerContext, WorkerMain
+
+log = structlog.get_logger(__name__)
+
+
+def create_app(settings: RecommenderSettings) -> WorkerMain:
+    """Return the recommender's main loop; configuration errors surface here, before any I/O."""
+    shards = owned_shards(settings)
+    rules_config = load_rules_config(settings.rules_config)
+    interval_ms = settings.bar_interval_seconds * 1000
+    warmup_bars = max(settings.warmup_bars, 0)
+
+    async def main(ctx: WorkerContext) -> None:
+        async def warmup(symbol: str, before_ms: int) -> list[Bar]:
+            async with ctx.db.connection() as conn:
+                return await recent_bars(conn, symbol, before_ms, settings.bar_interval_seconds, warmup_bars)
+
+        processor = TickProcessor(
+            redis=ctx.redis,
+            prefix=settings.stream_prefix,
+            rules_config=rules_config,
+            interval_ms=interval_ms,
+            checkpoints=CheckpointStore(ctx.redis, settings.stream_prefix),
+            warmup=warmup,
+        )
+        watcher = ModelWatcher(
+            redis=ctx.redis, pool=ctx.db, prefix=settings.stream_prefix, processor=processor
+        )
+        consumer: StreamConsumer[Tick] = StreamConsumer(
+            ctx.redis,
+            streams=[tick_stream(settings.stream_prefix, k) for k in shards],
+            group=RECOMMENDER_GROUP,
+            consumer=settings.consumer_name,
+            handler=processor.handle,
+            decode=decode_tick,
+            dead_stream=dead_stream(settings.stream_prefix),
+            batch_size=settings.recommender_batch_size,
+            block_ms=settings.recommender_block_ms,
+            max_deliveries=settings.max_deliveries,
+            claim_idle_ms=settings.recommender_claim_idle_ms,
+            heartbeat=ctx.heartbeat,
+        )
+        log.info(
+            "recommender consuming",
+            shards=shards,
+            interval_s=settings.bar_interval_seconds,
+            consumer=settings.consumer_name,
+        )
+        await asyncio.gather(watcher.run(ctx.stop), consumer.run(ctx.stop))
+
+    return main

@@ -1,0 +1,69 @@
+"""Everything the recommender remembers about one symbol, as one checkpointable object."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from recommender.bar_builder import BarBuilder
+from recommender.features import FeatureState
+from recommender.rules import RuleIndicators
+from recommender.rules_config import RulesConfig
+
+STATE_VERSION = 1
+
+
+def stream_id_key(entry_id: str) -> tuple[int, int]:
+    """Stream ids compare as (milliseconds, sequence), not as strings."""
+    ms, _, seq = entry_id.partition("-")
+    return int(ms), int(seq or 0)
+
+
+@dataclass
+class SymbolState:
+    symbol: str
+    bars: BarBuilder
+    rules: RuleIndicators
+    features: FeatureState
+    # source -> [action, confidence bucket] of the last published signal: publish on change only.
+    last_emitted: dict[str, list[Any]] = field(default_factory=dict)
+    # Newest stream entry folded in; redeliveries at or below it are skipped (idempotent handler).
+    last_id: str = "0-0"
+    bars_closed: int = 0
+
+    def seen(self, entry_id: str) -> bool:
+        return stream_id_key(entry_id) <= stream_id_key(self.last_id)
+
+    def to_state(self) -> dict[str, Any]:
+        return {
+            "version": STATE_VERSION,
+            "symbol": self.symbol,
+            "interval_ms": self.bars.interval_ms,
+            "bars": self.bars.to_state(),
+            "rules": self.rules.to_state(),
+            "features": self.features.to_state(),
+            "last_emitted": self.last_emitted,
+            "last_id": self.last_id,
+            "bars_closed": self.bars_closed,
+        }
+
+    @classmethod
+    def fresh(cls, symbol: str, interval_ms: int, config: RulesConfig) -> SymbolState:
+        return cls(symbol, BarBuilder(interval_ms), RuleIndicators(config), FeatureState())
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any], interval_ms: int, config: RulesConfig) -> SymbolState:
+        """Restore a checkpoint; raises (KeyError, ValueError) when it no longer fits the configuration."""
+        if state.get("version") != STATE_VERSION:
+            raise ValueError(f"unknown checkpoint version {state.get('version')!r}")
+        if state.get("interval_ms") != interval_ms:
+            raise ValueError(f"checkpoint built on {state.get('interval_ms')} ms bars, now {interval_ms} ms")
+        return cls(
+            symbol=str(state["symbol"]),
+            bars=BarBuilder.from_state(interval_ms, state["bars"]),
+            rules=RuleIndicators.from_state(config, state["rules"]),
+            features=FeatureState.from_state(state["features"]),
+            last_emitted={str(k): list(v) for k, v in state["last_emitted"].items()},
+            last_id=str(state["last_id"]),
+            bars_closed=int(state["bars_closed"]),
+        )

@@ -1,0 +1,59 @@
+"""Cold start: the last closed bars of a symbol from PostgreSQL (`bars_1m`, rolled up if needed).
+
+A symbol without a checkpoint would otherwise need hours of live bars before SMA(200) and the
+model's features exist; the writer has been storing 1-minute bars all along, so read those.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from psycopg import AsyncConnection
+
+from recommender.bar_builder import Bar
+
+ROLLUP_SQL = """
+SELECT (extract(epoch FROM b) * 1000)::bigint AS bucket_ms, o, h, l, c, v, n FROM (
+    SELECT date_bin(make_interval(secs => %(secs)s), bucket, timestamptz 'epoch') AS b,
+           (array_agg(open ORDER BY bucket))[1] AS o, max(high) AS h, min(low) AS l,
+           (array_agg(close ORDER BY bucket DESC))[1] AS c, sum(volume) AS v, sum(trades) AS n
+    FROM bars_1m
+    WHERE symbol = %(symbol)s AND bucket < to_timestamp(%(before_ms)s / 1000.0)
+      AND bucket >= to_timestamp(%(before_ms)s / 1000.0) - make_interval(secs => %(span)s)
+    GROUP BY b
+    ORDER BY b DESC
+    LIMIT %(limit)s
+) recent ORDER BY bucket_ms
+"""
+
+
+async def recent_bars(
+    conn: AsyncConnection,
+    symbol: str,
+    before_ms: int,
+    interval_seconds: int,
+    limit: int,
+    lookback_days: int = 30,
+) -> list[Bar]:
+    """Up to `limit` bars of `interval_seconds` ending before `before_ms` (a bucket boundary).
+
+    Only whole multiples of a minute can be rolled up from 1-minute bars; other intervals start
+    cold. The scan is bounded to `lookback_days` so an old, idle symbol does not read years.
+    """
+    if limit <= 0 or interval_seconds % 60 != 0:
+        return []
+    cursor = await conn.execute(
+        ROLLUP_SQL,
+        {
+            "secs": interval_seconds,
+            "symbol": symbol,
+            "before_ms": before_ms,
+            "span": lookback_days * 86_400,
+            "limit": limit,
+        },
+    )
+    rows = await cursor.fetchall()
+    return [
+        Bar(int(r[0]), Decimal(r[1]), Decimal(r[2]), Decimal(r[3]), Decimal(r[4]), int(r[5]), int(r[6]))
+        for r in rows
+    ]

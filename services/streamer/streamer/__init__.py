@@ -1,0 +1,1 @@
+"""The streamer service: every tick, signal and closed 1-minute bar, pushed to SSE and WebSocket clients."""

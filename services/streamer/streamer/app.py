@@ -1,0 +1,64 @@
+"""The streamer's app factory: Redis and the hub's reader task live in one cleanup context."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from stocktrack_common.health import Heartbeat, redis_check
+from stocktrack_common.http_errors import error_middleware, request_id_middleware
+from stocktrack_common.http_observability import observability_middleware
+from stocktrack_common.redis_client import create_redis
+from stocktrack_common.stream_names import signals_stream, tick_streams
+from stocktrack_common.worker_http import add_health_routes
+from streamer.hub import Hub
+from streamer.settings import StreamerSettings
+from streamer.sse import stream
+from streamer.state import HUB, REDIS, SETTINGS
+from streamer.ws import websocket
+
+
+def create_app(settings: StreamerSettings) -> web.Application:
+    app = web.Application(middlewares=[request_id_middleware, observability_middleware("streamer"),
+                                       error_middleware], client_max_size=16 * 1024)
+    app[SETTINGS] = settings
+    # The reader loop beats this; a reader stuck for this long fails /healthz.
+    heartbeat = Heartbeat(max_age=max(30.0, settings.streamer_block_ms / 1000 * 10))
+
+    async def resources(app: web.Application) -> AsyncIterator[None]:
+        app[REDIS] = await create_redis(settings.redis_url.get_secret_value())
+        app[HUB] = Hub(
+            app[REDIS], tick_streams(settings.stream_prefix, settings.tick_shards),
+            signals_stream(settings.stream_prefix), ring_size=settings.streamer_ring_size,
+            read_count=settings.streamer_read_count, block_ms=settings.streamer_block_ms,
+            max_replay=settings.streamer_max_replay, heartbeat=heartbeat,
+        )
+        stop = asyncio.Event()
+        reader = asyncio.create_task(app[HUB].run(stop), name="streamer-reader")
+        yield
+        stop.set()
+        reader.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await reader
+        await app[REDIS].aclose()
+
+    async def close_clients(app: web.Application) -> None:
+        app[HUB].close_all()
+
+    app.cleanup_ctx.append(resources)
+    app.on_shutdown.append(close_clients)
+
+    async def check_redis() -> None:
+        await redis_check(app[REDIS])()
+
+    async def check_reader() -> None:
+        if not app[HUB].started.is_set():
+            raise RuntimeError("stream reader not started")
+
+    add_health_routes(app, heartbeat, {"redis": check_redis, "reader": check_reader})
+    app.router.add_get("/v1/stream", stream)
+    app.router.add_get("/v1/ws", websocket)
+    return app

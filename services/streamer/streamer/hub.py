@@ -1,0 +1,213 @@
+"""The hub: one XREAD loop over every tick shard and the signals stream, fanned out to clients.
+
+XREAD without a group is a broadcast: every streamer replica sees every entry and acknowledges
+nothing, so streamers never interfere with the writer's or recommender's groups. Entries of one
+XREAD reply are merged across streams in entry-id order, and each event is numbered and kept in
+a ring of recent events. A client resuming from an id still in the ring gets exactly the events
+that followed it, in the very order other clients saw; an older id (or one from another replica)
+is served from the streams themselves with XRANGE, in entry-id order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import time
+from collections import deque
+from collections.abc import Iterator
+from typing import Any
+
+import redis.asyncio as aioredis
+import structlog
+from prometheus_client import Counter, Gauge
+
+from stocktrack_common.health import Heartbeat
+from stocktrack_common.messages import MessageError, decode_signal, decode_tick
+from streamer.events import Event
+from streamer.minute_bars import MinuteBars
+from streamer.positions import ZERO, EntryId, Position, PositionCodec, format_entry_id, parse_entry_id
+from streamer.subscription import Subscription
+
+log = structlog.get_logger(__name__)
+
+EVENTS_READ = Counter("stocktrack_streamer_events_total", "Events produced from the streams", ["type"])
+MALFORMED = Counter("stocktrack_streamer_malformed_entries_total", "Stream entries that failed to decode")
+DROPPED = Counter("stocktrack_streamer_clients_dropped_total", "Clients dropped for falling behind", ["transport"])
+RESUMES = Counter("stocktrack_streamer_resumes_total", "Resumed subscriptions by where the replay came from",
+                  ["source"])
+READ_ERRORS = Counter("stocktrack_streamer_read_errors_total", "Failed XREAD calls (retried)")
+LAG = Gauge("stocktrack_streamer_read_lag_seconds", "Age of the newest entry read when it was read")
+
+RawEntry = tuple[EntryId, int, dict[bytes, bytes]]
+
+
+class ResumeTooOld(Exception):
+    """More entries were missed than a resume may replay; the client must start afresh."""
+
+
+class Hub:
+    def __init__(self, redis: aioredis.Redis, tick_streams: list[str], signal_stream: str, *, ring_size: int,
+                 read_count: int, block_ms: int, max_replay: int, heartbeat: Heartbeat) -> None:
+        self.redis = redis
+        self.streams = [*tick_streams, signal_stream]
+        self.signal_index = len(tick_streams)
+        self.codec = PositionCodec(self.streams)
+        self.position: list[EntryId] = [ZERO] * len(self.streams)
+        self.ring: deque[Event] = deque()
+        self.ring_size = ring_size
+        self.ring_seq: dict[str, int] = {}
+        self.next_seq = 0
+        self.last_id: str | None = None
+        self.subscriptions: set[Subscription] = set()
+        self.bars = MinuteBars()
+        self.read_count = read_count
+        self.block_ms = block_ms
+        self.max_replay = max_replay
+        self.heartbeat = heartbeat
+        self.started = asyncio.Event()
+
+    # -- reading ---------------------------------------------------------------------------
+
+    async def start_positions(self) -> None:
+        """Begin at the current end of every stream (new clients want what happens next)."""
+        for k, stream in enumerate(self.streams):
+            newest: Any = await self.redis.xrevrange(stream, count=1)
+            self.position[k] = parse_entry_id(newest[0][0]) if newest else ZERO
+        self.started.set()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        await self.start_positions()
+        while not stop.is_set():
+            self.heartbeat.beat()
+            try:
+                reply = await self.redis.xread(
+                    {s: format_entry_id(p) for s, p in zip(self.streams, self.position, strict=True)},
+                    count=self.read_count, block=self.block_ms,
+                )
+            except (aioredis.ConnectionError, aioredis.TimeoutError, OSError) as exc:
+                READ_ERRORS.inc()
+                log.warning("xread failed; retrying", error=f"{type(exc).__name__}: {exc}")
+                await asyncio.sleep(0.5)
+                continue
+            if reply:
+                self.dispatch(self._merge(reply))
+
+    def _merge(self, reply: Any) -> list[RawEntry]:
+        index = {s: k for k, s in enumerate(self.streams)}
+        entries: list[RawEntry] = []
+        for name, items in reply:
+            k = index[name.decode() if isinstance(name, bytes) else name]
+            entries.extend((parse_entry_id(eid), k, fields) for eid, fields in items)
+        entries.sort(key=lambda e: (e[0], e[1]))
+        return entries
+
+    def _events(self, entries: list[RawEntry], position: list[EntryId], bars: MinuteBars) -> Iterator[Event]:
+        """Turn raw entries into events, advancing `position` (the hub's, or a replay's own copy)."""
+        for entry, k, fields in entries:
+            position[k] = entry
+            try:
+                if k == self.signal_index:
+                    signal = decode_signal(fields)
+                    yield Event(self.codec.encode(position), "signal", signal.symbol, k, entry,
+                                signal.model_dump(mode="json", exclude={"v"}))
+                    continue
+                tick = decode_tick(fields)
+            except MessageError:
+                MALFORMED.inc()
+                continue
+            yield Event(self.codec.encode(position), "tick", tick.symbol, k, entry,
+                        {"symbol": tick.symbol, "ts": tick.ts, "price": format(tick.price, "f"),
+                         "size": tick.size, "source": tick.source})
+            closed = bars.add(tick)
+            if closed is not None:
+                yield Event(self.codec.encode(position, after_bar=True), "bar", tick.symbol, k, entry, closed)
+
+    def dispatch(self, entries: list[RawEntry]) -> None:
+        """Number, remember and fan out; synchronous, so no client can observe half a batch."""
+        if entries:
+            LAG.set(max(0.0, time.time() - entries[-1][0][0] / 1000))
+        for event in self._events(entries, self.position, self.bars):
+            EVENTS_READ.labels(event.type).inc()
+            self._remember(event)
+            for sub in self.subscriptions:
+                if not sub.offer(event):
+                    DROPPED.labels(sub.transport).inc()
+            self.last_id = event.id
+
+    def _remember(self, event: Event) -> None:
+        if self.ring_size == 0:
+            return
+        self.ring.append(event)
+        self.ring_seq[event.id] = self.next_seq
+        self.next_seq += 1
+        if len(self.ring) > self.ring_size:
+            self.ring_seq.pop(self.ring.popleft().id, None)
+
+    # -- subscribing -----------------------------------------------------------------------
+
+    def parse_resume(self, event_id: str) -> Position:
+        return self.codec.decode(event_id)
+
+    async def subscribe(self, sub: Subscription, resume: str | None) -> None:
+        """Register a client; with `resume`, first queue everything it missed after that id."""
+        await self.started.wait()
+        if resume is None:
+            RESUMES.labels("none").inc()
+            self.subscriptions.add(sub)
+            return
+        position = self.codec.decode(resume)
+        seq = self.ring_seq.get(resume)
+        if seq is not None:
+            first = seq + 1 - (self.next_seq - len(self.ring))
+            sub.pending.extend(e for e in list(self.ring)[first:] if sub.matches(e))
+            sub.limit += len(sub.pending)
+            self.subscriptions.add(sub)
+            RESUMES.labels("ring").inc()
+            return
+        await self._resume_from_streams(sub, position)
+        RESUMES.labels("streams").inc()
+
+    async def _resume_from_streams(self, sub: Subscription, position: Position) -> None:
+        # An id from a replica that is ahead of this one: let this reader catch up first, so
+        # every live event sent afterwards lies beyond the client's position in every stream.
+        deadline = time.monotonic() + 2.0
+        while any(c > h for c, h in zip(position.entries, self.position, strict=True)):
+            if time.monotonic() > deadline:
+                break
+            await asyncio.sleep(0.02)
+        snapshot = list(self.position)
+        sub.floor = tuple(max(c, h) for c, h in zip(position.entries, snapshot, strict=True))
+        self.subscriptions.add(sub)  # live events from here on queue up behind the replay
+        try:
+            replay = await self._read_range(position.entries, snapshot)
+        except BaseException:
+            self.subscriptions.discard(sub)
+            raise
+        # Replayed ids are built from the client's own position forward; replayed bars start
+        # with fresh state, so only bars that begin inside the replay are sent.
+        events = [e for e in self._events(replay, list(position.entries), MinuteBars()) if sub.matches(e)]
+        sub.pending.extendleft(reversed(events))
+        sub.limit += len(events)
+        if events:
+            sub.wake.set()
+
+    async def _read_range(self, after: tuple[EntryId, ...], upto: list[EntryId]) -> list[RawEntry]:
+        streams: list[list[RawEntry]] = []
+        total = 0
+        for k, stream in enumerate(self.streams):
+            if upto[k] <= after[k]:
+                continue
+            items: Any = await self.redis.xrange(stream, min=f"({format_entry_id(after[k])}",
+                                            max=format_entry_id(upto[k]), count=self.max_replay + 1)
+            total += len(items)
+            if total > self.max_replay:
+                raise ResumeTooOld(f"more than {self.max_replay} events were missed")
+            streams.append([(parse_entry_id(eid), k, fields) for eid, fields in items])
+        return list(heapq.merge(*streams, key=lambda e: (e[0], e[1])))
+
+    def unsubscribe(self, sub: Subscription) -> None:
+        self.subscriptions.discard(sub)
+
+    def close_all(self) -> None:
+        for sub in list(self.subscriptions):
+            sub.close()

@@ -1,0 +1,69 @@
+"""Stream positions and the opaque event ids built from them.
+
+An event id is the reader's position in every stream it reads (one Redis entry id per stream)
+right after that event, plus a flag for the closed bar that follows the tick which closed it.
+That vector is all a reconnecting client needs: every entry after it, in every stream, is what
+it missed. The ids carry a fingerprint of the stream layout, so an id from a differently
+configured deployment is refused instead of misread.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import zlib
+from dataclasses import dataclass
+
+EntryId = tuple[int, int]
+ZERO: EntryId = (0, 0)
+
+
+class BadEventId(ValueError):
+    """A resume id that this streamer did not issue (or that was edited)."""
+
+
+def parse_entry_id(raw: bytes | str) -> EntryId:
+    text = raw.decode() if isinstance(raw, bytes) else raw
+    ms, _, seq = text.partition("-")
+    return int(ms), int(seq or 0)
+
+
+def format_entry_id(entry: EntryId) -> str:
+    return f"{entry[0]}-{entry[1]}"
+
+
+def layout_fingerprint(streams: list[str]) -> str:
+    return format(zlib.crc32("\n".join(streams).encode()), "08x")
+
+
+@dataclass(frozen=True)
+class Position:
+    entries: tuple[EntryId, ...]
+    after_bar: bool = False
+
+
+class PositionCodec:
+    def __init__(self, streams: list[str]) -> None:
+        self.size = len(streams)
+        self.fingerprint = layout_fingerprint(streams)
+
+    def encode(self, entries: tuple[EntryId, ...] | list[EntryId], after_bar: bool = False) -> str:
+        text = ",".join(f"{ms}-{seq}" for ms, seq in entries) + (",b" if after_bar else "")
+        return f"{self.fingerprint}.{base64.urlsafe_b64encode(text.encode()).decode().rstrip('=')}"
+
+    def decode(self, event_id: str) -> Position:
+        fingerprint, _, payload = event_id.strip().partition(".")
+        if fingerprint != self.fingerprint:
+            raise BadEventId("event id is not from this stream layout")
+        try:
+            text = base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)).decode()
+            parts = text.split(",")
+            after_bar = parts[-1] == "b"
+            if after_bar:
+                parts.pop()
+            entries = tuple(parse_entry_id(p) for p in parts)
+        except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
+            raise BadEventId("malformed event id") from exc
+        if len(entries) != self.size or any(ms < 0 or seq < 0 for ms, seq in entries):
+            raise BadEventId("malformed event id")
+        return Position(entries, after_bar)

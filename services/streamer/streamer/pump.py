@@ -1,0 +1,48 @@
+"""The loop that drains one client's backlog onto its connection, whatever the transport."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+
+from prometheus_client import Counter
+
+from streamer.events import Event
+from streamer.hub import Hub
+from streamer.subscription import Subscription
+
+SENT = Counter("stocktrack_streamer_events_sent_total", "Events written to clients", ["transport"])
+
+
+async def pump(
+    sub: Subscription, hub: Hub, heartbeat_seconds: float,
+    send_events: Callable[[list[Event]], Awaitable[None]],
+    send_heartbeat: Callable[[str | None], Awaitable[None]],
+    send_dropped: Callable[[], Awaitable[None]],
+) -> None:
+    """Send events in batches as they come; a heartbeat when idle; a final error if dropped.
+
+    A heartbeat carries the hub's newest event id, which is a valid resume point for this
+    client because its backlog is empty at that moment: everything up to that id was sent or
+    filtered out. Clients with a quiet filter thus resume from a recent point, not an old one.
+    """
+    sent = SENT.labels(sub.transport)
+    while True:
+        if sub.dropped:
+            await send_dropped()
+            return
+        if sub.closing:
+            return
+        if not sub.pending:
+            sub.wake.clear()
+            try:
+                async with asyncio.timeout(heartbeat_seconds):
+                    await sub.wake.wait()
+            except TimeoutError:
+                if not sub.pending and not sub.dropped:
+                    await send_heartbeat(hub.last_id if sub.floor is None else None)
+            continue
+        batch = list(sub.pending)
+        sub.pending.clear()
+        await send_events(batch)
+        sent.inc(len(batch))

@@ -1,0 +1,22 @@
+"""Streamer configuration."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from stocktrack_common.settings import CommonSettings
+
+
+class StreamerSettings(CommonSettings):
+    streamer_client_queue: int = Field(
+        default=5000, ge=10, description="events a client may fall behind before it is dropped"
+    )
+    streamer_heartbeat_seconds: float = Field(default=15.0, gt=0, description="idle interval between heartbeats")
+    streamer_ring_size: int = Field(
+        default=50_000, ge=0, description="recent events kept in memory for exact, fast resumes"
+    )
+    streamer_max_replay: int = Field(
+        default=200_000, ge=1, description="most stream entries a resume may replay from Redis"
+    )
+    streamer_read_count: int = Field(default=1000, ge=1, description="entries per XREAD per stream")
+    streamer_block_ms: int = Field(default=1000, ge=1)

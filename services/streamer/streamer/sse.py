@@ -1,0 +1,63 @@
+"""GET /v1/stream: Server-Sent Events, resumable with Last-Event-ID."""
+
+from __future__ import annotations
+
+import orjson
+from aiohttp import web
+from prometheus_client import Gauge
+
+from stocktrack_common.http_errors import ApiError
+from streamer.events import Event
+from streamer.filters import parse_symbols, parse_types
+from streamer.hub import ResumeTooOld
+from streamer.positions import BadEventId
+from streamer.pump import pump
+from streamer.state import HUB, SETTINGS
+from streamer.subscription import Subscription
+
+CLIENTS = Gauge("stocktrack_streamer_clients", "Connected clients", ["transport"])
+
+
+def resume_id(request: web.Request) -> str | None:
+    """Browsers resend Last-Event-ID themselves; `last_event_id` serves the first connection."""
+    value = request.headers.get("Last-Event-ID") or request.query.get("last_event_id")
+    return value.strip() if value and value.strip() else None
+
+
+async def stream(request: web.Request) -> web.StreamResponse:
+    hub, settings = request.app[HUB], request.app[SETTINGS]
+    sub = Subscription(parse_symbols(request.query.get("symbols")), parse_types(request.query.get("types")),
+                       settings.streamer_client_queue, "sse")
+    resume = resume_id(request)
+    try:
+        await hub.subscribe(sub, resume)
+    except BadEventId as exc:
+        raise ApiError(400, str(exc), code="bad_event_id") from exc
+    except ResumeTooOld as exc:
+        raise ApiError(410, str(exc), code="resume_too_old") from exc
+    response = web.StreamResponse(headers={
+        "Content-Type": "text/event-stream", "Cache-Control": "no-cache", "X-Accel-Buffering": "no",
+    })
+    try:
+        await response.prepare(request)
+        await response.write(b"retry: 2000\n: connected\n\n")
+
+        async def send_events(batch: list[Event]) -> None:
+            await response.write(b"".join(e.sse for e in batch))
+
+        async def send_heartbeat(event_id: str | None) -> None:
+            await response.write(b"event: heartbeat\nid: %s\ndata: {}\n\n" % event_id.encode()
+                                 if event_id else b": heartbeat\n\n")
+
+        async def send_dropped() -> None:
+            body = orjson.dumps({"code": "slow_consumer", "message": "client fell too far behind; reconnect with "
+                                 "Last-Event-ID to resume"})
+            await response.write(b"event: error\ndata: %s\n\n" % body)
+
+        with CLIENTS.labels("sse").track_inprogress():
+            await pump(sub, hub, settings.streamer_heartbeat_seconds, send_events, send_heartbeat, send_dropped)
+    except ConnectionError:
+        pass  # the client went away
+    finally:
+        hub.unsubscribe(sub)
+    return response

@@ -1,0 +1,111 @@
+"""Rate limits (per address and per key), keys for reads when configured, CORS, request ids, metrics, CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+from aiohttp.test_utils import TestClient
+
+from api.client_ip import client_ip
+from api.rate_limit import decide
+from api.settings import ApiSettings
+from tests.api.conftest import PEPPER, ApiFactory, assert_error, get_json
+
+
+def test_sliding_window_decision() -> None:
+    assert decide(current=10, previous=0, limit=10, elapsed=30).allowed
+    over = decide(current=11, previous=0, limit=10, elapsed=30)
+    assert not over.allowed and over.retry_after == 30
+    # Half of a full previous window still counts: 10 * 0.5 + 6 > 10.
+    weighted = decide(current=6, previous=10, limit=10, elapsed=30)
+    assert not weighted.allowed and 1 <= weighted.retry_after <= 30
+    assert decide(current=6, previous=10, limit=10, elapsed=48).allowed
+
+
+def test_forwarded_for_is_believed_only_from_trusted_proxies() -> None:
+    proxies = ApiSettings(trusted_proxies="10.0.0.0/8").trusted_proxies
+    assert client_ip("10.1.2.3", "203.0.113.9, 10.0.0.7", proxies) == "203.0.113.9"
+    assert client_ip("10.1.2.3", "198.51.100.1, 203.0.113.9", proxies) == "203.0.113.9"  # leftmost is forgeable
+    assert client_ip("192.0.2.1", "203.0.113.9", proxies) == "192.0.2.1"  # untrusted peer
+    assert client_ip("10.1.2.3", "203.0.113.9", []) == "10.1.2.3"  # no proxies configured
+
+
+async def test_rate_limits_answer_429_with_retry_after(make_api: ApiFactory, keys: dict[str, str]) -> None:
+    api = await make_api(rate_limit_ip_per_minute=3, rate_limit_key_per_minute=5)
+    for _ in range(3):
+        assert (await api.get("/v1/symbols")).status == 200
+    response = await api.get("/v1/symbols")
+    assert_error(response.status, await response.json(), 429, "rate_limited")
+    assert int(response.headers["Retry-After"]) >= 1
+    # Probes are never limited; a key has its own budget.
+    assert (await api.get("/healthz")).status == 200
+    headers = {"X-API-Key": keys["read"]}
+    statuses = [(await api.get("/v1/symbols", headers=headers)).status for _ in range(6)]
+    assert statuses == [200] * 5 + [429]
+
+
+async def test_forwarded_address_gets_its_own_budget_behind_a_trusted_proxy(make_api: ApiFactory) -> None:
+    api = await make_api(rate_limit_ip_per_minute=2, trusted_proxies="127.0.0.0/8")
+    one, two = {"X-Forwarded-For": "203.0.113.1"}, {"X-Forwarded-For": "203.0.113.2"}
+    assert [(await api.get("/v1/symbols", headers=one)).status for _ in range(3)] == [200, 200, 429]
+    assert (await api.get("/v1/symbols", headers=two)).status == 200
+
+
+async def test_reads_can_require_a_key(make_api: ApiFactory, keys: dict[str, str]) -> None:
+    api = await make_api(api_read_requires_key=True)
+    assert_error(*await get_json(api, "/v1/symbols"), 401, "unauthorized")
+    assert (await api.get("/v1/symbols", headers={"X-API-Key": keys["read"]})).status == 200
+    assert (await api.get("/v1/symbols", headers={"X-API-Key": keys["write"]})).status == 200
+    response = await api.get("/v1/symbols", headers={"Authorization": "Basic dXNlcjpwdw=="})
+    assert_error(response.status, await response.json(), 401, "unauthorized")
+    assert (await api.get("/healthz")).status == 200 and (await api.get("/openapi.json")).status == 200
+
+
+async def test_cors_request_id_and_metrics(make_api: ApiFactory) -> None:
+    api = await make_api(cors_origins="https://app.example")
+    preflight = await api.options("/v1/symbols", headers={
+        "Origin": "https://app.example", "Access-Control-Request-Method": "POST"})
+    assert preflight.status == 204
+    assert preflight.headers["Access-Control-Allow-Origin"] == "https://app.example"
+    assert "X-API-Key" in preflight.headers["Access-Control-Allow-Headers"]
+    response = await api.get("/v1/quotes/NOPE/latest", headers={"Origin": "https://app.example",
+                                                                "X-Request-ID": "req-123"})
+    assert response.status == 404 and response.headers["Access-Control-Allow-Origin"] == "https://app.example"
+    assert response.headers["X-Request-ID"] == "req-123"
+    other = await api.get("/v1/symbols", headers={"Origin": "https://evil.example"})
+    assert "Access-Control-Allow-Origin" not in other.headers and other.headers["X-Request-ID"]
+
+    metrics = await (await api.get("/metrics")).text()
+    assert ('stocktrack_http_request_duration_seconds_count{method="GET",route="/v1/quotes/{symbol}/latest",'
+            'service="api",status="404"}') in metrics
+    assert 'stocktrack_http_errors_total{method="GET",route="/v1/quotes/{symbol}/latest",service="api",status="404"}' \
+        in metrics
+
+
+def _cli(db_url: str, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "DATABASE_URL": db_url, "API_KEY_PEPPER": PEPPER}
+    return subprocess.run([sys.executable, "-m", "stocktrack_common.cli", "apikey", *args], env=env,
+                          capture_output=True, text=True, timeout=60, check=False)
+
+
+@pytest.mark.usefixtures("redis_client")
+async def test_apikey_cli_create_list_revoke(db_url: str, make_api: ApiFactory) -> None:
+    created = _cli(db_url, "create", "--name", "ci", "--scopes", "read,write")
+    assert created.returncode == 0, created.stderr
+    key = json.loads(created.stdout)
+    assert key["scopes"] == ["read", "write"] and key["key"].startswith(f"stk_{key['id']}_")
+    listed = [json.loads(line) for line in _cli(db_url, "list").stdout.splitlines()]
+    assert [(k["id"], k["revoked_at"]) for k in listed] == [(key["id"], None)]
+    assert key["key"] not in _cli(db_url, "list").stdout
+
+    api = await make_api()
+    write = {"X-API-Key": key["key"]}
+    assert (await api.post("/v1/symbols", json={"symbol": "IBM"}, headers=write)).status == 201
+    assert _cli(db_url, "revoke", key["id"]).returncode == 0
+    assert _cli(db_url, "revoke", key["id"]).returncode == 1
+    assert (await api.post("/v1/symbols", json={"symbol": "IBM"}, headers=write)).status == 401
+    assert _cli(db_url, "create", "--name", "x", "--scopes", "admin").returncode == 2

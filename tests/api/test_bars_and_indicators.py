@@ -1,0 +1,102 @@
+"""Bars rolled up in SQL from 1-minute bars (and daily history), and indicators over their closes."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+import numpy as np
+from aiohttp.test_utils import TestClient
+from psycopg_pool import AsyncConnectionPool
+
+from stocktrack_common import indicators
+from tests.api.conftest import T0, assert_error, get_json, insert_bars, ms
+
+MINUTE = dt.timedelta(minutes=1)
+
+
+async def test_one_minute_and_rolled_up_bars(api: TestClient, pg_pool: AsyncConnectionPool) -> None:  # type: ignore[type-arg]
+    closes = [100 + (i * 7919 % 23) / 4 for i in range(120)]
+    rows = await insert_bars(pg_pool, "AAPL", T0, closes)
+    window = {"from": T0.isoformat(), "to": (T0 + 120 * MINUTE).isoformat()}
+
+    status, body = await get_json(api, "/v1/bars/AAPL", params={**window, "interval": "1m", "limit": "5000"})
+    assert status == 200 and len(body["items"]) == 120
+    assert body["items"][0] == {"ts": ms(T0), "open": "99.5", "high": "101.0", "low": "99.0", "close": "100.0",
+                                "volume": 100, "trades": 1}
+
+    status, body = await get_json(api, "/v1/bars/AAPL", params={**window, "interval": "15m"})
+    assert status == 200 and len(body["items"]) == 8
+    for k, bar in enumerate(body["items"]):
+        chunk = rows[k * 15:(k + 1) * 15]
+        assert bar["ts"] == ms(T0 + 15 * k * MINUTE)
+        assert Decimal(bar["open"]) == chunk[0]["open"] and Decimal(bar["close"]) == chunk[-1]["close"]
+        assert Decimal(bar["high"]) == max(r["high"] for r in chunk)
+        assert Decimal(bar["low"]) == min(r["low"] for r in chunk)
+        assert bar["volume"] == sum(r["volume"] for r in chunk) and bar["trades"] == sum(r["trades"] for r in chunk)
+
+    # A window starting mid-bar returns only complete bars; limit keeps the newest.
+    status, body = await get_json(api, "/v1/bars/AAPL", params={
+        "interval": "1h", "from": str(ms(T0 + 10 * MINUTE)), "to": str(ms(T0 + 200 * MINUTE))})
+    assert status == 200 and [b["ts"] for b in body["items"]] == [ms(T0 + 30 * MINUTE), ms(T0 + 90 * MINUTE)]
+    status, body = await get_json(api, "/v1/bars/AAPL", params={**window, "interval": "5m", "limit": "3"})
+    assert [b["ts"] for b in body["items"]] == [ms(T0 + m * MINUTE) for m in (105, 110, 115)]
+
+
+async def test_daily_bars_combine_daily_history_and_minute_bars(
+    api: TestClient, pg_pool: AsyncConnectionPool  # type: ignore[type-arg]
+) -> None:
+    async with pg_pool.connection() as conn:
+        await conn.execute(
+            "INSERT INTO daily_bars (symbol, day, open, high, low, close, adj_close, volume, source) VALUES"
+            " ('AAPL', '2024-04-29', 10, 12, 9, 11, 11, 1000, 'csv'), ('AAPL', '2024-04-30', 11, 13, 10, 12, 12, 900, 'csv')"
+        )
+    await insert_bars(pg_pool, "AAPL", T0, [20.0, 21.0, 22.0])
+    status, body = await get_json(api, "/v1/bars/AAPL?interval=1d&from=2024-04-29&to=2024-05-02")
+    assert status == 200
+    assert [(b["ts"], b["open"], b["close"], b["trades"]) for b in body["items"]] == [
+        (ms(dt.datetime(2024, 4, 29, tzinfo=dt.UTC)), "10", "11", None),
+        (ms(dt.datetime(2024, 4, 30, tzinfo=dt.UTC)), "11", "12", None),
+        (ms(dt.datetime(2024, 5, 1, tzinfo=dt.UTC)), "19.5", "22.0", 6),
+    ]
+
+
+async def test_bar_errors(api: TestClient, pg_pool: AsyncConnectionPool) -> None:  # type: ignore[type-arg]
+    await insert_bars(pg_pool, "AAPL", T0, [1.0])
+    assert_error(*await get_json(api, "/v1/bars/NOPE"), 404, "not_found")
+    assert_error(*await get_json(api, "/v1/bars/AAPL?interval=2m"), 422, "validation_error")
+    assert_error(*await get_json(api, "/v1/bars/AAPL?limit=-1"), 422, "validation_error")
+    status, body = await get_json(api, "/v1/bars/AAPL?interval=1m&from=2020-01-01&to=2020-01-02")
+    assert status == 200 and body["items"] == []
+
+
+async def test_indicators_match_the_shared_indicator_code(
+    api: TestClient, pg_pool: AsyncConnectionPool  # type: ignore[type-arg]
+) -> None:
+    closes = [100 + 5 * np.sin(i / 7) + (i % 5) * 0.3 for i in range(400)]
+    closes = [round(c, 4) for c in closes]
+    await insert_bars(pg_pool, "AAPL", T0, closes)
+    start = T0 + 300 * MINUTE
+    status, body = await get_json(api, "/v1/indicators/AAPL", params={
+        "interval": "1m", "from": start.isoformat(), "to": (T0 + 400 * MINUTE).isoformat(), "rsi_period": "10"})
+    assert status == 200 and len(body["items"]) == 100 and body["params"]["rsi_period"] == 10
+    full = np.asarray(closes)
+    expected_sma = indicators.sma(full, 20)[300:]
+    expected_rsi = indicators.rsi(full, 10)[300:]
+    expected_macd = indicators.macd(full)[0][300:]
+    got = body["items"]
+    assert got[0]["ts"] == ms(start) and got[0]["close"] == closes[300]
+    assert np.allclose([p["sma"] for p in got], expected_sma, atol=1e-6)
+    assert np.allclose([p["rsi"] for p in got], expected_rsi, atol=1e-4)
+    assert np.allclose([p["macd"] for p in got], expected_macd, atol=1e-4)
+
+    # Too little history: undefined values are null, not NaN.
+    status, body = await get_json(api, "/v1/indicators/AAPL", params={
+        "interval": "1h", "from": T0.isoformat(), "to": (T0 + 400 * MINUTE).isoformat()})
+    assert status == 200 and all(p["sma"] is None and p["macd"] is None for p in body["items"])
+
+
+async def test_indicator_errors(api: TestClient) -> None:  # type: ignore[type-arg]
+    assert_error(*await get_json(api, "/v1/indicators/NOPE"), 404, "not_found")
+    assert_error(*await get_json(api, "/v1/indicators/AAPL?macd_fast=30&macd_slow=26"), 422, "validation_error")
+    assert_error(*await get_json(api, "/v1/indicators/AAPL?sma_period=1"), 422, "validation_error")

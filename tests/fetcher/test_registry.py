@@ -1,0 +1,73 @@
+"""PROVIDER and its settings select and configure the source; missing keys fail at start, clearly."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from pydantic import SecretStr
+
+from fetcher.providers.alpaca_stream import AlpacaTradeStream
+from fetcher.providers.polling import PollingSource
+from fetcher.providers.registry import build_source
+from fetcher.providers.replay import ReplaySource
+from fetcher.settings import FetcherSettings
+
+
+def settings(**values: object) -> FetcherSettings:
+    return FetcherSettings(watchlist_from_db=False, symbols=["AAPL"], **values)  # type: ignore[arg-type]
+
+
+def test_failover_chain_and_routes() -> None:
+    source = build_source(
+        settings(
+            provider="failover",
+            provider_chain="finnhub,alphavantage",
+            provider_routes="MSFT=alpaca",
+            finnhub_api_key=SecretStr("f"),
+            alphavantage_api_key=SecretStr("a"),
+            alpaca_api_key_id=SecretStr("i"),
+            alpaca_api_secret_key=SecretStr("s"),
+        )
+    )
+    assert isinstance(source, PollingSource)
+    assert source.router.chain_for("AAPL") == ["finnhub", "alphavantage"]
+    assert source.router.chain_for("MSFT") == ["alpaca"]
+    assert source.router.providers["alphavantage"].http.bucket.rate_per_second == pytest.approx(5 / 60)  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    ("provider", "message"),
+    [
+        ("alphavantage", "ALPHAVANTAGE_API_KEY"),
+        ("finnhub", "FINNHUB_API_KEY"),
+        ("alpaca", "ALPACA_API_KEY_ID"),
+        ("alpaca-stream", "ALPACA_API_KEY_ID"),
+        ("failover", "PROVIDER_CHAIN"),
+        ("replay", "REPLAY_PATH"),
+        ("nope", "unknown provider"),
+    ],
+)
+def test_missing_configuration_is_named(provider: str, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        build_source(settings(provider=provider))
+
+
+def test_stream_and_replay_sources(tmp_path: Path) -> None:
+    recording = tmp_path / "t.csv"
+    recording.write_text("symbol,ts,price\nAAPL,1715350000000,1\n")
+    assert isinstance(build_source(settings(provider="replay", replay_path=recording)), ReplaySource)
+    stream = build_source(
+        settings(
+            provider="alpaca-stream",
+            alpaca_api_key_id=SecretStr("i"),
+            alpaca_api_secret_key=SecretStr("s"),
+        )
+    )
+    assert isinstance(stream, AlpacaTradeStream)
+
+
+def test_keys_are_secret_in_settings_repr() -> None:
+    configured = settings(alphavantage_api_key="av-secret-123")
+    assert isinstance(configured.alphavantage_api_key, SecretStr)
+    assert "av-secret-123" not in repr(configured) and "av-secret-123" not in str(configured.model_dump())

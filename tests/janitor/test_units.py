@@ -1,0 +1,48 @@
+"""Pure pieces: stream id ordering and the EMF document shape."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import pytest
+
+from janitor.emf_lines import EmfWriter, emf_line
+from janitor.stream_ids import format_id, parse_id, successor
+
+
+def test_stream_ids_compare_numerically_not_as_text() -> None:
+    assert parse_id("9-0") < parse_id("10-0")
+    assert parse_id(b"5-12") > parse_id("5-3")
+    assert parse_id("7") == (7, 0)
+    assert format_id(successor(parse_id("5-2"))) == "5-3"
+    assert successor((5, 2**64 - 1)) == (6, 0)
+
+
+def test_emf_line_shape() -> None:
+    line = emf_line(
+        "Ns",
+        "janitor",
+        {"Task": "retention"},
+        {"stocktrack_janitor_duration_seconds": (1.5, "Seconds")},
+        1_000,
+    )
+    assert line.startswith('{"_aws"')
+    doc = json.loads(line)
+    assert doc["_aws"]["CloudWatchMetrics"][0] == {
+        "Namespace": "Ns",
+        "Dimensions": [["Service", "Task"]],
+        "Metrics": [{"Name": "stocktrack_janitor_duration_seconds", "Unit": "Seconds"}],
+    }
+    assert doc["Task"] == "retention" and doc["stocktrack_janitor_duration_seconds"] == 1.5
+    with pytest.raises(ValueError, match="unit"):
+        emf_line("Ns", "janitor", {}, {"x": (1, "Furlongs")}, 0)
+
+
+def test_emf_writer_skips_empty_and_writes_one_line() -> None:
+    out = io.StringIO()
+    writer = EmfWriter("Ns", out=out, clock=lambda: 2.0)
+    writer.emit({"Task": "vacuum"}, {})
+    writer.emit({"Task": "vacuum"}, {"n": (3, "Count")})
+    lines = out.getvalue().splitlines()
+    assert len(lines) == 1 and json.loads(lines[0])["_aws"]["Timestamp"] == 2000

@@ -1,0 +1,155 @@
+"""The tick processor in-process on real Redis: bars, change-only signals, idempotent replays, checkpoints."""
+
+from __future__ import annotations
+
+import itertools
+from decimal import Decimal
+
+import orjson
+import pytest
+import redis.asyncio as aioredis
+
+from recommender.bar_builder import Bar, BarBuilder
+from recommender.checkpoint import CheckpointStore
+from recommender.processor import TickProcessor
+from recommender.rules import confidence_bucket
+from recommender.rules_config import RulesConfig
+from recommender.settings import RecommenderSettings, owned_shards
+from stocktrack_common.consumer import Delivery
+from stocktrack_common.messages import Tick
+from stocktrack_common.stream_names import signals_stream
+
+MINUTE = 60_000
+T0 = 1_700_000_000_000 - 1_700_000_000_000 % MINUTE
+# Small periods so a few dozen bars exercise every rule.
+CONFIG = RulesConfig.model_validate(
+    {"rsi": {"period": 3}, "macd": {"fast": 2, "slow": 4, "signal": 2}, "sma_trend": {"fast": 2, "slow": 5}}
+)
+
+
+def deliveries(prices: list[float], start_minute: int = 0, first_seq: int = 1) -> list[Delivery[Tick]]:
+    out = []
+    for i, price in enumerate(prices):
+        ts = T0 + (start_minute + i) * MINUTE + 1_000
+        tick = Tick(symbol="ABC", ts=ts, price=Decimal(str(price)), size=10, source="test")
+        out.append(Delivery("s", f"{ts}-{first_seq + i}", {}, tick))
+    return out
+
+
+def processor(redis_client: aioredis.Redis, prefix: str, history: list[Bar] | None = None) -> TickProcessor:
+    async def warmup(symbol: str, before_ms: int) -> list[Bar]:
+        return [b for b in history or [] if b.bucket_ms < before_ms]
+
+    return TickProcessor(
+        redis=redis_client,
+        prefix=prefix,
+        rules_config=CONFIG,
+        interval_ms=MINUTE,
+        checkpoints=CheckpointStore(redis_client, prefix),
+        warmup=warmup,
+    )
+
+
+async def signals(redis_client: aioredis.Redis, prefix: str) -> list[dict[str, str]]:
+    entries = await redis_client.xrange(signals_stream(prefix))
+    return [{k.decode(): v.decode() for k, v in fields.items()} for _, fields in entries]
+
+
+PRICES = [100, 99, 98, 97, 96, 95, 94, 95, 97, 99, 101, 103, 105, 104, 102, 100, 98, 96, 97, 99]
+
+
+async def test_signals_on_bar_close_only_when_the_verdict_changes(
+    redis_client: aioredis.Redis, prefix: str
+) -> None:
+    proc = processor(redis_client, prefix)
+    await proc.handle(deliveries([float(p) for p in PRICES]))
+    published = await signals(redis_client, prefix)
+    assert published, "a falling-then-rising series must produce rule signals"
+    assert all(s["source"] == "rules" for s in published)
+    verdicts = [
+        (s["action"], confidence_bucket(float(s["confidence"]), CONFIG.vote.confidence_buckets))
+        for s in published
+    ]
+    assert all(a != b for a, b in itertools.pairwise(verdicts))
+    # The last tick opened a bar that has not closed: nothing is published for its minute.
+    assert max(int(s["ts"]) for s in published) < T0 + (len(PRICES) - 1) * MINUTE
+    reasons = orjson.loads(published[0]["reasons"])
+    assert {"rules", "indicators", "vote", "bar"} <= set(reasons)
+
+
+async def test_replayed_batch_and_restart_publish_nothing_twice(
+    redis_client: aioredis.Redis, prefix: str
+) -> None:
+    batch = deliveries([float(p) for p in PRICES])
+    first = processor(redis_client, prefix)
+    await first.handle(batch)
+    count = len(await signals(redis_client, prefix))
+    await first.handle(batch)  # redelivery to the same process
+    restarted = processor(redis_client, prefix)  # new process: state comes from the checkpoint
+    await restarted.handle(batch)
+    assert len(await signals(redis_client, prefix)) == count
+    assert restarted.states["ABC"].bars_closed == first.states["ABC"].bars_closed
+    saved = await redis_client.hget(f"{prefix}:recommender:state", "ABC")
+    assert saved is not None and orjson.loads(saved)["last_id"] == batch[-1].id
+
+
+async def test_cold_start_warms_up_from_history_without_publishing_it(
+    redis_client: aioredis.Redis, prefix: str
+) -> None:
+    history = [
+        Bar(T0 + i * MINUTE, Decimal(p), Decimal(p), Decimal(p), Decimal(p), 10, 1)
+        for i, p in enumerate(PRICES)
+    ]
+    proc = processor(redis_client, prefix, history)
+    live = deliveries([95.0, 96.0], start_minute=len(PRICES))
+    await proc.handle(live)
+    state = proc.states["ABC"]
+    assert state.bars_closed == len(PRICES) + 1
+    published = await signals(redis_client, prefix)
+    assert [int(s["ts"]) for s in published] == [T0 + len(PRICES) * MINUTE]
+    indicators = orjson.loads(published[0]["reasons"])["indicators"]
+    assert indicators["sma_slow"] is not None and indicators["rsi"] is not None
+
+
+async def test_stale_checkpoint_falls_back_to_warm_up(redis_client: aioredis.Redis, prefix: str) -> None:
+    await redis_client.hset(f"{prefix}:recommender:state", "ABC", orjson.dumps({"version": 99}))
+    proc = processor(redis_client, prefix)
+    await proc.handle(deliveries([100.0, 101.0]))
+    assert proc.states["ABC"].bars_closed == 1
+
+
+def test_bar_builder_closes_on_a_later_bucket_and_skips_late_ticks() -> None:
+    builder = BarBuilder(MINUTE)
+    assert builder.add(T0 + 1, Decimal("10"), 5) == (None, True)
+    assert builder.add(T0 + 2, Decimal("12"), 5) == (None, True)
+    assert builder.add(T0 + 3, Decimal("9"), 5) == (None, True)
+    closed, used = builder.add(T0 + MINUTE + 1, Decimal("11"), 1)
+    assert used and closed == Bar(T0, Decimal("10"), Decimal("12"), Decimal("9"), Decimal("9"), 15, 3)
+    assert builder.add(T0 + 5, Decimal("50"), 1) == (None, False)
+    restored = BarBuilder.from_state(MINUTE, orjson.loads(orjson.dumps(builder.to_state())))
+    assert restored.current == builder.current and restored.closed_through_ms == T0
+
+
+@pytest.mark.parametrize(
+    "env, expected",
+    [
+        ({"tick_shards": 4}, [0, 1, 2, 3]),
+        ({"tick_shards": 4, "recommender_shards": "3, 1"}, [1, 3]),
+        ({"tick_shards": 5, "replica_count": 2, "replica_index": 1}, [1, 3]),
+        ({"tick_shards": 4, "replica_count": 2, "consumer_name": "recommender-0"}, [0, 2]),
+    ],
+)
+def test_owned_shards(env: dict[str, object], expected: list[int]) -> None:
+    assert owned_shards(RecommenderSettings.model_validate(env)) == expected
+
+
+@pytest.mark.parametrize(
+    "env",
+    [
+        {"tick_shards": 2, "recommender_shards": "2"},
+        {"tick_shards": 4, "replica_count": 2, "consumer_name": "host"},
+    ],
+)
+def test_owned_shards_rejects_impossible_settings(env: dict[str, object]) -> None:
+    with pytest.raises(ValueError):
+        owned_shards(RecommenderSettings.model_validate(env))
