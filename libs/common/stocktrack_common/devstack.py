@@ -37,6 +37,7 @@ def stack_services(api_port: int, streamer_port: int, metrics_base: int) -> list
         ServiceSpec("fetcher", "fetcher", {"METRICS_PORT": str(metrics_base + 2)}),
         ServiceSpec("api", "api", {"HTTP_PORT": str(api_port)}),
         ServiceSpec("streamer", "streamer", {"HTTP_PORT": str(streamer_port)}),
+        ServiceSpec("alerts", "alerts", {"METRICS_PORT": str(metrics_base + 3)}),
     ]
 
 

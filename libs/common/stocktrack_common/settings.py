@@ -48,24 +48,26 @@ class CommonSettings(BaseSettings):
         default=SecretStr("postgresql://postgres@127.0.0.1:5432/stocktrack"),
         description="PostgreSQL connection URL (may carry a password, so it is a secret)",
     )
-    stream_prefix: str = Field(default="stocktrack", pattern=r"^[A-Za-z0-9_.:\-]{1,64}$")
-    tick_shards: int = Field(default=4, ge=1, le=1024)
+    stream_prefix: str = Field(default="stocktrack", pattern=r"^[A-Za-z0-9_.:\-]{1,64}$",
+                               description="prefix of every Redis key")
+    tick_shards: int = Field(default=4, ge=1, le=1024, description="number of tick shard streams")
     symbols: Annotated[list[str], NoDecode] = Field(
-        default_factory=lambda: ["AAPL", "MSFT", "GOOG", "AMZN", "NVDA"]
+        default_factory=lambda: ["AAPL", "MSFT", "GOOG", "AMZN", "NVDA"],
+        description="watch list, comma separated",
     )
-    log_level: str = Field(default="INFO")
-    log_format: str = Field(default="json", pattern=r"^(json|console)$")
-    http_port: int = Field(default=8080, ge=0, le=65535)
-    metrics_port: int = Field(default=9100, ge=0, le=65535)
-    metrics_host: str = Field(default="0.0.0.0")
+    log_level: str = Field(default="INFO", description="DEBUG, INFO, WARNING, ERROR")
+    log_format: str = Field(default="json", pattern=r"^(json|console)$", description="json or console")
+    http_port: int = Field(default=8080, ge=0, le=65535, description="port of the api/streamer")
+    metrics_port: int = Field(default=9100, ge=0, le=65535, description="probe/metrics port of workers")
+    metrics_host: str = Field(default="0.0.0.0", description="address the worker probe server binds")
     consumer_name: str = Field(
         default_factory=socket.gethostname,
         description="stable consumer name per pod (the pod name, via the downward API)",
     )
-    max_deliveries: int = Field(default=5, ge=1)
-    db_pool_min: int = Field(default=1, ge=0)
-    db_pool_max: int = Field(default=10, ge=1)
-    shutdown_timeout_seconds: float = Field(default=20.0, gt=0)
+    max_deliveries: int = Field(default=5, ge=1, description="deliveries before an entry is dead-lettered")
+    db_pool_min: int = Field(default=1, ge=0, description="smallest PostgreSQL pool")
+    db_pool_max: int = Field(default=10, ge=1, description="largest PostgreSQL pool")
+    shutdown_timeout_seconds: float = Field(default=20.0, gt=0, description="bound on the drain at SIGTERM")
 
     @field_validator("symbols", mode="before")
     @classmethod

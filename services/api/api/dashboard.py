@@ -3,8 +3,10 @@
 `/` is the watch list with the chart, `/models` the model page; their JavaScript talks to the
 regular /v1 endpoints and to the streamer's SSE endpoint for live updates. Everything the pages
 load is in the package (the charting library is vendored), so they work offline. The streamer
-runs on its own port; DASHBOARD_STREAM_URL tells the pages where (default: the page's host,
-port 8081, as in `make run`).
+runs on its own port; DASHBOARD_STREAM_URL tells the pages where: unset means the page's host
+on port 8081 (as `make run` starts it, and the streamer must then allow the api's origin by
+CORS); an empty value means the page's own origin, for an ingress that routes /v1/stream to the
+streamer; anything else is the streamer's base URL.
 """
 
 from __future__ import annotations

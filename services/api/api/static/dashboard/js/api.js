@@ -23,8 +23,9 @@ export async function getJson(path) {
 
 export async function loadConfig() {
   const config = await getJson("/dashboard/config.json");
-  // The streamer listens on its own port; by default the same host as the page, port 8081.
-  const streamUrl = config.stream_url || `${window.location.protocol}//${window.location.hostname}:8081`;
+  // Unset: the streamer on its own port of the page's host (8081, as `make run` starts it).
+  // Empty: the page's own origin, where an ingress routes /v1/stream to the streamer.
+  const streamUrl = config.stream_url ?? `${window.location.protocol}//${window.location.hostname}:8081`;
   return { ...config, streamUrl: streamUrl.replace(/\/+$/, "") };
 }
 

@@ -4,6 +4,7 @@ import { getJson, seconds } from "./api.js";
 
 const LC = window.LightweightCharts;
 const INTERVAL_SECONDS = { "1m": 60, "5m": 300, "1h": 3600, "1d": 86400 };
+const VISIBLE_BARS = 150;
 const BAR_LIMIT = { "1m": 600, "5m": 600, "1h": 600, "1d": 1000 };
 const THEME = {
   layout: { background: { type: "solid", color: "#161c23" }, textColor: "#c3cad6" },
@@ -96,7 +97,9 @@ export class SymbolChart {
     }));
     this.candleSeries.setData(this.candles);
     this.priceEl.dataset.bars = String(this.candles.length);
-    this.price.timeScale().scrollToRealTime();
+    // Show the newest bars at a readable width; the other panes follow through the range sync.
+    const count = this.candles.length;
+    this.price.timeScale().setVisibleLogicalRange({ from: Math.max(0, count - VISIBLE_BARS), to: count + 2 });
   }
 
   setIndicators(fast, slow) {
