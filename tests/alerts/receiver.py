@@ -56,7 +56,7 @@ def running_receiver() -> Iterator[Receiver]:
     receiver = Receiver()
 
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 - the name http.server dispatches to
+        def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
             status = receiver.answer(self.path)
             receiver.record(Received(self.path, dict(self.headers.items()), body, status))

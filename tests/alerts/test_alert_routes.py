@@ -18,9 +18,15 @@ PEPPER = "alert-route-tests-pepper"
 
 
 @pytest_asyncio.fixture
-async def client(redis_url: str, db_url: str, prefix: str) -> AsyncIterator[TestClient]:  # type: ignore[type-arg]
-    settings = ApiSettings(redis_url=SecretStr(redis_url), database_url=SecretStr(db_url), stream_prefix=prefix,
-                           api_key_pepper=SecretStr(PEPPER), db_pool_min=1, db_pool_max=2)
+async def client(redis_url: str, db_url: str, prefix: str) -> AsyncIterator[TestClient]:
+    settings = ApiSettings(
+        redis_url=SecretStr(redis_url),
+        database_url=SecretStr(db_url),
+        stream_prefix=prefix,
+        api_key_pepper=SecretStr(PEPPER),
+        db_pool_min=1,
+        db_pool_max=2,
+    )
     async with TestClient(TestServer(create_app(settings))) as test_client:
         yield test_client
 
@@ -32,13 +38,14 @@ async def make_key(db_url: str, scopes: list[str]) -> dict[str, str]:
 
 
 RULE: dict[str, Any] = {
-    "symbol": "aapl", "name": "dip buyer",
+    "symbol": "aapl",
+    "name": "dip buyer",
     "condition": {"type": "price_cross", "level": "150.5", "direction": "below"},
     "target": {"type": "webhook", "url": "https://hooks.example.test/path?token=abc"},
 }
 
 
-async def test_rules_need_the_write_scope(client: TestClient, db_url: str) -> None:  # type: ignore[type-arg]
+async def test_rules_need_the_write_scope(client: TestClient, db_url: str) -> None:
     assert (await client.get("/v1/alerts")).status == 401
     read_only = await make_key(db_url, ["read"])
     response = await client.post("/v1/alerts", json=RULE, headers=read_only)
@@ -46,7 +53,7 @@ async def test_rules_need_the_write_scope(client: TestClient, db_url: str) -> No
     assert (await response.json())["error"]["code"] == "forbidden"
 
 
-async def test_create_list_pause_and_delete_a_rule(client: TestClient, db_url: str) -> None:  # type: ignore[type-arg]
+async def test_create_list_pause_and_delete_a_rule(client: TestClient, db_url: str) -> None:
     writer = await make_key(db_url, ["write"])
     response = await client.post("/v1/alerts", json=RULE, headers=writer)
     assert response.status == 201, await response.text()
@@ -56,7 +63,9 @@ async def test_create_list_pause_and_delete_a_rule(client: TestClient, db_url: s
     assert created["target"] == {"type": "webhook", "url": "https://hooks.example.test"}
     assert len(created["secret"]) >= 32
     with psycopg.connect(db_url) as conn:
-        stored = conn.execute("SELECT secret, target_url FROM alert_rules WHERE id = %s", (created["id"],)).fetchone()
+        stored = conn.execute(
+            "SELECT secret, target_url FROM alert_rules WHERE id = %s", (created["id"],)
+        ).fetchone()
     assert stored == (created["secret"], RULE["target"]["url"])
 
     listed = await (await client.get("/v1/alerts?symbol=AAPL", headers=writer)).json()
@@ -72,7 +81,7 @@ async def test_create_list_pause_and_delete_a_rule(client: TestClient, db_url: s
     assert (await client.get(f"/v1/alerts/{created['id']}", headers=writer)).status == 404
 
 
-async def test_invalid_rules_are_rejected_with_details(client: TestClient, db_url: str) -> None:  # type: ignore[type-arg]
+async def test_invalid_rules_are_rejected_with_details(client: TestClient, db_url: str) -> None:
     writer = await make_key(db_url, ["write"])
     bad_bodies = [
         {**RULE, "condition": {"type": "rsi_cross", "threshold": 140}},
@@ -88,14 +97,21 @@ async def test_invalid_rules_are_rejected_with_details(client: TestClient, db_ur
         assert (await response.json())["error"]["code"] == "validation_error"
 
 
-async def test_slack_rule_and_signal_condition_defaults(client: TestClient, db_url: str) -> None:  # type: ignore[type-arg]
+async def test_slack_rule_and_signal_condition_defaults(client: TestClient, db_url: str) -> None:
     writer = await make_key(db_url, ["write"])
-    body = {"symbol": "MSFT", "condition": {"type": "signal", "source": "model"},
-            "target": {"type": "slack", "url": "https://hooks.slack.test/services/T/B/secretpart"}}
+    body = {
+        "symbol": "MSFT",
+        "condition": {"type": "signal", "source": "model"},
+        "target": {"type": "slack", "url": "https://hooks.slack.test/services/T/B/secretpart"},
+    }
     response = await client.post("/v1/alerts", json=body, headers=writer)
     assert response.status == 201
     created = await response.json()
     assert created["secret"] is None
-    assert created["condition"] == {"type": "signal", "actions": ["buy", "sell"], "source": "model",
-                                    "min_confidence": 0.0}
+    assert created["condition"] == {
+        "type": "signal",
+        "actions": ["buy", "sell"],
+        "source": "model",
+        "min_confidence": 0.0,
+    }
     assert created["target"]["url"] == "https://hooks.slack.test"

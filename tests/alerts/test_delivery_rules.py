@@ -34,8 +34,15 @@ def test_slack_target_gets_text_only_and_no_signature() -> None:
 @pytest.mark.parametrize(
     ("status", "made", "expected"),
     [
-        (200, 1, "delivered"), (204, 6, "delivered"), (500, 1, "retry"), (503, 5, "retry"),
-        (503, 6, "dead"), (429, 2, "retry"), (None, 2, "retry"), (404, 1, "dead"), (301, 1, "dead"),
+        (200, 1, "delivered"),
+        (204, 6, "delivered"),
+        (500, 1, "retry"),
+        (503, 5, "retry"),
+        (503, 6, "dead"),
+        (429, 2, "retry"),
+        (None, 2, "retry"),
+        (404, 1, "dead"),
+        (301, 1, "dead"),
     ],
 )
 def test_verdict(status: int | None, made: int, expected: str) -> None:

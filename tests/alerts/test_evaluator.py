@@ -3,20 +3,22 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any, Literal
 
 import pytest
 
-from alerts.conditions import CONDITION_ADAPTER, SignalCondition, crossing
+from alerts.conditions import CONDITION_ADAPTER, Direction, SignalCondition, crossing
 from alerts.evaluator import MINUTE_MS, evaluate_signal, evaluate_tick
 from alerts.rules import AlertRule, RuleBook
 from alerts.symbol_state import SymbolState
 from stocktrack_common.indicators import rsi as batch_rsi
 from stocktrack_common.messages import Signal, Tick
 
+Action = Literal["buy", "sell", "hold"]
 T0 = 1_700_000_040_000  # a minute boundary
 
 
-def rule(rule_id: str, condition: dict, symbol: str = "AAPL") -> AlertRule:  # type: ignore[type-arg]
+def rule(rule_id: str, condition: dict[str, Any], symbol: str = "AAPL") -> AlertRule:
     return AlertRule(rule_id, symbol, None, CONDITION_ADAPTER.validate_python(condition))
 
 
@@ -24,31 +26,48 @@ def tick(ts: int, price: str, symbol: str = "AAPL") -> Tick:
     return Tick(symbol=symbol, ts=ts, price=Decimal(price), size=100, source="sim")
 
 
-def signal(action: str, source: str = "rules", confidence: float = 0.8, ts: int = T0) -> Signal:
-    return Signal(symbol="AAPL", ts=ts, price=Decimal("101.5"), action=action, confidence=confidence,  # type: ignore[arg-type]
-                  source=source, reasons={"rsi": 28.1})
+def signal(action: Action, source: str = "rules", confidence: float = 0.8, ts: int = T0) -> Signal:
+    return Signal(
+        symbol="AAPL",
+        ts=ts,
+        price=Decimal("101.5"),
+        action=action,
+        confidence=confidence,
+        source=source,
+        reasons={"rsi": 28.1},
+    )
 
 
 @pytest.mark.parametrize(
     ("previous", "current", "direction", "expected"),
     [
-        (99, 101, "above", "above"), (99, 100, "either", "above"), (101, 99, "above", None),
-        (101, 99, "below", "below"), (100.5, 100, "either", "below"), (101, 102, "either", None),
-        (None, 101, "either", None), (100, 100, "either", None),
+        (99, 101, "above", "above"),
+        (99, 100, "either", "above"),
+        (101, 99, "above", None),
+        (101, 99, "below", "below"),
+        (100.5, 100, "either", "below"),
+        (101, 102, "either", None),
+        (None, 101, "either", None),
+        (100, 100, "either", None),
     ],
 )
 def test_crossing_needs_the_previous_value_on_the_other_side(
-    previous: float | None, current: float, direction: str, expected: str | None
+    previous: float | None, current: float, direction: Direction, expected: str | None
 ) -> None:
-    assert crossing(previous, current, 100, direction) == expected  # type: ignore[arg-type]
+    assert crossing(previous, current, 100, direction) == expected
 
 
 def test_signal_rules_filter_by_action_source_and_confidence() -> None:
-    book = RuleBook.of([
-        rule("any-buy", {"type": "signal", "actions": ["buy"]}),
-        rule("model-sell", {"type": "signal", "actions": ["sell"], "source": "model"}),
-        rule("sure-rules", {"type": "signal", "actions": ["buy", "sell"], "source": "rules", "min_confidence": 0.9}),
-    ])
+    book = RuleBook.of(
+        [
+            rule("any-buy", {"type": "signal", "actions": ["buy"]}),
+            rule("model-sell", {"type": "signal", "actions": ["sell"], "source": "model"}),
+            rule(
+                "sure-rules",
+                {"type": "signal", "actions": ["buy", "sell"], "source": "rules", "min_confidence": 0.9},
+            ),
+        ]
+    )
     fired = evaluate_signal(book, signal("buy"))
     assert [a.rule.id for a in fired] == ["any-buy"]
     assert fired[0].event_key == f"signal:{T0}:rules"
@@ -70,7 +89,8 @@ def test_price_crossings_fire_once_per_crossing_tick_and_skip_redeliveries() -> 
     prices = ["99.5", "99.9", "100.2", "100.4", "99.8", "99.7"]
     fired = [a for i, p in enumerate(prices) for a in evaluate_tick(book, state, tick(T0 + i, p))]
     assert [(a.event["crossed"], a.event_key) for a in fired] == [
-        ("above", f"price:{T0 + 2}:sim"), ("below", f"price:{T0 + 4}:sim")
+        ("above", f"price:{T0 + 2}:sim"),
+        ("below", f"price:{T0 + 4}:sim"),
     ]
     assert evaluate_tick(book, state, tick(T0 + 2, "100.2")) == []  # a redelivered tick changes nothing
     assert state.last_ts == T0 + 5
@@ -93,10 +113,12 @@ def test_rsi_crossing_uses_minute_closes_and_matches_the_batch_indicator() -> No
 
 
 def test_state_round_trips_through_json_so_a_restart_resumes() -> None:
-    book = RuleBook.of([
-        rule("p", {"type": "price_cross", "level": "100"}),
-        rule("r", {"type": "rsi_cross", "threshold": 50, "period": 3}),
-    ])
+    book = RuleBook.of(
+        [
+            rule("p", {"type": "price_cross", "level": "100"}),
+            rule("r", {"type": "rsi_cross", "threshold": 50, "period": 3}),
+        ]
+    )
     straight, restarted = SymbolState(), SymbolState()
     prices = [98, 99, 101, 97, 102, 96, 103, 95, 104]
     out_straight, out_restarted = [], []

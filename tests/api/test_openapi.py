@@ -68,4 +68,5 @@ async def test_schemathesis_finds_no_server_error_or_schema_violation(
     )
     output, _ = await asyncio.wait_for(proc.communicate(), timeout=115)
     text = output.decode(errors="replace")
+    (tmp_path / "schemathesis.txt").write_text(text)
     assert proc.returncode == 0, text[-6000:]

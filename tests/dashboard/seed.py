@@ -12,12 +12,15 @@ import math
 import struct
 import zlib
 from decimal import Decimal
+from typing import Any
 
 import psycopg
 from psycopg.types.json import Jsonb
 
 
-def minute_bars(conn: psycopg.Connection, symbol: str, minutes: int, end: dt.datetime, last_close: float) -> None:
+def minute_bars(
+    conn: psycopg.Connection, symbol: str, minutes: int, end: dt.datetime, last_close: float
+) -> None:
     """Insert `minutes` 1-minute bars ending before `end`, the last one closing at `last_close`."""
     first = end.replace(second=0, microsecond=0) - dt.timedelta(minutes=minutes)
     path = [1 + 0.04 * math.sin(i / 37) + 0.015 * math.sin(i / 5.3) for i in range(minutes + 1)]
@@ -27,8 +30,20 @@ def minute_bars(conn: psycopg.Connection, symbol: str, minutes: int, end: dt.dat
         bucket = first + dt.timedelta(minutes=i)
         open_, close = closes[i], closes[i + 1]
         high, low = max(open_, close) * 1.001, min(open_, close) * 0.999
-        rows.append((symbol, bucket, Decimal(f"{open_:.4f}"), Decimal(f"{high:.4f}"), Decimal(f"{low:.4f}"),
-                     Decimal(f"{close:.4f}"), 1000 + i, 10, bucket, bucket + dt.timedelta(seconds=59)))
+        rows.append(
+            (
+                symbol,
+                bucket,
+                Decimal(f"{open_:.4f}"),
+                Decimal(f"{high:.4f}"),
+                Decimal(f"{low:.4f}"),
+                Decimal(f"{close:.4f}"),
+                1000 + i,
+                10,
+                bucket,
+                bucket + dt.timedelta(seconds=59),
+            )
+        )
     with conn.cursor() as cur:
         cur.executemany(
             "INSERT INTO bars_1m (symbol, bucket, open, high, low, close, volume, trades, first_ts, last_ts)"
@@ -57,7 +72,10 @@ def signals(conn: psycopg.Connection, symbol: str, points: list[tuple[dt.datetim
 def tiny_png(width: int = 360, height: int = 140) -> bytes:
     """A valid PNG (a diagonal line), enough to prove the page shows a stored picture."""
     raw = b"".join(
-        b"\x00" + b"".join(b"\x20\x60\xc0" if abs(x - y * width // height) < 2 else b"\xff\xff\xff" for x in range(width))
+        b"\x00"
+        + b"".join(
+            b"\x20\x60\xc0" if abs(x - y * width // height) < 2 else b"\xff\xff\xff" for x in range(width)
+        )
         for y in range(height)
     )
 
@@ -65,29 +83,44 @@ def tiny_png(width: int = 360, height: int = 140) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
     header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b"")
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(raw))
+        + chunk(b"IEND", b"")
+    )
 
 
 def models(conn: psycopg.Connection) -> None:
-    def metrics(model: float, with_chart: bool) -> dict:  # type: ignore[type-arg]
+    def metrics(model: float, with_chart: bool) -> dict[str, Any]:
         def cls(acc: float) -> dict[str, float]:
             return {"n": 500, "accuracy": acc + 0.05, "balanced_accuracy": acc, "macro_f1": acc - 0.03}
 
-        out = {
-            "evaluation": {"n_out_of_sample": 500,
-                           "metrics": {"model": cls(model), "majority": cls(0.33), "rules": cls(0.38)}},
-            "backtest": {"transaction_cost_bps": 5.0, "from": "2023-01-02", "to": "2024-06-28", "strategies": {
-                "model": {"total_return": 0.18, "sharpe": 1.1, "max_drawdown": -0.09, "trades": 41},
-                "majority": {"total_return": 0.0, "sharpe": 0.0, "max_drawdown": 0.0, "trades": 0},
-                "rules": {"total_return": 0.07, "sharpe": 0.5, "max_drawdown": -0.12, "trades": 77},
-                "buy_and_hold": {"total_return": 0.12, "sharpe": 0.8, "max_drawdown": -0.15, "trades": 1},
-            }},
+        out: dict[str, Any] = {
+            "evaluation": {
+                "n_out_of_sample": 500,
+                "metrics": {"model": cls(model), "majority": cls(0.33), "rules": cls(0.38)},
+            },
+            "backtest": {
+                "transaction_cost_bps": 5.0,
+                "from": "2023-01-02",
+                "to": "2024-06-28",
+                "strategies": {
+                    "model": {"total_return": 0.18, "sharpe": 1.1, "max_drawdown": -0.09, "trades": 41},
+                    "majority": {"total_return": 0.0, "sharpe": 0.0, "max_drawdown": 0.0, "trades": 0},
+                    "rules": {"total_return": 0.07, "sharpe": 0.5, "max_drawdown": -0.12, "trades": 77},
+                    "buy_and_hold": {"total_return": 0.12, "sharpe": 0.8, "max_drawdown": -0.15, "trades": 1},
+                },
+            },
         }
         if with_chart:
             out["equity_chart_png"] = base64.b64encode(tiny_png()).decode()
         return out
 
-    for model_id, acc, active in (("20240101T000000Z-aaaaaa", 0.36, False), ("20240701T000000Z-bbbbbb", 0.44, True)):
+    for model_id, acc, active in (
+        ("20240101T000000Z-aaaaaa", 0.36, False),
+        ("20240701T000000Z-bbbbbb", 0.44, True),
+    ):
         conn.execute(
             "INSERT INTO models (id, algorithm, train_from, train_to, metrics, artifact, active)"
             " VALUES (%s, 'logistic_regression', '2020-01-02', '2024-06-28', %s, '\\x00', %s)",

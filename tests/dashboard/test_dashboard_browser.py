@@ -20,13 +20,22 @@ from tests.dashboard import seed
 from tests.support.processes import Services
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync", "--no-first-run"]
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts" / "dashboard"
 SYMBOLS = "AAPL,MSFT"
 TIMEOUT_MS = 30_000
 
-pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"no Chromium at {CHROMIUM} (.ci/run installs it)")
+pytestmark = pytest.mark.skipif(
+    not Path(CHROMIUM).exists(), reason=f"no Chromium at {CHROMIUM} (.ci/run installs it)"
+)
 
 
 def seed_history(db_url: str) -> None:
@@ -37,9 +46,15 @@ def seed_history(db_url: str) -> None:
             seed.minute_bars(conn, symbol, 420, now, state.price)
             seed.previous_close(conn, symbol, now.date() - dt.timedelta(days=1), state.price * 0.99)
         aapl = SimMarket(["AAPL"]).states["AAPL"].price
-        seed.signals(conn, "AAPL", [(now - dt.timedelta(minutes=95), "buy", aapl),
-                                    (now - dt.timedelta(minutes=40), "sell", aapl),
-                                    (now - dt.timedelta(minutes=12), "buy", aapl)])
+        seed.signals(
+            conn,
+            "AAPL",
+            [
+                (now - dt.timedelta(minutes=95), "buy", aapl),
+                (now - dt.timedelta(minutes=40), "sell", aapl),
+                (now - dt.timedelta(minutes=12), "buy", aapl),
+            ],
+        )
         seed.models(conn)
 
 
@@ -77,7 +92,8 @@ def test_watch_list_chart_live_updates_and_interval_switch(services: Services, d
         first_ts = int(aapl_price.get_attribute("data-ts") or 0)
         page.wait_for_function(
             "t => Number(document.querySelector('#watchlist tr[data-symbol=\"AAPL\"] .price').dataset.ts) > t",
-            arg=first_ts, timeout=TIMEOUT_MS,
+            arg=first_ts,
+            timeout=TIMEOUT_MS,
         )
         change = page.locator('#watchlist tr[data-symbol="AAPL"] .change').inner_text()
         assert "%" in change, change
@@ -88,7 +104,9 @@ def test_watch_list_chart_live_updates_and_interval_switch(services: Services, d
         bars_1m = int(chart.get_attribute("data-bars") or 0)
         assert bars_1m >= 400, bars_1m
         assert chart.locator("canvas").count() > 0
-        assert page.locator("#rsi-chart canvas").count() > 0 and page.locator("#macd-chart canvas").count() > 0
+        assert (
+            page.locator("#rsi-chart canvas").count() > 0 and page.locator("#macd-chart canvas").count() > 0
+        )
         expect(page.locator("#chart-title")).to_have_text("AAPL")
         page.screenshot(path=str(ARTIFACTS / "watchlist-1m.png"), full_page=True)
 
@@ -105,7 +123,9 @@ def test_watch_list_chart_live_updates_and_interval_switch(services: Services, d
         expect(page.locator("#models-table tbody tr")).to_have_count(2)
         expect(page.locator("#active-model-body")).to_contain_text("20240701T000000Z-bbbbbb")
         expect(page.locator("#active-model-body")).to_contain_text("Rule engine")
-        page.wait_for_function("() => document.querySelector('.equity img')?.naturalWidth > 0", timeout=TIMEOUT_MS)
+        page.wait_for_function(
+            "() => document.querySelector('.equity img')?.naturalWidth > 0", timeout=TIMEOUT_MS
+        )
         page.screenshot(path=str(ARTIFACTS / "models.png"), full_page=True)
         browser.close()
     assert errors == [], errors

@@ -31,6 +31,7 @@ from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from stocktrack_common.backoff import backoff_delay
+from stocktrack_common.emf import EmfDistributions
 from stocktrack_common.health import Heartbeat
 from stocktrack_common.messages import MessageError
 
@@ -151,6 +152,7 @@ class StreamConsumer(Generic[M]):
         lag_interval: float = 5.0,
         heartbeat: Heartbeat | None = None,
         transient_errors: tuple[type[BaseException], ...] = TRANSIENT_ERRORS,
+        emf: EmfDistributions | None = None,
     ) -> None:
         if not streams:
             raise ValueError("a consumer needs at least one stream")
@@ -174,6 +176,7 @@ class StreamConsumer(Generic[M]):
         self.lag_interval = lag_interval
         self.heartbeat = heartbeat or Heartbeat()
         self.transient_errors = transient_errors
+        self.emf = emf
         self._errors = _ErrorMemory()
         self._claim_cursors = {s: "0-0" for s in self.streams}
         self._next_claim = 0.0
@@ -313,7 +316,10 @@ class StreamConsumer(Generic[M]):
             await self._ack([(r.stream, r.id) for r in gone])
         if good:
             await self._handle(good, stop)
-        BATCH_SECONDS.labels(self.group).observe(time.perf_counter() - started)
+        elapsed = time.perf_counter() - started
+        BATCH_SECONDS.labels(self.group).observe(elapsed)
+        if self.emf is not None:
+            self.emf.observe("ConsumerBatchLatency", elapsed, {"Group": self.group})
 
     async def _handle(self, batch: list[Delivery[M]], stop: asyncio.Event) -> None:
         attempt = 0

@@ -115,7 +115,11 @@ class Signal(_Message):
 
 
 def _decode(model: type[_Message], fields: dict[Any, Any]) -> Any:
-    data = {_text(k): _text(v) for k, v in fields.items()}
+    try:
+        data = {_text(k): _text(v) for k, v in fields.items()}
+    except UnicodeDecodeError as exc:
+        # Any other exception type would escape the consumers' MessageError handling and stop them.
+        raise MessageError(f"field is not UTF-8: {exc.object[max(exc.start - 8, 0):exc.end + 8]!r}") from exc
     version = data.get("v")
     if version is None:
         raise MessageError("missing field: v")

@@ -15,6 +15,7 @@ import redis.asyncio as aioredis
 import structlog
 from psycopg_pool import AsyncConnectionPool
 
+from stocktrack_common.emf import EmfDistributions, EmfSettings
 from stocktrack_common.health import Heartbeat, ReadinessCheck, postgres_check, redis_check
 from stocktrack_common.json_logging import configure_logging
 from stocktrack_common.lifecycle import install_signal_handlers
@@ -34,6 +35,7 @@ class WorkerContext:
     pool: AsyncConnectionPool | None
     heartbeat: Heartbeat
     stop: asyncio.Event
+    emf: EmfDistributions | None = None
 
     @property
     def db(self) -> AsyncConnectionPool:
@@ -54,6 +56,9 @@ async def run_worker(settings: CommonSettings, service: str, main: WorkerMain, *
     redis = await create_redis(settings.redis_url.get_secret_value())
     pool: AsyncConnectionPool | None = None
     runner = None
+    # CloudWatch's agent drops Prometheus histograms; EMF lines carry the latency distributions instead.
+    emf = EmfDistributions.from_settings(EmfSettings(), service=service)
+    emf_task = asyncio.create_task(emf.run(stop)) if emf is not None else None
     try:
         if needs_db:
             pool = await open_pg_pool(settings.database_url.get_secret_value(), min_size=settings.db_pool_min,
@@ -63,12 +68,15 @@ async def run_worker(settings: CommonSettings, service: str, main: WorkerMain, *
             checks["postgres"] = postgres_check(pool)
         runner = await start_worker_http(settings.metrics_host, settings.metrics_port, heartbeat, checks)
         log.info("worker started", metrics_port=settings.metrics_port)
-        await main(WorkerContext(redis=redis, pool=pool, heartbeat=heartbeat, stop=stop))
+        await main(WorkerContext(redis=redis, pool=pool, heartbeat=heartbeat, stop=stop, emf=emf))
         return 0
     except Exception:
         log.exception("worker failed")
         return 1
     finally:
+        stop.set()
+        if emf_task is not None:
+            await emf_task
         if runner is not None:
             await runner.cleanup()
         if pool is not None:

@@ -53,6 +53,7 @@ def create_app(settings: RecommenderSettings) -> WorkerMain:
             decode=decode_tick,
             dead_stream=dead_stream(settings.stream_prefix),
             batch_size=settings.recommender_batch_size,
+            emf=ctx.emf,
             block_ms=settings.recommender_block_ms,
             max_deliveries=settings.max_deliveries,
             claim_idle_ms=settings.recommender_claim_idle_ms,

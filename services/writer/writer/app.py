@@ -63,6 +63,7 @@ def create_app(settings: WriterSettings) -> WorkerMain:
             "block_ms": settings.writer_block_ms,
             "claim_idle_ms": settings.writer_claim_idle_ms,
             "heartbeat": ctx.heartbeat,
+            "emf": ctx.emf,
         }
         # One consumer per shard: while one batch waits on PostgreSQL, the next shard's batch is
         # read and decoded, so the database and the Python side work at the same time.
