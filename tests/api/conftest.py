@@ -36,8 +36,13 @@ async def make_api(redis_url: str, db_url: str, prefix: str) -> AsyncIterator[Ap
 
     async def make(**overrides: Any) -> TestClient:  # type: ignore[type-arg]
         values: dict[str, Any] = {
-            "redis_url": SecretStr(redis_url), "database_url": SecretStr(db_url), "stream_prefix": prefix,
-            "api_key_pepper": SecretStr(PEPPER), "api_key_cache_seconds": 0, "db_pool_min": 1, "db_pool_max": 4,
+            "redis_url": SecretStr(redis_url),
+            "database_url": SecretStr(db_url),
+            "stream_prefix": prefix,
+            "api_key_pepper": SecretStr(PEPPER),
+            "api_key_cache_seconds": 0,
+            "db_pool_min": 1,
+            "db_pool_max": 4,
         }
         values.update(overrides)
         client = TestClient(TestServer(create_app(ApiSettings(**values))))
@@ -78,32 +83,62 @@ async def insert_ticks(pool: AsyncConnectionPool, rows: list[tuple[str, dt.datet
             )
 
 
-async def insert_bars(pool: AsyncConnectionPool, symbol: str, start: dt.datetime, closes: list[float],
-                      step: dt.timedelta = dt.timedelta(minutes=1)) -> list[dict[str, Any]]:
+async def insert_bars(
+    pool: AsyncConnectionPool,
+    symbol: str,
+    start: dt.datetime,
+    closes: list[float],
+    step: dt.timedelta = dt.timedelta(minutes=1),
+) -> list[dict[str, Any]]:
     """1-minute bars with simple, checkable values: open=close-0.5, high=close+1, low=close-1."""
     rows = []
     for i, close in enumerate(closes):
         bucket = start + step * i
-        rows.append({"bucket": bucket, "open": Decimal(str(close)) - Decimal("0.5"),
-                     "high": Decimal(str(close)) + 1, "low": Decimal(str(close)) - 1,
-                     "close": Decimal(str(close)), "volume": 100 + i, "trades": 1 + i % 3})
+        rows.append(
+            {
+                "bucket": bucket,
+                "open": Decimal(str(close)) - Decimal("0.5"),
+                "high": Decimal(str(close)) + 1,
+                "low": Decimal(str(close)) - 1,
+                "close": Decimal(str(close)),
+                "volume": 100 + i,
+                "trades": 1 + i % 3,
+            }
+        )
     async with pool.connection() as conn, conn.cursor() as cur:
         await cur.executemany(
             "INSERT INTO bars_1m (symbol, bucket, open, high, low, close, volume, trades, first_ts, last_ts)"
             " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
-            [(symbol, r["bucket"], r["open"], r["high"], r["low"], r["close"], r["volume"], r["trades"],
-              r["bucket"], r["bucket"] + dt.timedelta(seconds=59)) for r in rows],
+            [
+                (
+                    symbol,
+                    r["bucket"],
+                    r["open"],
+                    r["high"],
+                    r["low"],
+                    r["close"],
+                    r["volume"],
+                    r["trades"],
+                    r["bucket"],
+                    r["bucket"] + dt.timedelta(seconds=59),
+                )
+                for r in rows
+            ],
         )
     return rows
 
 
-async def insert_signals(pool: AsyncConnectionPool, rows: list[tuple[str, dt.datetime, str, str, float]]) -> None:
+async def insert_signals(
+    pool: AsyncConnectionPool, rows: list[tuple[str, dt.datetime, str, str, float]]
+) -> None:
     async with pool.connection() as conn, conn.cursor() as cur:
         await cur.executemany(
             "INSERT INTO signals (symbol, ts, source, action, confidence, price, reasons)"
             " VALUES (%s, %s, %s, %s, %s, %s, %s)",
-            [(s, ts, src, action, conf, Decimal("100.5"), orjson.dumps({"rsi": 25.0}).decode())
-             for s, ts, src, action, conf in rows],
+            [
+                (s, ts, src, action, conf, Decimal("100.5"), orjson.dumps({"rsi": 25.0}).decode())
+                for s, ts, src, action, conf in rows
+            ],
         )
 
 

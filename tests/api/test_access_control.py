@@ -8,7 +8,6 @@ import subprocess
 import sys
 
 import pytest
-from aiohttp.test_utils import TestClient
 
 from api.client_ip import client_ip
 from api.rate_limit import decide
@@ -29,7 +28,9 @@ def test_sliding_window_decision() -> None:
 def test_forwarded_for_is_believed_only_from_trusted_proxies() -> None:
     proxies = ApiSettings(trusted_proxies="10.0.0.0/8").trusted_proxies
     assert client_ip("10.1.2.3", "203.0.113.9, 10.0.0.7", proxies) == "203.0.113.9"
-    assert client_ip("10.1.2.3", "198.51.100.1, 203.0.113.9", proxies) == "203.0.113.9"  # leftmost is forgeable
+    assert (
+        client_ip("10.1.2.3", "198.51.100.1, 203.0.113.9", proxies) == "203.0.113.9"
+    )  # leftmost is forgeable
     assert client_ip("192.0.2.1", "203.0.113.9", proxies) == "192.0.2.1"  # untrusted peer
     assert client_ip("10.1.2.3", "203.0.113.9", []) == "10.1.2.3"  # no proxies configured
 
@@ -67,29 +68,41 @@ async def test_reads_can_require_a_key(make_api: ApiFactory, keys: dict[str, str
 
 async def test_cors_request_id_and_metrics(make_api: ApiFactory) -> None:
     api = await make_api(cors_origins="https://app.example")
-    preflight = await api.options("/v1/symbols", headers={
-        "Origin": "https://app.example", "Access-Control-Request-Method": "POST"})
+    preflight = await api.options(
+        "/v1/symbols", headers={"Origin": "https://app.example", "Access-Control-Request-Method": "POST"}
+    )
     assert preflight.status == 204
     assert preflight.headers["Access-Control-Allow-Origin"] == "https://app.example"
     assert "X-API-Key" in preflight.headers["Access-Control-Allow-Headers"]
-    response = await api.get("/v1/quotes/NOPE/latest", headers={"Origin": "https://app.example",
-                                                                "X-Request-ID": "req-123"})
+    response = await api.get(
+        "/v1/quotes/NOPE/latest", headers={"Origin": "https://app.example", "X-Request-ID": "req-123"}
+    )
     assert response.status == 404 and response.headers["Access-Control-Allow-Origin"] == "https://app.example"
     assert response.headers["X-Request-ID"] == "req-123"
     other = await api.get("/v1/symbols", headers={"Origin": "https://evil.example"})
     assert "Access-Control-Allow-Origin" not in other.headers and other.headers["X-Request-ID"]
 
     metrics = await (await api.get("/metrics")).text()
-    assert ('stocktrack_http_request_duration_seconds_count{method="GET",route="/v1/quotes/{symbol}/latest",'
-            'service="api",status="404"}') in metrics
-    assert 'stocktrack_http_errors_total{method="GET",route="/v1/quotes/{symbol}/latest",service="api",status="404"}' \
+    assert (
+        'stocktrack_http_request_duration_seconds_count{method="GET",route="/v1/quotes/{symbol}/latest",'
+        'service="api",status="404"}'
+    ) in metrics
+    assert (
+        'stocktrack_http_errors_total{method="GET",route="/v1/quotes/{symbol}/latest",service="api",status="404"}'
         in metrics
+    )
 
 
 def _cli(db_url: str, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "DATABASE_URL": db_url, "API_KEY_PEPPER": PEPPER}
-    return subprocess.run([sys.executable, "-m", "stocktrack_common.cli", "apikey", *args], env=env,
-                          capture_output=True, text=True, timeout=60, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "stocktrack_common.cli", "apikey", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
 
 
 @pytest.mark.usefixtures("redis_client")

@@ -22,29 +22,42 @@ async def test_one_minute_and_rolled_up_bars(api: TestClient, pg_pool: AsyncConn
 
     status, body = await get_json(api, "/v1/bars/AAPL", params={**window, "interval": "1m", "limit": "5000"})
     assert status == 200 and len(body["items"]) == 120
-    assert body["items"][0] == {"ts": ms(T0), "open": "99.5", "high": "101.0", "low": "99.0", "close": "100.0",
-                                "volume": 100, "trades": 1}
+    assert body["items"][0] == {
+        "ts": ms(T0),
+        "open": "99.5",
+        "high": "101.0",
+        "low": "99.0",
+        "close": "100.0",
+        "volume": 100,
+        "trades": 1,
+    }
 
     status, body = await get_json(api, "/v1/bars/AAPL", params={**window, "interval": "15m"})
     assert status == 200 and len(body["items"]) == 8
     for k, bar in enumerate(body["items"]):
-        chunk = rows[k * 15:(k + 1) * 15]
+        chunk = rows[k * 15 : (k + 1) * 15]
         assert bar["ts"] == ms(T0 + 15 * k * MINUTE)
         assert Decimal(bar["open"]) == chunk[0]["open"] and Decimal(bar["close"]) == chunk[-1]["close"]
         assert Decimal(bar["high"]) == max(r["high"] for r in chunk)
         assert Decimal(bar["low"]) == min(r["low"] for r in chunk)
-        assert bar["volume"] == sum(r["volume"] for r in chunk) and bar["trades"] == sum(r["trades"] for r in chunk)
+        assert bar["volume"] == sum(r["volume"] for r in chunk) and bar["trades"] == sum(
+            r["trades"] for r in chunk
+        )
 
     # A window starting mid-bar returns only complete bars; limit keeps the newest.
-    status, body = await get_json(api, "/v1/bars/AAPL", params={
-        "interval": "1h", "from": str(ms(T0 + 10 * MINUTE)), "to": str(ms(T0 + 200 * MINUTE))})
+    status, body = await get_json(
+        api,
+        "/v1/bars/AAPL",
+        params={"interval": "1h", "from": str(ms(T0 + 10 * MINUTE)), "to": str(ms(T0 + 200 * MINUTE))},
+    )
     assert status == 200 and [b["ts"] for b in body["items"]] == [ms(T0 + 30 * MINUTE), ms(T0 + 90 * MINUTE)]
     status, body = await get_json(api, "/v1/bars/AAPL", params={**window, "interval": "5m", "limit": "3"})
     assert [b["ts"] for b in body["items"]] == [ms(T0 + m * MINUTE) for m in (105, 110, 115)]
 
 
 async def test_daily_bars_combine_daily_history_and_minute_bars(
-    api: TestClient, pg_pool: AsyncConnectionPool  # type: ignore[type-arg]
+    api: TestClient,
+    pg_pool: AsyncConnectionPool,  # type: ignore[type-arg]
 ) -> None:
     async with pg_pool.connection() as conn:
         await conn.execute(
@@ -71,14 +84,23 @@ async def test_bar_errors(api: TestClient, pg_pool: AsyncConnectionPool) -> None
 
 
 async def test_indicators_match_the_shared_indicator_code(
-    api: TestClient, pg_pool: AsyncConnectionPool  # type: ignore[type-arg]
+    api: TestClient,
+    pg_pool: AsyncConnectionPool,  # type: ignore[type-arg]
 ) -> None:
     closes = [100 + 5 * np.sin(i / 7) + (i % 5) * 0.3 for i in range(400)]
     closes = [round(c, 4) for c in closes]
     await insert_bars(pg_pool, "AAPL", T0, closes)
     start = T0 + 300 * MINUTE
-    status, body = await get_json(api, "/v1/indicators/AAPL", params={
-        "interval": "1m", "from": start.isoformat(), "to": (T0 + 400 * MINUTE).isoformat(), "rsi_period": "10"})
+    status, body = await get_json(
+        api,
+        "/v1/indicators/AAPL",
+        params={
+            "interval": "1m",
+            "from": start.isoformat(),
+            "to": (T0 + 400 * MINUTE).isoformat(),
+            "rsi_period": "10",
+        },
+    )
     assert status == 200 and len(body["items"]) == 100 and body["params"]["rsi_period"] == 10
     full = np.asarray(closes)
     expected_sma = indicators.sma(full, 20)[300:]
@@ -91,12 +113,17 @@ async def test_indicators_match_the_shared_indicator_code(
     assert np.allclose([p["macd"] for p in got], expected_macd, atol=1e-4)
 
     # Too little history: undefined values are null, not NaN.
-    status, body = await get_json(api, "/v1/indicators/AAPL", params={
-        "interval": "1h", "from": T0.isoformat(), "to": (T0 + 400 * MINUTE).isoformat()})
+    status, body = await get_json(
+        api,
+        "/v1/indicators/AAPL",
+        params={"interval": "1h", "from": T0.isoformat(), "to": (T0 + 400 * MINUTE).isoformat()},
+    )
     assert status == 200 and all(p["sma"] is None and p["macd"] is None for p in body["items"])
 
 
 async def test_indicator_errors(api: TestClient) -> None:  # type: ignore[type-arg]
     assert_error(*await get_json(api, "/v1/indicators/NOPE"), 404, "not_found")
-    assert_error(*await get_json(api, "/v1/indicators/AAPL?macd_fast=30&macd_slow=26"), 422, "validation_error")
+    assert_error(
+        *await get_json(api, "/v1/indicators/AAPL?macd_fast=30&macd_slow=26"), 422, "validation_error"
+    )
     assert_error(*await get_json(api, "/v1/indicators/AAPL?sma_period=1"), 422, "validation_error")

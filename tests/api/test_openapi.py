@@ -14,9 +14,15 @@ from psycopg_pool import AsyncConnectionPool
 from tests.api.conftest import T0, ApiFactory, get_json, insert_bars, insert_signals, insert_ticks
 
 DESIGN_OPERATIONS = {
-    ("get", "/v1/symbols"), ("post", "/v1/symbols"), ("delete", "/v1/symbols/{symbol}"),
-    ("get", "/v1/quotes/{symbol}/latest"), ("get", "/v1/quotes/latest"), ("get", "/v1/ticks/{symbol}"),
-    ("get", "/v1/bars/{symbol}"), ("get", "/v1/indicators/{symbol}"), ("get", "/v1/signals/{symbol}/latest"),
+    ("get", "/v1/symbols"),
+    ("post", "/v1/symbols"),
+    ("delete", "/v1/symbols/{symbol}"),
+    ("get", "/v1/quotes/{symbol}/latest"),
+    ("get", "/v1/quotes/latest"),
+    ("get", "/v1/ticks/{symbol}"),
+    ("get", "/v1/bars/{symbol}"),
+    ("get", "/v1/indicators/{symbol}"),
+    ("get", "/v1/signals/{symbol}/latest"),
     ("get", "/v1/signals"),
 }
 
@@ -42,8 +48,12 @@ async def test_docs_page_is_served_without_any_external_resource(api: TestClient
     status, html = await get_json(api, "/docs")
     assert status == 200 and "swagger-ui" in html
     assert "http://" not in html and "https://" not in html
-    for asset in ("/docs/static/swagger-ui/swagger-ui-bundle.js", "/docs/static/swagger-ui/swagger-ui.css",
-                  "/docs/static/docs-init.js", "/docs/static/swagger-ui/LICENSE"):
+    for asset in (
+        "/docs/static/swagger-ui/swagger-ui-bundle.js",
+        "/docs/static/swagger-ui/swagger-ui.css",
+        "/docs/static/docs-init.js",
+        "/docs/static/swagger-ui/LICENSE",
+    ):
         response = await api.get(asset)
         assert response.status == 200, asset
         assert len(await response.read()) > 100
@@ -52,21 +62,40 @@ async def test_docs_page_is_served_without_any_external_resource(api: TestClient
 async def test_schemathesis_finds_no_server_error_or_schema_violation(
     make_api: ApiFactory, pg_pool: AsyncConnectionPool, keys: dict[str, str], tmp_path: Path
 ) -> None:
-    await insert_ticks(pg_pool, [("AAPL", T0 + dt.timedelta(seconds=i), "190.5", i, "sim") for i in range(20)])
+    await insert_ticks(
+        pg_pool, [("AAPL", T0 + dt.timedelta(seconds=i), "190.5", i, "sim") for i in range(20)]
+    )
     await insert_bars(pg_pool, "AAPL", T0, [100.0 + i % 7 for i in range(200)])
-    await insert_signals(pg_pool, [("AAPL", T0 + dt.timedelta(seconds=i), "rules", "buy", 0.7) for i in range(5)])
+    await insert_signals(
+        pg_pool, [("AAPL", T0 + dt.timedelta(seconds=i), "rules", "buy", 0.7) for i in range(5)]
+    )
     api = await make_api(rate_limit_ip_per_minute=0, rate_limit_key_per_minute=0)
     url = f"http://127.0.0.1:{api.port}/openapi.json"
     executable = shutil.which("schemathesis", path=str(Path(sys.executable).parent)) or "schemathesis"
     proc = await asyncio.create_subprocess_exec(
-        executable, "run", url, "--checks",
+        executable,
+        "run",
+        url,
+        "--checks",
         "not_a_server_error,response_schema_conformance,status_code_conformance,content_type_conformance,"
         "response_headers_conformance,negative_data_rejection",
-        "--header", f"X-API-Key: {keys['write']}", "--max-examples", "40", "--seed", "7",
-        "--workers", "2", "--max-time", "90", "--report-dir", str(tmp_path), "--no-color",
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        "--header",
+        f"X-API-Key: {keys['write']}",
+        "--max-examples",
+        "15",
+        "--seed",
+        "7",
+        "--workers",
+        "2",
+        "--max-time",
+        "45",
+        "--report-dir",
+        str(tmp_path),
+        "--no-color",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
     )
-    output, _ = await asyncio.wait_for(proc.communicate(), timeout=115)
+    output, _ = await asyncio.wait_for(proc.communicate(), timeout=100)
     text = output.decode(errors="replace")
     (tmp_path / "schemathesis.txt").write_text(text)
     assert proc.returncode == 0, text[-6000:]

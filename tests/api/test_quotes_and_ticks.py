@@ -16,10 +16,19 @@ SECOND = dt.timedelta(seconds=1)
 
 
 async def test_latest_quote_prefers_redis_then_falls_back_to_postgres(
-    api: TestClient, pg_pool: AsyncConnectionPool, redis_client: aioredis.Redis, prefix: str  # type: ignore[type-arg]
+    api: TestClient,
+    pg_pool: AsyncConnectionPool,
+    redis_client: aioredis.Redis,
+    prefix: str,  # type: ignore[type-arg]
 ) -> None:
-    await insert_ticks(pg_pool, [("AAPL", T0, "190.10", 5, "sim"), ("AAPL", T0 + SECOND, "190.25", 7, "sim"),
-                                 ("MSFT", T0, "410.00", 1, "sim")])
+    await insert_ticks(
+        pg_pool,
+        [
+            ("AAPL", T0, "190.10", 5, "sim"),
+            ("AAPL", T0 + SECOND, "190.25", 7, "sim"),
+            ("MSFT", T0, "410.00", 1, "sim"),
+        ],
+    )
     cached = {"symbol": "MSFT", "ts": ms(T0) + 5000, "price": "411.5", "size": 3, "source": "sim"}
     await redis_client.hset(latest_quotes_key(prefix), "MSFT", orjson.dumps(cached))
 
@@ -46,7 +55,8 @@ async def test_quote_errors(api: TestClient) -> None:  # type: ignore[type-arg]
 
 
 async def test_ticks_pages_are_complete_and_stable_under_concurrent_inserts(
-    api: TestClient, pg_pool: AsyncConnectionPool  # type: ignore[type-arg]
+    api: TestClient,
+    pg_pool: AsyncConnectionPool,  # type: ignore[type-arg]
 ) -> None:
     await insert_ticks(pg_pool, [("AAPL", T0 + SECOND * i, f"{100 + i}.5", i, "sim") for i in range(25)])
     seen: list[int] = []
@@ -54,8 +64,9 @@ async def test_ticks_pages_are_complete_and_stable_under_concurrent_inserts(
     assert status == 200 and len(page["items"]) == 10
     seen += [t["ts"] for t in page["items"]]
     # Rows land both behind the cursor (never shown: the page is past them) and ahead of it.
-    await insert_ticks(pg_pool, [("AAPL", T0 + SECOND * 2, "1.0", 0, "late"),
-                                 ("AAPL", T0 + SECOND * 30, "2.0", 0, "sim")])
+    await insert_ticks(
+        pg_pool, [("AAPL", T0 + SECOND * 2, "1.0", 0, "late"), ("AAPL", T0 + SECOND * 30, "2.0", 0, "sim")]
+    )
     while page["next_cursor"]:
         status, page = await get_json(api, f"/v1/ticks/AAPL?limit=10&cursor={page['next_cursor']}")
         assert status == 200
@@ -65,11 +76,13 @@ async def test_ticks_pages_are_complete_and_stable_under_concurrent_inserts(
 
 
 async def test_ticks_time_range_accepts_iso_and_epoch_ms(
-    api: TestClient, pg_pool: AsyncConnectionPool  # type: ignore[type-arg]
+    api: TestClient,
+    pg_pool: AsyncConnectionPool,  # type: ignore[type-arg]
 ) -> None:
     await insert_ticks(pg_pool, [("AAPL", T0 + SECOND * i, "100", 1, "sim") for i in range(10)])
-    status, iso = await get_json(api, "/v1/ticks/AAPL", params={"from": "2024-05-01T13:30:02Z",
-                                                               "to": "2024-05-01T13:30:05+00:00"})
+    status, iso = await get_json(
+        api, "/v1/ticks/AAPL", params={"from": "2024-05-01T13:30:02Z", "to": "2024-05-01T13:30:05+00:00"}
+    )
     status2, epoch = await get_json(api, f"/v1/ticks/AAPL?from={ms(T0) + 2000}&to={ms(T0) + 5000}")
     assert status == status2 == 200
     assert [t["ts"] for t in iso["items"]] == [ms(T0) + k * 1000 for k in (2, 3, 4)]
@@ -82,7 +95,9 @@ async def test_tick_errors(api: TestClient, pg_pool: AsyncConnectionPool) -> Non
     assert_error(*await get_json(api, "/v1/ticks/AAPL?limit=0"), 422, "validation_error")
     assert_error(*await get_json(api, "/v1/ticks/AAPL?limit=5001"), 422, "validation_error")
     assert_error(*await get_json(api, "/v1/ticks/AAPL?from=yesterday"), 422, "validation_error")
-    assert_error(*await get_json(api, "/v1/ticks/AAPL?from=2024-05-02&to=2024-05-01"), 422, "validation_error")
+    assert_error(
+        *await get_json(api, "/v1/ticks/AAPL?from=2024-05-02&to=2024-05-01"), 422, "validation_error"
+    )
     assert_error(*await get_json(api, "/v1/ticks/AAPL?bogus=1"), 422, "validation_error")
     assert_error(*await get_json(api, "/v1/ticks/AAPL?cursor=bm90LWEtY3Vyc29y"), 400, "bad_request")
     status, body = await get_json(api, "/v1/ticks/AAPL?limit=abc")

@@ -13,13 +13,22 @@ SECOND = dt.timedelta(seconds=1)
 
 
 async def test_latest_signal_and_filtered_pages(api: TestClient, pg_pool: AsyncConnectionPool) -> None:  # type: ignore[type-arg]
-    rows = [("AAPL" if i % 2 else "MSFT", T0 + SECOND * i, "rules", ("buy", "sell", "hold")[i % 3], 0.5)
-            for i in range(30)]
+    rows = [
+        ("AAPL" if i % 2 else "MSFT", T0 + SECOND * i, "rules", ("buy", "sell", "hold")[i % 3], 0.5)
+        for i in range(30)
+    ]
     await insert_signals(pg_pool, rows)
     status, body = await get_json(api, "/v1/signals/aapl/latest")
     assert status == 200
-    assert body == {"symbol": "AAPL", "ts": ms(T0 + SECOND * 29), "source": "rules", "action": "hold",
-                    "confidence": 0.5, "price": "100.5", "reasons": {"rsi": 25.0}}
+    assert body == {
+        "symbol": "AAPL",
+        "ts": ms(T0 + SECOND * 29),
+        "source": "rules",
+        "action": "hold",
+        "confidence": 0.5,
+        "price": "100.5",
+        "reasons": {"rsi": 25.0},
+    }
 
     collected: list[tuple[str, int]] = []
     url = "/v1/signals?symbol=AAPL&action=buy&limit=2"
@@ -28,7 +37,11 @@ async def test_latest_signal_and_filtered_pages(api: TestClient, pg_pool: AsyncC
         assert status == 200
         collected += [(s["symbol"], s["ts"]) for s in page["items"]]
         assert all(s["action"] == "buy" for s in page["items"])
-        url = f"/v1/signals?symbol=AAPL&action=buy&limit=2&cursor={page['next_cursor']}" if page["next_cursor"] else ""
+        url = (
+            f"/v1/signals?symbol=AAPL&action=buy&limit=2&cursor={page['next_cursor']}"
+            if page["next_cursor"]
+            else ""
+        )
     expected = [(s, ms(ts)) for s, ts, _, action, _ in rows if s == "AAPL" and action == "buy"]
     assert collected == expected and len(expected) == 5
 
@@ -53,7 +66,9 @@ async def test_watch_list_changes_need_a_write_key(api: TestClient, keys: dict[s
     assert_error(response.status, await response.json(), 403, "forbidden")
     response = await api.post("/v1/symbols", json=new, headers={"Authorization": f"Bearer {keys['revoked']}"})
     assert_error(response.status, await response.json(), 401, "unauthorized")
-    response = await api.post("/v1/symbols", json=new, headers={"Authorization": "Bearer stk_000000000000_" + "x" * 43})
+    response = await api.post(
+        "/v1/symbols", json=new, headers={"Authorization": "Bearer stk_000000000000_" + "x" * 43}
+    )
     assert_error(response.status, await response.json(), 401, "unauthorized")
 
     write = {"Authorization": f"Bearer {keys['write']}"}
@@ -79,9 +94,13 @@ async def test_watch_list_changes_need_a_write_key(api: TestClient, keys: dict[s
 
 async def test_watch_list_body_errors(api: TestClient, keys: dict[str, str]) -> None:  # type: ignore[type-arg]
     write = {"X-API-Key": keys["write"]}
-    response = await api.post("/v1/symbols", data=b"{not json", headers={**write, "Content-Type": "application/json"})
+    response = await api.post(
+        "/v1/symbols", data=b"{not json", headers={**write, "Content-Type": "application/json"}
+    )
     assert_error(response.status, await response.json(), 400, "bad_request")
-    response = await api.post("/v1/symbols", data=b"symbol=X", headers={**write, "Content-Type": "text/plain"})
+    response = await api.post(
+        "/v1/symbols", data=b"symbol=X", headers={**write, "Content-Type": "text/plain"}
+    )
     assert_error(response.status, await response.json(), 415, "unsupported_media_type")
     response = await api.post("/v1/symbols", json={"symbol": "bad symbol!"}, headers=write)
     assert_error(response.status, await response.json(), 422, "validation_error")

@@ -216,6 +216,19 @@ def total_pending(client: redis.Redis, prefix: str, shards: int = SHARDS) -> int
         (ticks, WRITER_GROUP), (ticks, RECOMMENDER_GROUP), ([signals_stream(prefix)], WRITER_GROUP)))
 
 
+def held_by(client: redis.Redis, prefix: str, consumer: str, shards: int = SHARDS) -> int:
+    """Entries delivered to `consumer` (in any group) and not yet acknowledged."""
+    held = 0
+    for stream in [*tick_streams(prefix, shards), signals_stream(prefix)]:
+        for group in (WRITER_GROUP, RECOMMENDER_GROUP):
+            try:
+                summary = client.xpending(stream, group)
+            except ResponseError:
+                continue
+            held += sum(int(c["pending"]) for c in summary["consumers"] if c["name"].decode() == consumer)
+    return held
+
+
 def scrape(port: int, timeout: float = 3.0) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
     """A service's /metrics as {(sample name, labels): value}."""
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=timeout) as resp:

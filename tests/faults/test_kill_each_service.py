@@ -20,6 +20,7 @@ from tests.faults.harness import (
     drained,
     first_sse_event,
     group_state,
+    held_by,
     http_status,
     pipeline_env,
     published_signals,
@@ -74,8 +75,8 @@ def test_kill_9_each_service_in_turn_loses_and_doubles_nothing(
         wait_for(lambda: len(published_signals(client, prefix).keys) > 0, 60, "the first signals")
         for module in ("writer", "recommender", "api", "streamer", "fetcher"):
             procs[module].kill()
-            held = total_pending(client, prefix)
-            print(f"\nkilled {module}: entries pending in all groups right after the kill={held}")
+            print(f"\nkilled {module}: entries it held unacknowledged={held_by(client, prefix, NAMES[module])}"
+                  f" pending in all groups={total_pending(client, prefix)}")
             time.sleep(1.0)
             procs[module] = services.start(module, name=NAMES[module], **env)
             procs[module].wait_healthy(60)

@@ -16,6 +16,7 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass
+from importlib.metadata import entry_points
 from pathlib import Path
 
 from stocktrack_common.devenv import ensure_database, find_or_start
@@ -60,6 +61,7 @@ def main(argv: list[str] | None = None) -> int:
         db_url = servers.postgres_url if os.environ.get("DATABASE_URL") else \
             ensure_database(servers.postgres_url, args.database)
         migrate(db_url)
+        _seed_demo_history(db_url)
         base_env = {**os.environ, "REDIS_URL": servers.redis_url, "DATABASE_URL": db_url,
                     "PYTHONUNBUFFERED": "1", "LOG_FORMAT": os.environ.get("LOG_FORMAT", "json")}
         specs = [s for s in stack_services(args.api_port, args.streamer_port, args.metrics_base_port)
@@ -72,14 +74,47 @@ def main(argv: list[str] | None = None) -> int:
         if installed("streamer"):
             print(f"[stack] streamer: http://127.0.0.1:{args.streamer_port}/v1/stream", flush=True)
         print("[stack] Ctrl-C stops everything", flush=True)
-        return _pump(procs)
+        code = _pump(procs)
+        procs = []
+        return code
     finally:
         _stop(procs)
         servers.close()
 
 
+def _seed_demo_history(db_url: str) -> None:
+    """On the simulated market, give indicators a past so signals appear within a minute."""
+    if os.environ.get("PROVIDER", "sim") != "sim":
+        return
+    commands = {ep.name: ep for ep in entry_points(group="stocktrack.commands")}
+    if "seed-sim-history" in commands:
+        os.environ["DATABASE_URL"] = db_url
+        commands["seed-sim-history"].load()([])
+
+
+class _Output:
+    """Interleaves the services' output, each line tagged with its service name."""
+
+    def __init__(self, procs: list[tuple[ServiceSpec, subprocess.Popen[bytes]]]) -> None:
+        self.sel = selectors.DefaultSelector()
+        self.width = max((len(s.name) for s, _ in procs), default=0)
+        for spec, proc in procs:
+            assert proc.stdout is not None
+            os.set_blocking(proc.stdout.fileno(), False)
+            self.sel.register(proc.stdout, selectors.EVENT_READ, spec.name)
+
+    def pump(self, timeout: float) -> None:
+        for key, _ in self.sel.select(timeout=timeout):
+            data = key.fileobj.read()  # type: ignore[union-attr]
+            if data:
+                for line in data.decode(errors="replace").splitlines():
+                    print(f"{key.data:<{self.width}} | {line}", flush=True)
+            elif data == b"":
+                self.sel.unregister(key.fileobj)
+
+
 def _pump(procs: list[tuple[ServiceSpec, subprocess.Popen[bytes]]]) -> int:
-    """Interleave the services' output, each line tagged with its service, until Ctrl-C or a crash."""
+    """Show output until Ctrl-C / SIGTERM or until a service crashes; then stop all, still showing output."""
     stop = {"now": False}
 
     def request_stop(*_: object) -> None:
@@ -87,38 +122,39 @@ def _pump(procs: list[tuple[ServiceSpec, subprocess.Popen[bytes]]]) -> int:
 
     signal.signal(signal.SIGINT, request_stop)
     signal.signal(signal.SIGTERM, request_stop)
-    sel = selectors.DefaultSelector()
-    width = max(len(s.name) for s, _ in procs) if procs else 0
-    for spec, proc in procs:
-        assert proc.stdout is not None
-        os.set_blocking(proc.stdout.fileno(), False)
-        sel.register(proc.stdout, selectors.EVENT_READ, spec.name)
-    while not stop["now"]:
-        for key, _ in sel.select(timeout=0.5):
-            data = key.fileobj.read()  # type: ignore[union-attr]
-            if data:
-                for line in data.decode(errors="replace").splitlines():
-                    print(f"{key.data:<{width}} | {line}", flush=True)
+    output = _Output(procs)
+    code = 0
+    while not stop["now"] and code == 0:
+        output.pump(0.5)
         for spec, proc in procs:
-            code = proc.poll()
-            if code is not None and code != 0:
-                print(f"[stack] {spec.name} exited with {code}; stopping the stack", flush=True)
-                return code
-    return 0
+            status = proc.poll()
+            if status is not None and status != 0:
+                print(f"[stack] {spec.name} exited with {status}; stopping the stack", flush=True)
+                code = status
+    _stop(procs, output)
+    return code
 
 
-def _stop(procs: list[tuple[ServiceSpec, subprocess.Popen[bytes]]]) -> None:
+def _stop(procs: list[tuple[ServiceSpec, subprocess.Popen[bytes]]], output: _Output | None = None) -> None:
+    """SIGTERM everything, keep showing output while the services drain, kill stragglers."""
     for _, proc in procs:
         if proc.poll() is None:
             proc.send_signal(signal.SIGTERM)
     deadline = time.monotonic() + 25
+    while time.monotonic() < deadline and any(p.poll() is None for _, p in procs):
+        if output is not None:
+            output.pump(0.2)
+        else:
+            time.sleep(0.2)
+    if output is not None:
+        output.pump(0.1)
     for spec, proc in procs:
-        try:
-            proc.wait(max(0.1, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
+        if proc.poll() is None:
             print(f"[stack] {spec.name} did not stop in time; killing it", flush=True)
             proc.kill()
-    print("[stack] stopped", flush=True)
+            proc.wait()
+    if procs:
+        print("[stack] stopped", flush=True)
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ from pydantic import ValidationError
 log = structlog.get_logger(__name__)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+REQUEST_ID: web.RequestKey[str] = web.RequestKey("request_id", str)
 
 _CODES = {
     400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
@@ -60,7 +61,7 @@ async def request_id_middleware(request: web.Request, handler: Handler) -> web.S
     """Accept X-Request-ID (or make one), bind it to every log line, and echo it back."""
     incoming = request.headers.get("X-Request-ID", "")
     request_id = incoming if 0 < len(incoming) <= 128 and incoming.isprintable() else uuid.uuid4().hex
-    request["request_id"] = request_id
+    request[REQUEST_ID] = request_id
     structlog.contextvars.bind_contextvars(request_id=request_id)
     try:
         response = await handler(request)

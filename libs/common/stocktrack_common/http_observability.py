@@ -19,12 +19,14 @@ from stocktrack_common.http_errors import Handler
 access_log = structlog.get_logger("access")
 
 REQUEST_SECONDS = Histogram(
-    "stocktrack_http_request_duration_seconds", "HTTP request latency by route template",
+    "stocktrack_http_request_duration_seconds",
+    "HTTP request latency by route template",
     ["service", "route", "method", "status"],
     buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
 ERRORS = Counter(
-    "stocktrack_http_errors_total", "HTTP responses with status >= 400 by route template",
+    "stocktrack_http_errors_total",
+    "HTTP responses with status >= 400 by route template",
     ["service", "route", "method", "status"],
 )
 # The client address as the service decided it (behind trusted proxies, not the peer).
@@ -64,8 +66,13 @@ def observability_middleware(service: str) -> Middleware:
                 ERRORS.labels(*labels).inc()
             if route not in _QUIET_ROUTES:
                 access_log.info(
-                    "request", method=request.method, route=route, path=request.path, status=status,
-                    duration_ms=round(elapsed * 1000, 3), remote=request.get(CLIENT_IP, request.remote),
+                    "request",
+                    method=request.method,
+                    route=route,
+                    path=request.path,
+                    status=status,
+                    duration_ms=round(elapsed * 1000, 3),
+                    remote=request.get(CLIENT_IP, request.remote),
                     user_agent=request.headers.get("User-Agent", "")[:200],
                 )
 

@@ -24,7 +24,6 @@ from alerts.outbox import ClaimedDelivery, claim_due, mark_dead, mark_delivered,
 from alerts.webhook_request import build_request
 from stocktrack_common.backoff import backoff_delay
 from stocktrack_common.consumer import TRANSIENT_ERRORS
-from stocktrack_common.health import Heartbeat
 
 log = structlog.get_logger(__name__)
 
@@ -81,7 +80,6 @@ class DeliverySender:
         poll_seconds: float,
         concurrency: int,
         lease_seconds: float,
-        heartbeat: Heartbeat | None = None,
     ) -> None:
         self.pool = pool
         self.session = session
@@ -91,7 +89,6 @@ class DeliverySender:
         self.poll_seconds = poll_seconds
         self.batch = concurrency
         self.lease_seconds = lease_seconds
-        self.heartbeat = heartbeat
         self.wake = asyncio.Event()
 
     async def run(self, stop: asyncio.Event) -> None:

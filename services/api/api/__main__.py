@@ -23,8 +23,15 @@ def main() -> int:
     import asyncio
 
     loop = loop_factory() if loop_factory else asyncio.new_event_loop()
-    web.run_app(create_app(settings), host="0.0.0.0", port=settings.http_port, access_log=None,
-                print=None, shutdown_timeout=settings.shutdown_timeout_seconds, loop=loop)
+    web.run_app(
+        create_app(settings),
+        host="0.0.0.0",
+        port=settings.http_port,
+        access_log=None,
+        print=None,
+        shutdown_timeout=settings.shutdown_timeout_seconds,
+        loop=loop,
+    )
     return 0
 
 

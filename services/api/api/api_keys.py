@@ -65,7 +65,9 @@ async def find_key(conn: AsyncConnection, key_id: str) -> ApiKeyRow | None:
     return _row(row) if row else None
 
 
-async def create_key(conn: AsyncConnection, name: str, scopes: list[str], pepper: str) -> tuple[ApiKeyRow, str]:
+async def create_key(
+    conn: AsyncConnection, name: str, scopes: list[str], pepper: str
+) -> tuple[ApiKeyRow, str]:
     unknown = set(scopes) - set(SCOPES)
     if unknown:
         raise ValueError(f"unknown scopes: {sorted(unknown)}")

@@ -22,7 +22,9 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="action", required=True)
     create = sub.add_parser("create", help="create a key and print it (shown only once)")
     create.add_argument("--name", required=True, help="who or what uses the key")
-    create.add_argument("--scopes", default="read", help=f"comma separated, of {', '.join(SCOPES)} (default read)")
+    create.add_argument(
+        "--scopes", default="read", help=f"comma separated, of {', '.join(SCOPES)} (default read)"
+    )
     revoke = sub.add_parser("revoke", help="revoke a key by id")
     revoke.add_argument("key_id")
     sub.add_parser("list", help="list keys (ids, names, scopes; never the keys)")
@@ -31,8 +33,9 @@ def _parser() -> argparse.ArgumentParser:
 
 async def _run(args: argparse.Namespace, settings: ApiSettings) -> int:
     pepper = settings.api_key_pepper.get_secret_value()
-    async with await psycopg.AsyncConnection.connect(settings.database_url.get_secret_value(),
-                                                     autocommit=True) as conn:
+    async with await psycopg.AsyncConnection.connect(
+        settings.database_url.get_secret_value(), autocommit=True
+    ) as conn:
         if args.action == "create":
             if not pepper:
                 print("API_KEY_PEPPER must be set (the api must use the same value)", file=sys.stderr)
@@ -43,7 +46,11 @@ async def _run(args: argparse.Namespace, settings: ApiSettings) -> int:
             except ValueError as exc:
                 print(f"stocktrack apikey: {exc}", file=sys.stderr)
                 return 2
-            print(orjson.dumps({"id": row.id, "name": row.name, "scopes": sorted(row.scopes), "key": key}).decode())
+            print(
+                orjson.dumps(
+                    {"id": row.id, "name": row.name, "scopes": sorted(row.scopes), "key": key}
+                ).decode()
+            )
             return 0
         if args.action == "revoke":
             if await revoke_key(conn, args.key_id):
@@ -52,11 +59,17 @@ async def _run(args: argparse.Namespace, settings: ApiSettings) -> int:
             print(f"no active key {args.key_id!r}", file=sys.stderr)
             return 1
         for row in await list_keys(conn):
-            print(orjson.dumps({
-                "id": row.id, "name": row.name, "scopes": sorted(row.scopes),
-                "created_at": row.created_at.isoformat(),
-                "revoked_at": row.revoked_at.isoformat() if row.revoked_at else None,
-            }).decode())
+            print(
+                orjson.dumps(
+                    {
+                        "id": row.id,
+                        "name": row.name,
+                        "scopes": sorted(row.scopes),
+                        "created_at": row.created_at.isoformat(),
+                        "revoked_at": row.revoked_at.isoformat() if row.revoked_at else None,
+                    }
+                ).decode()
+            )
         return 0
 
 

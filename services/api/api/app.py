@@ -33,8 +33,13 @@ log = structlog.get_logger(__name__)
 
 def create_app(settings: ApiSettings) -> web.Application:
     app = web.Application(
-        middlewares=[request_id_middleware, observability_middleware("api"), cors_middleware(settings.cors_origins),
-                     error_middleware, auth_middleware],
+        middlewares=[
+            request_id_middleware,
+            observability_middleware("api"),
+            cors_middleware(settings.cors_origins),
+            error_middleware,
+            auth_middleware,
+        ],
         client_max_size=settings.api_max_body_bytes,
     )
     app[SETTINGS] = settings
@@ -46,8 +51,12 @@ def create_app(settings: ApiSettings) -> web.Application:
             log.warning("API_KEY_PEPPER is empty: API key hashes are not keyed with a server secret")
         app[REDIS] = await create_redis(settings.redis_url.get_secret_value())
         app[LIMITER] = RateLimiter(app[REDIS], settings.stream_prefix)
-        app[POOL] = await open_pg_pool(settings.database_url.get_secret_value(), min_size=settings.db_pool_min,
-                                       max_size=settings.db_pool_max, name="api")
+        app[POOL] = await open_pg_pool(
+            settings.database_url.get_secret_value(),
+            min_size=settings.db_pool_min,
+            max_size=settings.db_pool_max,
+            name="api",
+        )
         yield
         await app[POOL].close()
         await app[REDIS].aclose()

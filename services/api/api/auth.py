@@ -127,8 +127,12 @@ async def _rate_limit(request: web.Request, bucket: str, limit: int) -> None:
         return
     if not decision.allowed:
         RATE_LIMITED.labels(bucket.split(":", 1)[0]).inc()
-        raise ApiError(429, "rate limit exceeded", headers={"Retry-After": str(decision.retry_after)},
-                       details={"limit_per_minute": limit, "retry_after_seconds": decision.retry_after})
+        raise ApiError(
+            429,
+            "rate limit exceeded",
+            headers={"Retry-After": str(decision.retry_after)},
+            details={"limit_per_minute": limit, "retry_after_seconds": decision.retry_after},
+        )
 
 
 @web.middleware

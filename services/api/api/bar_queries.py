@@ -16,8 +16,11 @@ from typing import Any
 from psycopg import AsyncConnection
 
 STEPS: dict[str, dt.timedelta] = {
-    "1m": dt.timedelta(minutes=1), "5m": dt.timedelta(minutes=5), "15m": dt.timedelta(minutes=15),
-    "1h": dt.timedelta(hours=1), "1d": dt.timedelta(days=1),
+    "1m": dt.timedelta(minutes=1),
+    "5m": dt.timedelta(minutes=5),
+    "15m": dt.timedelta(minutes=15),
+    "1h": dt.timedelta(hours=1),
+    "1d": dt.timedelta(days=1),
 }
 # Far outside any real data, but inside what PostgreSQL's timestamptz and Python's datetime hold.
 _MIN_TIME = dt.datetime(1900, 1, 1, tzinfo=dt.UTC)
@@ -45,13 +48,18 @@ WITH minute AS (
 )
 """
 
-_ROLLUP_SQL = _ROLLUP_CTE + """
+_ROLLUP_SQL = (
+    _ROLLUP_CTE
+    + """
 SELECT ts, open, high, low, close, volume, trades FROM rolled
 WHERE ts >= %(start)s AND ts + %(step)s <= %(end)s
 ORDER BY ts DESC LIMIT %(limit)s
 """
+)
 
-_DAILY_SQL = _ROLLUP_CTE + """
+_DAILY_SQL = (
+    _ROLLUP_CTE
+    + """
 SELECT ts, open, high, low, close, volume, trades FROM (
     SELECT (day::timestamp AT TIME ZONE 'UTC') AS ts, open, high, low, close, volume, NULL::bigint AS trades
     FROM daily_bars
@@ -65,6 +73,7 @@ SELECT ts, open, high, low, close, volume, trades FROM (
 ) AS days
 ORDER BY ts DESC LIMIT %(limit)s
 """
+)
 
 
 def _text(value: Decimal) -> str:
@@ -74,13 +83,19 @@ def _text(value: Decimal) -> str:
 def bar_json(row: tuple[Any, ...]) -> dict[str, Any]:
     ts, open_, high, low, close, volume, trades = row
     return {
-        "ts": int(ts.timestamp() * 1000), "open": _text(open_), "high": _text(high), "low": _text(low),
-        "close": _text(close), "volume": int(volume), "trades": None if trades is None else int(trades),
+        "ts": int(ts.timestamp() * 1000),
+        "open": _text(open_),
+        "high": _text(high),
+        "low": _text(low),
+        "close": _text(close),
+        "volume": int(volume),
+        "trades": None if trades is None else int(trades),
     }
 
 
-def window(interval: str, start: dt.datetime | None, end: dt.datetime | None, limit: int,
-           now: dt.datetime) -> tuple[dt.datetime, dt.datetime]:
+def window(
+    interval: str, start: dt.datetime | None, end: dt.datetime | None, limit: int, now: dt.datetime
+) -> tuple[dt.datetime, dt.datetime]:
     """The time range to read: `from` defaults to `limit` intervals before `to` (or now)."""
     step = STEPS[interval]
     upper = end or _MAX_TIME
@@ -94,8 +109,9 @@ def window(interval: str, start: dt.datetime | None, end: dt.datetime | None, li
     return max(lower, _MIN_TIME), upper
 
 
-async def fetch_bars(conn: AsyncConnection, symbol: str, interval: str, start: dt.datetime, end: dt.datetime,
-                     limit: int) -> list[dict[str, Any]]:
+async def fetch_bars(
+    conn: AsyncConnection, symbol: str, interval: str, start: dt.datetime, end: dt.datetime, limit: int
+) -> list[dict[str, Any]]:
     """The newest `limit` complete bars in [start, end), returned oldest first."""
     params = {"symbol": symbol, "start": start, "end": end, "limit": limit, "step": STEPS[interval]}
     sql = _MINUTE_SQL if interval == "1m" else _DAILY_SQL if interval == "1d" else _ROLLUP_SQL

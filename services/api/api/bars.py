@@ -41,7 +41,9 @@ def _clean(value: float) -> float | None:
     return None if math.isnan(value) else round(float(value), 8)
 
 
-def indicator_points(closes: list[float], times: list[int], skip: int, q: IndicatorsQuery) -> list[dict[str, Any]]:
+def indicator_points(
+    closes: list[float], times: list[int], skip: int, q: IndicatorsQuery
+) -> list[dict[str, Any]]:
     """Every indicator over all closes (warm-up included), reported from index `skip` on."""
     values = np.asarray(closes, dtype=np.float64)
     sma = indicators.sma(values, q.sma_period)
@@ -49,9 +51,16 @@ def indicator_points(closes: list[float], times: list[int], skip: int, q: Indica
     rsi = indicators.rsi(values, q.rsi_period)
     macd, signal, hist = indicators.macd(values, q.macd_fast, q.macd_slow, q.macd_signal)
     return [
-        {"ts": times[i], "close": float(values[i]), "sma": _clean(sma[i]), "ema": _clean(ema[i]),
-         "rsi": _clean(rsi[i]), "macd": _clean(macd[i]), "macd_signal": _clean(signal[i]),
-         "macd_hist": _clean(hist[i])}
+        {
+            "ts": times[i],
+            "close": float(values[i]),
+            "sma": _clean(sma[i]),
+            "ema": _clean(ema[i]),
+            "rsi": _clean(rsi[i]),
+            "macd": _clean(macd[i]),
+            "macd_signal": _clean(signal[i]),
+            "macd_hist": _clean(hist[i]),
+        }
         for i in range(skip, len(closes))
     ]
 
@@ -71,23 +80,47 @@ async def indicator_series(request: web.Request, inputs: Inputs) -> web.StreamRe
         if shown:
             first = dt.datetime(1970, 1, 1, tzinfo=dt.UTC) + dt.timedelta(milliseconds=shown[0]["ts"])
             # Generous: nights, weekends and holidays leave gaps between bars.
-            warm_start = max(first - STEPS[q.interval] * warmup * 4 - dt.timedelta(days=4),
-                             dt.datetime(1900, 1, 1, tzinfo=dt.UTC))
+            warm_start = max(
+                first - STEPS[q.interval] * warmup * 4 - dt.timedelta(days=4),
+                dt.datetime(1900, 1, 1, tzinfo=dt.UTC),
+            )
             earlier = await fetch_bars(conn, symbol, q.interval, warm_start, first, warmup)
     series = earlier + shown
     points = indicator_points([float(b["close"]) for b in series], [b["ts"] for b in series], len(earlier), q)
-    params = {"sma_period": q.sma_period, "ema_period": q.ema_period, "rsi_period": q.rsi_period,
-              "macd_fast": q.macd_fast, "macd_slow": q.macd_slow, "macd_signal": q.macd_signal}
+    params = {
+        "sma_period": q.sma_period,
+        "ema_period": q.ema_period,
+        "rsi_period": q.rsi_period,
+        "macd_fast": q.macd_fast,
+        "macd_slow": q.macd_slow,
+        "macd_signal": q.macd_signal,
+    }
     return json_ok({"symbol": symbol, "interval": q.interval, "params": params, "items": points})
 
 
 ENDPOINTS = (
-    Endpoint("GET", "/v1/bars/{symbol}", bars, "OHLCV bars; coarser intervals rolled up from 1-minute bars",
-             "history", path_model=SymbolPath, query=BarsQuery, response=BarSeries,
-             description="The newest `limit` bars starting in [from, to), oldest first. `from` defaults to "
-                         "`limit` intervals before `to` (or now); the newest bar may still be forming."),
-    Endpoint("GET", "/v1/indicators/{symbol}", indicator_series, "SMA, EMA, RSI and MACD over bar closes",
-             "history", path_model=SymbolPath, query=IndicatorsQuery, response=IndicatorSeries,
-             description="Computed over the same bars as /v1/bars, warmed up on earlier bars; null where an "
-                         "indicator is not yet defined."),
+    Endpoint(
+        "GET",
+        "/v1/bars/{symbol}",
+        bars,
+        "OHLCV bars; coarser intervals rolled up from 1-minute bars",
+        "history",
+        path_model=SymbolPath,
+        query=BarsQuery,
+        response=BarSeries,
+        description="The newest `limit` bars starting in [from, to), oldest first. `from` defaults to "
+        "`limit` intervals before `to` (or now); the newest bar may still be forming.",
+    ),
+    Endpoint(
+        "GET",
+        "/v1/indicators/{symbol}",
+        indicator_series,
+        "SMA, EMA, RSI and MACD over bar closes",
+        "history",
+        path_model=SymbolPath,
+        query=IndicatorsQuery,
+        response=IndicatorSeries,
+        description="Computed over the same bars as /v1/bars, warmed up on earlier bars; null where an "
+        "indicator is not yet defined.",
+    ),
 )

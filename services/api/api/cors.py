@@ -35,13 +35,16 @@ def cors_middleware(origins: Sequence[str]) -> Middleware:
         if origin is None:
             return await handler(request)
         if request.method == "OPTIONS" and "Access-Control-Request-Method" in request.headers:
-            return web.Response(status=204, headers={
-                "Access-Control-Allow-Origin": origin,
-                "Access-Control-Allow-Methods": "GET, POST, DELETE, OPTIONS",
-                "Access-Control-Allow-Headers": _ALLOW_HEADERS,
-                "Access-Control-Max-Age": "600",
-                "Vary": "Origin",
-            })
+            return web.Response(
+                status=204,
+                headers={
+                    "Access-Control-Allow-Origin": origin,
+                    "Access-Control-Allow-Methods": "GET, POST, DELETE, OPTIONS",
+                    "Access-Control-Allow-Headers": _ALLOW_HEADERS,
+                    "Access-Control-Max-Age": "600",
+                    "Vary": "Origin",
+                },
+            )
         response = await handler(request)
         if not response.prepared:
             response.headers["Access-Control-Allow-Origin"] = origin

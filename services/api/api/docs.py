@@ -18,8 +18,9 @@ _DOCUMENT: web.AppKey[dict[str, bytes]] = web.AppKey("openapi_document", dict)
 
 def openapi_document(app: web.Application) -> dict[str, Any]:
     endpoints: list[Endpoint] = app[ENDPOINTS]
-    return build_openapi(endpoints, title="stocktrack API", version="1",
-                         read_requires_key=app[SETTINGS].api_read_requires_key)
+    return build_openapi(
+        endpoints, title="stocktrack API", version="1", read_requires_key=app[SETTINGS].api_read_requires_key
+    )
 
 
 async def openapi_json(request: web.Request) -> web.Response:

@@ -56,8 +56,12 @@ def parameters(model: type[BaseModel], location: str) -> list[dict[str, Any]]:
     for name, prop in schema.get("properties", {}).items():
         prop = _without_null(prop)
         description = prop.pop("description", None)
-        param: dict[str, Any] = {"name": name, "in": location, "required": location == "path" or name in required,
-                                 "schema": prop}
+        param: dict[str, Any] = {
+            "name": name,
+            "in": location,
+            "required": location == "path" or name in required,
+            "schema": prop,
+        }
         if description:
             param["description"] = description
         result.append(param)
@@ -75,12 +79,15 @@ def _error(status: int) -> dict[str, Any]:
         "content": {"application/json": {"schema": {"$ref": REF.format(model="ErrorBody")}}},
     }
     if status == 429:
-        response["headers"] = {"Retry-After": {"description": "seconds to wait", "schema": {"type": "integer"}}}
+        response["headers"] = {
+            "Retry-After": {"description": "seconds to wait", "schema": {"type": "integer"}}
+        }
     return response
 
 
-def build_openapi(endpoints: Sequence[Endpoint], *, title: str, version: str,
-                  read_requires_key: bool) -> dict[str, Any]:
+def build_openapi(
+    endpoints: Sequence[Endpoint], *, title: str, version: str, read_requires_key: bool
+) -> dict[str, Any]:
     wanted: list[tuple[type[BaseModel], JsonSchemaMode]] = [(ErrorBody, "serialization")]
     for ep in endpoints:
         if ep.response:
@@ -102,15 +109,19 @@ def build_openapi(endpoints: Sequence[Endpoint], *, title: str, version: str,
         if params:
             op["parameters"] = params
         if ep.body:
-            op["requestBody"] = {"required": True, "content": {
-                "application/json": {"schema": refs[(ep.body, "validation")]}}}
+            op["requestBody"] = {
+                "required": True,
+                "content": {"application/json": {"schema": refs[(ep.body, "validation")]}},
+            }
         responses: dict[str, Any] = {}
         for status in (ep.status, *ep.also_ok):
             if ep.response is None:
                 responses[str(status)] = {"description": "Done"}
             else:
-                responses[str(status)] = {"description": "OK", "content": {
-                    "application/json": {"schema": refs[(ep.response, "serialization")]}}}
+                responses[str(status)] = {
+                    "description": "OK",
+                    "content": {"application/json": {"schema": refs[(ep.response, "serialization")]}},
+                }
         errors = [400, 401, 403, 422, 429, 500]
         if ep.not_found or ep.path_model:
             errors.append(404)
@@ -130,9 +141,12 @@ def build_openapi(endpoints: Sequence[Endpoint], *, title: str, version: str,
 
     return {
         "openapi": "3.1.0",
-        "info": {"title": title, "version": version,
-                 "description": "Prices, history, indicators and signals. Times are epoch milliseconds UTC; "
-                                "prices are decimal strings. Errors: {\"error\": {\"code\", \"message\", \"details\"}}."},
+        "info": {
+            "title": title,
+            "version": version,
+            "description": "Prices, history, indicators and signals. Times are epoch milliseconds UTC; "
+            'prices are decimal strings. Errors: {"error": {"code", "message", "details"}}.',
+        },
         "servers": [{"url": "/"}],
         "paths": paths,
         "components": {"schemas": defs.get("$defs", {}), "securitySchemes": _SECURITY_SCHEMES},

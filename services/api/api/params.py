@@ -23,9 +23,7 @@ MAX_SYMBOLS_PER_REQUEST = 100
 SYMBOL_PARAM_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9.\-]{0,14}$"
 _SYMBOL = re.compile(SYMBOL_PARAM_PATTERN)
 SYMBOL_LIST_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9.\-]{0,14}(,[A-Za-z0-9][A-Za-z0-9.\-]{0,14})*$"
-TIME_PATTERN = (
-    r"^(\d{1,13}|\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?)?(Z|[+-]\d{2}:\d{2})?)$"
-)
+TIME_PATTERN = r"^(\d{1,13}|\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?)?(Z|[+-]\d{2}:\d{2})?)$"
 _TIME = re.compile(TIME_PATTERN)
 CURSOR_PATTERN = r"^[A-Za-z0-9_\-]{1,512}$"
 # Epoch milliseconds accepted: up to year 9999, the last year Python's datetime can hold.
@@ -34,9 +32,18 @@ _MAX_EPOCH_MS = 253_402_300_799_999
 
 def parse_symbol(raw: str) -> str:
     if not _SYMBOL.match(raw):
-        raise ApiError(422, f"invalid symbol {raw[:32]!r}", code="validation_error",
-                       details=[{"loc": ["path", "symbol"], "msg": f"must match {SYMBOL_PARAM_PATTERN}",
-                                 "type": "string_pattern_mismatch"}])
+        raise ApiError(
+            422,
+            f"invalid symbol {raw[:32]!r}",
+            code="validation_error",
+            details=[
+                {
+                    "loc": ["path", "symbol"],
+                    "msg": f"must match {SYMBOL_PARAM_PATTERN}",
+                    "type": "string_pattern_mismatch",
+                }
+            ],
+        )
     return raw.upper()
 
 
@@ -68,20 +75,34 @@ def parse_symbol_csv(value: Any) -> Any:
 Timestamp = Annotated[
     dt.datetime | None,
     BeforeValidator(parse_time),
-    WithJsonSchema({"type": "string", "pattern": TIME_PATTERN,
-                    "description": "ISO 8601 (UTC when no offset is given) or epoch milliseconds",
-                    "examples": ["2024-05-01T13:30:00Z", "1714570200000"]}),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": TIME_PATTERN,
+            "description": "ISO 8601 (UTC when no offset is given) or epoch milliseconds",
+            "examples": ["2024-05-01T13:30:00Z", "1714570200000"],
+        }
+    ),
 ]
 SymbolList = Annotated[
     list[Annotated[str, Field(pattern=SYMBOL_PARAM_PATTERN)]],
     BeforeValidator(parse_symbol_csv),
-    WithJsonSchema({"type": "string", "pattern": SYMBOL_LIST_PATTERN,
-                    "description": f"comma separated, at most {MAX_SYMBOLS_PER_REQUEST}",
-                    "examples": ["AAPL,MSFT"]}),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": SYMBOL_LIST_PATTERN,
+            "description": f"comma separated, at most {MAX_SYMBOLS_PER_REQUEST}",
+            "examples": ["AAPL,MSFT"],
+        }
+    ),
 ]
 Interval = Literal["1m", "5m", "15m", "1h", "1d"]
-Limit = Annotated[int | None, Field(ge=1, le=MAX_LIMIT, description="page size (server default when omitted)")]
-Cursor = Annotated[str | None, Field(pattern=CURSOR_PATTERN, description="opaque; the next_cursor of the previous page")]
+Limit = Annotated[
+    int | None, Field(ge=1, le=MAX_LIMIT, description="page size (server default when omitted)")
+]
+Cursor = Annotated[
+    str | None, Field(pattern=CURSOR_PATTERN, description="opaque; the next_cursor of the previous page")
+]
 
 
 def encode_cursor(values: dict[str, Any]) -> str:

@@ -17,8 +17,11 @@ def epoch_ms(ts: dt.datetime) -> int:
 def tick_json(row: dict[str, Any]) -> dict[str, Any]:
     price: Decimal = row["price"]
     return {
-        "symbol": row["symbol"], "ts": epoch_ms(row["ts"]), "price": format(price, "f"),
-        "size": int(row["size"]), "source": row["source"],
+        "symbol": row["symbol"],
+        "ts": epoch_ms(row["ts"]),
+        "price": format(price, "f"),
+        "size": int(row["size"]),
+        "source": row["source"],
     }
 
 
@@ -46,7 +49,11 @@ async def symbol_known(conn: AsyncConnection, symbol: str) -> bool:
 
 
 async def ticks_page(
-    conn: AsyncConnection, symbol: str, start: dt.datetime | None, end: dt.datetime | None, limit: int,
+    conn: AsyncConnection,
+    symbol: str,
+    start: dt.datetime | None,
+    end: dt.datetime | None,
+    limit: int,
     after: tuple[dt.datetime, str] | None,
 ) -> list[dict[str, Any]]:
     """Ticks in time order; the keyset cursor (ts, source) is stable under concurrent inserts."""
@@ -61,8 +68,14 @@ async def ticks_page(
         ORDER BY ts, source
         LIMIT %(limit)s
         """,
-        {"symbol": symbol, "start": start, "end": end, "limit": limit,
-         "after_ts": after[0] if after else None, "after_source": after[1] if after else None},
+        {
+            "symbol": symbol,
+            "start": start,
+            "end": end,
+            "limit": limit,
+            "after_ts": after[0] if after else None,
+            "after_source": after[1] if after else None,
+        },
     )
     return [tick_json(r) for r in await cur.fetchall()]
 
@@ -86,8 +99,12 @@ async def latest_ticks(conn: AsyncConnection, symbols: list[str]) -> dict[str, d
 
 def symbol_json(row: dict[str, Any]) -> dict[str, Any]:
     return {
-        "symbol": row["symbol"], "name": row["name"], "exchange": row["exchange"], "currency": row["currency"],
-        "active": row["active"], "added_at": epoch_ms(row["added_at"]),
+        "symbol": row["symbol"],
+        "name": row["name"],
+        "exchange": row["exchange"],
+        "currency": row["currency"],
+        "active": row["active"],
+        "added_at": epoch_ms(row["added_at"]),
     }
 
 
@@ -101,8 +118,9 @@ async def list_symbols(conn: AsyncConnection, include_inactive: bool) -> list[di
     return [symbol_json(r) for r in await cur.fetchall()]
 
 
-async def upsert_symbol(conn: AsyncConnection, symbol: str, name: str | None, exchange: str | None,
-                        currency: str) -> tuple[dict[str, Any], bool]:
+async def upsert_symbol(
+    conn: AsyncConnection, symbol: str, name: str | None, exchange: str | None, currency: str
+) -> tuple[dict[str, Any], bool]:
     """Add a symbol or re-activate a removed one; returns the row and whether it was new."""
     cur = conn.cursor(row_factory=dict_row)
     await cur.execute(
@@ -129,8 +147,13 @@ async def deactivate_symbol(conn: AsyncConnection, symbol: str) -> bool:
 
 def signal_json(row: dict[str, Any]) -> dict[str, Any]:
     return {
-        "symbol": row["symbol"], "ts": epoch_ms(row["ts"]), "source": row["source"], "action": row["action"],
-        "confidence": float(row["confidence"]), "price": format(row["price"], "f"), "reasons": row["reasons"],
+        "symbol": row["symbol"],
+        "ts": epoch_ms(row["ts"]),
+        "source": row["source"],
+        "action": row["action"],
+        "confidence": float(row["confidence"]),
+        "price": format(row["price"], "f"),
+        "reasons": row["reasons"],
     }
 
 
@@ -147,8 +170,13 @@ async def latest_signal(conn: AsyncConnection, symbol: str) -> dict[str, Any] | 
 
 
 async def signals_page(
-    conn: AsyncConnection, symbol: str | None, action: str | None, start: dt.datetime | None,
-    end: dt.datetime | None, limit: int, after: tuple[dt.datetime, str, str] | None,
+    conn: AsyncConnection,
+    symbol: str | None,
+    action: str | None,
+    start: dt.datetime | None,
+    end: dt.datetime | None,
+    limit: int,
+    after: tuple[dt.datetime, str, str] | None,
 ) -> list[dict[str, Any]]:
     """Signals in (ts, symbol, source) order; that key is unique, so the keyset cursor never
     repeats or skips a row that existed when the first page was read."""
@@ -165,8 +193,15 @@ async def signals_page(
         ORDER BY ts, symbol, source
         LIMIT %(limit)s
         """,
-        {"symbol": symbol, "action": action, "start": start, "end": end, "limit": limit,
-         "after_ts": after[0] if after else None, "after_symbol": after[1] if after else None,
-         "after_source": after[2] if after else None},
+        {
+            "symbol": symbol,
+            "action": action,
+            "start": start,
+            "end": end,
+            "limit": limit,
+            "after_ts": after[0] if after else None,
+            "after_symbol": after[1] if after else None,
+            "after_source": after[2] if after else None,
+        },
     )
     return [signal_json(r) for r in await cur.fetchall()]

@@ -66,10 +66,33 @@ async def ticks(request: web.Request, inputs: Inputs) -> web.StreamResponse:
 
 
 ENDPOINTS = (
-    Endpoint("GET", "/v1/quotes/latest", latest_quotes, "Latest quote of several symbols", "quotes",
-             query=LatestQuotesQuery, response=QuoteMap, not_found=False),
-    Endpoint("GET", "/v1/quotes/{symbol}/latest", latest_quote, "Latest quote of one symbol", "quotes",
-             path_model=SymbolPath, response=Quote),
-    Endpoint("GET", "/v1/ticks/{symbol}", ticks, "Tick history, oldest first, cursor paginated", "history",
-             path_model=SymbolPath, query=TicksQuery, response=TickPage),
+    Endpoint(
+        "GET",
+        "/v1/quotes/latest",
+        latest_quotes,
+        "Latest quote of several symbols",
+        "quotes",
+        query=LatestQuotesQuery,
+        response=QuoteMap,
+        not_found=False,
+    ),
+    Endpoint(
+        "GET",
+        "/v1/quotes/{symbol}/latest",
+        latest_quote,
+        "Latest quote of one symbol",
+        "quotes",
+        path_model=SymbolPath,
+        response=Quote,
+    ),
+    Endpoint(
+        "GET",
+        "/v1/ticks/{symbol}",
+        ticks,
+        "Tick history, oldest first, cursor paginated",
+        "history",
+        path_model=SymbolPath,
+        query=TicksQuery,
+        response=TickPage,
+    ),
 )

@@ -31,7 +31,9 @@ class Decision:
     remaining: int
 
 
-def decide(current: int, previous: int, limit: int, elapsed: float, window: float = WINDOW_SECONDS) -> Decision:
+def decide(
+    current: int, previous: int, limit: int, elapsed: float, window: float = WINDOW_SECONDS
+) -> Decision:
     """Whether request number `current` of this window fits; pure so it is tested without Redis."""
     overlap = 1.0 - elapsed / window
     estimate = previous * overlap + current

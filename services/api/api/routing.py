@@ -85,7 +85,9 @@ def _wrap(endpoint: Endpoint) -> Callable[[web.Request], Awaitable[web.StreamRes
         if endpoint.scope is not None:
             require_scope(request, endpoint.scope)
         inputs = Inputs(
-            path=endpoint.path_model.model_validate(dict(request.match_info)) if endpoint.path_model else None,
+            path=endpoint.path_model.model_validate(dict(request.match_info))
+            if endpoint.path_model
+            else None,
             query=endpoint.query.model_validate(dict(request.query)) if endpoint.query else None,
             body=await _read_body(request, endpoint.body) if endpoint.body else None,
         )

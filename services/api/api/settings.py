@@ -34,8 +34,12 @@ class ApiSettings(CommonSettings):
     api_key_cache_seconds: float = Field(
         default=5.0, ge=0, description="how long a looked-up key is trusted before asking PostgreSQL again"
     )
-    rate_limit_ip_per_minute: int = Field(default=1200, ge=0, description="requests per minute per client IP; 0 = off")
-    rate_limit_key_per_minute: int = Field(default=6000, ge=0, description="requests per minute per API key; 0 = off")
+    rate_limit_ip_per_minute: int = Field(
+        default=1200, ge=0, description="requests per minute per client IP; 0 = off"
+    )
+    rate_limit_key_per_minute: int = Field(
+        default=6000, ge=0, description="requests per minute per API key; 0 = off"
+    )
     trusted_proxies: Annotated[list[IpNetwork], NoDecode] = Field(
         default_factory=list,
         description="CIDRs of proxies whose X-Forwarded-For is believed; empty = use the peer address",

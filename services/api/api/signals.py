@@ -35,13 +35,30 @@ async def list_signals(request: web.Request, inputs: Inputs) -> web.StreamRespon
     next_cursor = None
     if len(rows) == limit:
         last = rows[-1]
-        next_cursor = encode_cursor({"ts": last["ts"] * 1000, "symbol": last["symbol"], "source": last["source"]})
+        next_cursor = encode_cursor(
+            {"ts": last["ts"] * 1000, "symbol": last["symbol"], "source": last["source"]}
+        )
     return json_ok({"items": rows, "next_cursor": next_cursor})
 
 
 ENDPOINTS = (
-    Endpoint("GET", "/v1/signals/{symbol}/latest", latest_signal, "Newest signal of one symbol", "signals",
-             path_model=SymbolPath, response=SignalOut),
-    Endpoint("GET", "/v1/signals", list_signals, "Signals, oldest first, filtered and cursor paginated",
-             "signals", query=SignalsQuery, response=SignalPage, not_found=False),
+    Endpoint(
+        "GET",
+        "/v1/signals/{symbol}/latest",
+        latest_signal,
+        "Newest signal of one symbol",
+        "signals",
+        path_model=SymbolPath,
+        response=SignalOut,
+    ),
+    Endpoint(
+        "GET",
+        "/v1/signals",
+        list_signals,
+        "Signals, oldest first, filtered and cursor paginated",
+        "signals",
+        query=SignalsQuery,
+        response=SignalPage,
+        not_found=False,
+    ),
 )

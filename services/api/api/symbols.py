@@ -23,8 +23,9 @@ async def list_symbols(request: web.Request, inputs: Inputs) -> web.StreamRespon
 async def add_symbol(request: web.Request, inputs: Inputs) -> web.StreamResponse:
     body = inputs.body_as(SymbolCreate)
     async with request.app[POOL].connection() as conn:
-        row, created = await queries.upsert_symbol(conn, body.symbol.upper(), body.name, body.exchange,
-                                                   body.currency)
+        row, created = await queries.upsert_symbol(
+            conn, body.symbol.upper(), body.name, body.exchange, body.currency
+        )
     return json_ok(row, status=201 if created else 200)
 
 
@@ -37,11 +38,37 @@ async def remove_symbol(request: web.Request, inputs: Inputs) -> web.StreamRespo
 
 
 ENDPOINTS = (
-    Endpoint("GET", "/v1/symbols", list_symbols, "The watch list", "symbols", query=SymbolsQuery,
-             response=SymbolList, not_found=False),
-    Endpoint("POST", "/v1/symbols", add_symbol, "Add or re-activate a symbol (201 when new, 200 when it existed)",
-             "symbols", scope="write", body=SymbolCreate, response=SymbolOut, status=201, not_found=False,
-             also_ok=(200,)),
-    Endpoint("DELETE", "/v1/symbols/{symbol}", remove_symbol, "Remove a symbol from the watch list (soft)",
-             "symbols", scope="write", path_model=SymbolPath, status=204),
+    Endpoint(
+        "GET",
+        "/v1/symbols",
+        list_symbols,
+        "The watch list",
+        "symbols",
+        query=SymbolsQuery,
+        response=SymbolList,
+        not_found=False,
+    ),
+    Endpoint(
+        "POST",
+        "/v1/symbols",
+        add_symbol,
+        "Add or re-activate a symbol (201 when new, 200 when it existed)",
+        "symbols",
+        scope="write",
+        body=SymbolCreate,
+        response=SymbolOut,
+        status=201,
+        not_found=False,
+        also_ok=(200,),
+    ),
+    Endpoint(
+        "DELETE",
+        "/v1/symbols/{symbol}",
+        remove_symbol,
+        "Remove a symbol from the watch list (soft)",
+        "symbols",
+        scope="write",
+        path_model=SymbolPath,
+        status=204,
+    ),
 )

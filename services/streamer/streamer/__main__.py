@@ -22,8 +22,15 @@ def main() -> int:
         loop = uvloop.new_event_loop()
     except ImportError:  # pragma: no cover
         loop = asyncio.new_event_loop()
-    web.run_app(create_app(settings), host="0.0.0.0", port=settings.http_port, access_log=None,
-                print=None, shutdown_timeout=settings.shutdown_timeout_seconds, loop=loop)
+    web.run_app(
+        create_app(settings),
+        host="0.0.0.0",
+        port=settings.http_port,
+        access_log=None,
+        print=None,
+        shutdown_timeout=settings.shutdown_timeout_seconds,
+        loop=loop,
+    )
     return 0
 
 

@@ -22,8 +22,10 @@ from streamer.ws import websocket
 
 
 def create_app(settings: StreamerSettings) -> web.Application:
-    app = web.Application(middlewares=[request_id_middleware, observability_middleware("streamer"),
-                                       error_middleware], client_max_size=16 * 1024)
+    app = web.Application(
+        middlewares=[request_id_middleware, observability_middleware("streamer"), error_middleware],
+        client_max_size=16 * 1024,
+    )
     app[SETTINGS] = settings
     # The reader loop beats this; a reader stuck for this long fails /healthz.
     heartbeat = Heartbeat(max_age=max(30.0, settings.streamer_block_ms / 1000 * 10))
@@ -31,10 +33,14 @@ def create_app(settings: StreamerSettings) -> web.Application:
     async def resources(app: web.Application) -> AsyncIterator[None]:
         app[REDIS] = await create_redis(settings.redis_url.get_secret_value())
         app[HUB] = Hub(
-            app[REDIS], tick_streams(settings.stream_prefix, settings.tick_shards),
-            signals_stream(settings.stream_prefix), ring_size=settings.streamer_ring_size,
-            read_count=settings.streamer_read_count, block_ms=settings.streamer_block_ms,
-            max_replay=settings.streamer_max_replay, heartbeat=heartbeat,
+            app[REDIS],
+            tick_streams(settings.stream_prefix, settings.tick_shards),
+            signals_stream(settings.stream_prefix),
+            ring_size=settings.streamer_ring_size,
+            read_count=settings.streamer_read_count,
+            block_ms=settings.streamer_block_ms,
+            max_replay=settings.streamer_max_replay,
+            heartbeat=heartbeat,
         )
         stop = asyncio.Event()
         reader = asyncio.create_task(app[HUB].run(stop), name="streamer-reader")

@@ -25,7 +25,10 @@ class Event:
     def sse(self) -> bytes:
         if self._sse is None:
             self._sse = b"id: %s\nevent: %s\ndata: %s\n\n" % (
-                self.id.encode(), self.type.encode(), orjson.dumps(self.data))
+                self.id.encode(),
+                self.type.encode(),
+                orjson.dumps(self.data),
+            )
         return self._sse
 
     @property

@@ -27,10 +27,15 @@ def parse_symbols(value: Any) -> list[str] | None:
 def parse_types(value: Any) -> set[str]:
     if value is None:
         return set(EVENT_TYPES.values())
-    items = value.split(",") if isinstance(value, str) else list(value) if isinstance(value, list) else [value]
+    items = (
+        value.split(",") if isinstance(value, str) else list(value) if isinstance(value, list) else [value]
+    )
     names = [str(i).strip().lower() for i in items if str(i).strip()]
     unknown = [n for n in names if n not in EVENT_TYPES]
     if unknown or not names:
-        raise ApiError(422, f"types must be a list of {', '.join(EVENT_TYPES)}",
-                       details=[{"loc": ["types"], "msg": f"unknown: {unknown}"}])
+        raise ApiError(
+            422,
+            f"types must be a list of {', '.join(EVENT_TYPES)}",
+            details=[{"loc": ["types"], "msg": f"unknown: {unknown}"}],
+        )
     return {EVENT_TYPES[n] for n in names}

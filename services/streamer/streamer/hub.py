@@ -32,9 +32,12 @@ log = structlog.get_logger(__name__)
 
 EVENTS_READ = Counter("stocktrack_streamer_events_total", "Events produced from the streams", ["type"])
 MALFORMED = Counter("stocktrack_streamer_malformed_entries_total", "Stream entries that failed to decode")
-DROPPED = Counter("stocktrack_streamer_clients_dropped_total", "Clients dropped for falling behind", ["transport"])
-RESUMES = Counter("stocktrack_streamer_resumes_total", "Resumed subscriptions by where the replay came from",
-                  ["source"])
+DROPPED = Counter(
+    "stocktrack_streamer_clients_dropped_total", "Clients dropped for falling behind", ["transport"]
+)
+RESUMES = Counter(
+    "stocktrack_streamer_resumes_total", "Resumed subscriptions by where the replay came from", ["source"]
+)
 READ_ERRORS = Counter("stocktrack_streamer_read_errors_total", "Failed XREAD calls (retried)")
 LAG = Gauge("stocktrack_streamer_read_lag_seconds", "Age of the newest entry read when it was read")
 
@@ -46,8 +49,18 @@ class ResumeTooOld(Exception):
 
 
 class Hub:
-    def __init__(self, redis: aioredis.Redis, tick_streams: list[str], signal_stream: str, *, ring_size: int,
-                 read_count: int, block_ms: int, max_replay: int, heartbeat: Heartbeat) -> None:
+    def __init__(
+        self,
+        redis: aioredis.Redis,
+        tick_streams: list[str],
+        signal_stream: str,
+        *,
+        ring_size: int,
+        read_count: int,
+        block_ms: int,
+        max_replay: int,
+        heartbeat: Heartbeat,
+    ) -> None:
         self.redis = redis
         self.streams = [*tick_streams, signal_stream]
         self.signal_index = len(tick_streams)
@@ -82,7 +95,8 @@ class Hub:
             try:
                 reply = await self.redis.xread(
                     {s: format_entry_id(p) for s, p in zip(self.streams, self.position, strict=True)},
-                    count=self.read_count, block=self.block_ms,
+                    count=self.read_count,
+                    block=self.block_ms,
                 )
             except (aioredis.ConnectionError, aioredis.TimeoutError, OSError) as exc:
                 READ_ERRORS.inc()
@@ -108,16 +122,33 @@ class Hub:
             try:
                 if k == self.signal_index:
                     signal = decode_signal(fields)
-                    yield Event(self.codec.encode(position), "signal", signal.symbol, k, entry,
-                                signal.model_dump(mode="json", exclude={"v"}))
+                    yield Event(
+                        self.codec.encode(position),
+                        "signal",
+                        signal.symbol,
+                        k,
+                        entry,
+                        signal.model_dump(mode="json", exclude={"v"}),
+                    )
                     continue
                 tick = decode_tick(fields)
             except MessageError:
                 MALFORMED.inc()
                 continue
-            yield Event(self.codec.encode(position), "tick", tick.symbol, k, entry,
-                        {"symbol": tick.symbol, "ts": tick.ts, "price": format(tick.price, "f"),
-                         "size": tick.size, "source": tick.source})
+            yield Event(
+                self.codec.encode(position),
+                "tick",
+                tick.symbol,
+                k,
+                entry,
+                {
+                    "symbol": tick.symbol,
+                    "ts": tick.ts,
+                    "price": format(tick.price, "f"),
+                    "size": tick.size,
+                    "source": tick.source,
+                },
+            )
             closed = bars.add(tick)
             if closed is not None:
                 yield Event(self.codec.encode(position, after_bar=True), "bar", tick.symbol, k, entry, closed)
@@ -197,8 +228,12 @@ class Hub:
         for k, stream in enumerate(self.streams):
             if upto[k] <= after[k]:
                 continue
-            items: Any = await self.redis.xrange(stream, min=f"({format_entry_id(after[k])}",
-                                            max=format_entry_id(upto[k]), count=self.max_replay + 1)
+            items: Any = await self.redis.xrange(
+                stream,
+                min=f"({format_entry_id(after[k])}",
+                max=format_entry_id(upto[k]),
+                count=self.max_replay + 1,
+            )
             total += len(items)
             if total > self.max_replay:
                 raise ResumeTooOld(f"more than {self.max_replay} events were missed")

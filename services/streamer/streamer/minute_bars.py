@@ -29,9 +29,16 @@ class _Bar:
     complete: bool
 
     def to_json(self, symbol: str) -> dict[str, Any]:
-        return {"symbol": symbol, "ts": self.bucket, "open": format(self.open, "f"), "high": format(self.high, "f"),
-                "low": format(self.low, "f"), "close": format(self.close, "f"), "volume": self.volume,
-                "trades": self.trades}
+        return {
+            "symbol": symbol,
+            "ts": self.bucket,
+            "open": format(self.open, "f"),
+            "high": format(self.high, "f"),
+            "low": format(self.low, "f"),
+            "close": format(self.close, "f"),
+            "volume": self.volume,
+            "trades": self.trades,
+        }
 
 
 class MinuteBars:
@@ -52,6 +59,7 @@ class MinuteBars:
         if bar is not None and bucket < bar.bucket:
             return None  # a late tick of a bar already closed: the stored bar_1m row has it
         closed = bar.to_json(tick.symbol) if bar is not None and bar.complete else None
-        self.current[tick.symbol] = _Bar(bucket, tick.price, tick.price, tick.price, tick.price, tick.size, 1,
-                                         complete=bar is not None)
+        self.current[tick.symbol] = _Bar(
+            bucket, tick.price, tick.price, tick.price, tick.price, tick.size, 1, complete=bar is not None
+        )
         return closed

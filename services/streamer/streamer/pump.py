@@ -15,7 +15,9 @@ SENT = Counter("stocktrack_streamer_events_sent_total", "Events written to clien
 
 
 async def pump(
-    sub: Subscription, hub: Hub, heartbeat_seconds: float,
+    sub: Subscription,
+    hub: Hub,
+    heartbeat_seconds: float,
     send_events: Callable[[list[Event]], Awaitable[None]],
     send_heartbeat: Callable[[str | None], Awaitable[None]],
     send_dropped: Callable[[], Awaitable[None]],

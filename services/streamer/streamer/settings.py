@@ -11,7 +11,9 @@ class StreamerSettings(CommonSettings):
     streamer_client_queue: int = Field(
         default=5000, ge=10, description="events a client may fall behind before it is dropped"
     )
-    streamer_heartbeat_seconds: float = Field(default=15.0, gt=0, description="idle interval between heartbeats")
+    streamer_heartbeat_seconds: float = Field(
+        default=15.0, gt=0, description="idle interval between heartbeats"
+    )
     streamer_ring_size: int = Field(
         default=50_000, ge=0, description="recent events kept in memory for exact, fast resumes"
     )

@@ -26,8 +26,12 @@ def resume_id(request: web.Request) -> str | None:
 
 async def stream(request: web.Request) -> web.StreamResponse:
     hub, settings = request.app[HUB], request.app[SETTINGS]
-    sub = Subscription(parse_symbols(request.query.get("symbols")), parse_types(request.query.get("types")),
-                       settings.streamer_client_queue, "sse")
+    sub = Subscription(
+        parse_symbols(request.query.get("symbols")),
+        parse_types(request.query.get("types")),
+        settings.streamer_client_queue,
+        "sse",
+    )
     resume = resume_id(request)
     try:
         await hub.subscribe(sub, resume)
@@ -35,9 +39,13 @@ async def stream(request: web.Request) -> web.StreamResponse:
         raise ApiError(400, str(exc), code="bad_event_id") from exc
     except ResumeTooOld as exc:
         raise ApiError(410, str(exc), code="resume_too_old") from exc
-    response = web.StreamResponse(headers={
-        "Content-Type": "text/event-stream", "Cache-Control": "no-cache", "X-Accel-Buffering": "no",
-    })
+    response = web.StreamResponse(
+        headers={
+            "Content-Type": "text/event-stream",
+            "Cache-Control": "no-cache",
+            "X-Accel-Buffering": "no",
+        }
+    )
     try:
         await response.prepare(request)
         await response.write(b"retry: 2000\n: connected\n\n")
@@ -46,16 +54,22 @@ async def stream(request: web.Request) -> web.StreamResponse:
             await response.write(b"".join(e.sse for e in batch))
 
         async def send_heartbeat(event_id: str | None) -> None:
-            await response.write(b"event: heartbeat\nid: %s\ndata: {}\n\n" % event_id.encode()
-                                 if event_id else b": heartbeat\n\n")
+            id_line = b"id: %s\n" % event_id.encode() if event_id else b""
+            await response.write(b"event: heartbeat\n%sdata: {}\n\n" % id_line)
 
         async def send_dropped() -> None:
-            body = orjson.dumps({"code": "slow_consumer", "message": "client fell too far behind; reconnect with "
-                                 "Last-Event-ID to resume"})
+            body = orjson.dumps(
+                {
+                    "code": "slow_consumer",
+                    "message": "client fell too far behind; reconnect with Last-Event-ID to resume",
+                }
+            )
             await response.write(b"event: error\ndata: %s\n\n" % body)
 
         with CLIENTS.labels("sse").track_inprogress():
-            await pump(sub, hub, settings.streamer_heartbeat_seconds, send_events, send_heartbeat, send_dropped)
+            await pump(
+                sub, hub, settings.streamer_heartbeat_seconds, send_events, send_heartbeat, send_dropped
+            )
     except ConnectionError:
         pass  # the client went away
     finally:

@@ -19,7 +19,9 @@ class Subscription:
 
     __slots__ = ("closing", "dropped", "floor", "limit", "pending", "symbols", "transport", "types", "wake")
 
-    def __init__(self, symbols: Iterable[str] | None, types: Iterable[str], limit: int, transport: str) -> None:
+    def __init__(
+        self, symbols: Iterable[str] | None, types: Iterable[str], limit: int, transport: str
+    ) -> None:
         self.symbols: set[str] | None = set(symbols) if symbols is not None else None
         self.types: set[str] = set(types)
         self.pending: deque[Event] = deque()

@@ -68,11 +68,14 @@ class ClientSession:
         symbols = parse_symbols(message.get("symbols"))
         types = parse_types(message.get("types"))
         if self.sub is not None:
-            if symbols is None:
-                self.sub.symbols = None
-            elif self.sub.symbols is not None:
-                self.sub.symbols.update(symbols)
-            self.sub.types |= types
+            # Later subscribes widen the filter by what they name; an absent field changes nothing.
+            if "symbols" in message:
+                if symbols is None:
+                    self.sub.symbols = None
+                elif self.sub.symbols is not None:
+                    self.sub.symbols.update(symbols)
+            if "types" in message:
+                self.sub.types |= types
             await self.ack()
             return
         resume = message.get("resume")
@@ -108,8 +111,13 @@ class ClientSession:
 
     async def ack(self) -> None:
         assert self.sub is not None
-        await self.send({"type": "subscribed", "symbols": None if self.sub.symbols is None else
-                         sorted(self.sub.symbols), "types": sorted(self.sub.types)})
+        await self.send(
+            {
+                "type": "subscribed",
+                "symbols": None if self.sub.symbols is None else sorted(self.sub.symbols),
+                "types": sorted(self.sub.types),
+            }
+        )
 
     async def run_pump(self, sub: Subscription) -> None:
         async def send_events(batch: list[Event]) -> None:
@@ -120,7 +128,9 @@ class ClientSession:
             await self.send({"type": "heartbeat", "id": event_id})
 
         async def send_dropped() -> None:
-            await self.error("slow_consumer", "client fell too far behind; resubscribe with resume to continue")
+            await self.error(
+                "slow_consumer", "client fell too far behind; resubscribe with resume to continue"
+            )
             await self.ws.close(code=1013, message=b"slow consumer")
 
         with contextlib.suppress(ConnectionError):
@@ -142,8 +152,9 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
     settings = request.app[SETTINGS]
     ws = web.WebSocketResponse(heartbeat=settings.streamer_heartbeat_seconds, max_msg_size=MAX_MESSAGE_BYTES)
     await ws.prepare(request)
-    session = ClientSession(ws, request.app[HUB], settings.streamer_client_queue,
-                            settings.streamer_heartbeat_seconds)
+    session = ClientSession(
+        ws, request.app[HUB], settings.streamer_client_queue, settings.streamer_heartbeat_seconds
+    )
     with CLIENTS.labels("ws").track_inprogress():
         try:
             async for msg in ws:

@@ -1,0 +1,217 @@
+"""Latest-quote throughput of the api beside a bare aiohttp handler, and history query latency.
+
+Both servers run as separate processes and answer the same request from the same Redis hash
+(one HGET), so the ratio is the cost of the api's middleware (request ids, access logs, metrics,
+CORS, errors, auth, a Redis-backed rate limit) and validation. The load generator keeps a fixed
+number of requests in flight. The history part stores 30 days of 1-minute bars for one symbol
+and times /v1/bars over the whole range (rolled up to 1h and 1d in SQL) and the newest 5,000
+1-minute bars.
+
+Usage: python bench/api.py [--seconds 8] [--concurrency 32]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import aiohttp
+import numpy as np
+import psycopg
+import redis
+from psycopg import sql
+
+from stocktrack_common.devenv import database_url, find_or_start, free_port
+from stocktrack_common.migrations import migrate
+from stocktrack_common.stream_names import latest_quotes_key
+
+QUOTE = b'{"symbol":"AAPL","ts":1714570200000,"price":"190.25","size":100,"source":"sim"}'
+
+
+async def bare_server(port: int, redis_url: str, key: str) -> None:
+    """The baseline: one aiohttp handler doing the same HGET, nothing else."""
+    import redis.asyncio as aioredis
+    from aiohttp import web
+
+    client = aioredis.Redis.from_url(redis_url)
+
+    async def latest(request: web.Request) -> web.Response:
+        body = await client.hget(key, request.match_info["symbol"])
+        return web.Response(body=body, content_type="application/json")
+
+    app = web.Application()
+    app.router.add_get("/v1/quotes/{symbol}/latest", latest)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    await asyncio.Event().wait()
+
+
+def wait_up(url: str, proc: subprocess.Popen[bytes], timeout: float = 30) -> None:
+    import urllib.request
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"server exited with {proc.returncode}")
+        try:
+            with urllib.request.urlopen(url, timeout=1):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise SystemExit(f"{url} not up in {timeout}s")
+
+
+async def load(url: str, seconds: float, concurrency: int) -> tuple[float, np.ndarray]:
+    latencies: list[float] = []
+    deadline = time.perf_counter() + seconds
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    async with aiohttp.ClientSession(connector=connector) as session:
+
+        async def worker() -> None:
+            while time.perf_counter() < deadline:
+                start = time.perf_counter()
+                async with session.get(url) as response:
+                    await response.read()
+                    if response.status != 200:
+                        raise SystemExit(f"{url} answered {response.status}")
+                latencies.append(time.perf_counter() - start)
+
+        started = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        elapsed = time.perf_counter() - started
+    return len(latencies) / elapsed, np.asarray(latencies)
+
+
+async def timed_gets(url: str, repeats: int) -> np.ndarray:
+    latencies = []
+    async with aiohttp.ClientSession() as session:
+        for _ in range(repeats):
+            start = time.perf_counter()
+            async with session.get(url) as response:
+                await response.read()
+                if response.status != 200:
+                    raise SystemExit(f"{url} answered {response.status}")
+            latencies.append(time.perf_counter() - start)
+    return np.asarray(latencies)
+
+
+def seed_bars(db_url: str, end: dt.datetime, days: int) -> int:
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute(
+            """
+            INSERT INTO bars_1m (symbol, bucket, open, high, low, close, volume, trades, first_ts, last_ts)
+            SELECT 'AAPL', b, 100 + sin(i / 50.0), 101 + sin(i / 50.0), 99 + sin(i / 50.0),
+                   100.5 + sin(i / 50.0), 100 + i %% 17, 1 + i %% 5, b, b + interval '59 seconds'
+            FROM generate_series(0, %s - 1) AS i, LATERAL (SELECT %s - (%s - i) * interval '1 minute') AS t(b)
+            """,
+            (days * 1440, end, days * 1440),
+        )
+        row = conn.execute("SELECT count(*) FROM bars_1m").fetchone()
+    return int(row[0]) if row else 0
+
+
+def ms_line(name: str, values: np.ndarray) -> str:
+    p50, p99 = np.percentile(values * 1000, [50, 99])
+    return f"{name:<34} p50 {p50:7.2f} ms   p99 {p99:7.2f} ms   (n={len(values)})"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--seconds", type=float, default=8.0)
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--history-repeats", type=int, default=60)
+    parser.add_argument(
+        "--bare-server", nargs=3, metavar=("PORT", "REDIS_URL", "KEY"), help=argparse.SUPPRESS
+    )
+    args = parser.parse_args()
+    if args.bare_server:
+        port, redis_url, key = args.bare_server
+        asyncio.run(bare_server(int(port), redis_url, key))
+        return 0
+
+    servers = find_or_start(Path(tempfile.mkdtemp(prefix="stocktrack-bench-api-")), log=lambda m: None)
+    run = uuid.uuid4().hex[:8]
+    db_name, prefix = f"bench_api_{run}", f"benchapi{run}"
+    with psycopg.connect(servers.postgres_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(db_name)))
+    db_url = database_url(servers.postgres_url, db_name)
+    rclient = redis.Redis.from_url(servers.redis_url)
+    procs: list[subprocess.Popen[bytes]] = []
+    try:
+        migrate(db_url)
+        key = latest_quotes_key(prefix)
+        rclient.hset(key, "AAPL", QUOTE)
+        end = dt.datetime.now(dt.UTC).replace(second=0, microsecond=0)
+        rows = seed_bars(db_url, end, 30)
+
+        api_port, bare_port = free_port(), free_port()
+        env = {
+            **os.environ,
+            "REDIS_URL": servers.redis_url,
+            "DATABASE_URL": db_url,
+            "STREAM_PREFIX": prefix,
+            "HTTP_PORT": str(api_port),
+            "LOG_LEVEL": "WARNING",
+            "RATE_LIMIT_IP_PER_MINUTE": "1000000000",
+        }
+        procs.append(subprocess.Popen([sys.executable, "-m", "api"], env=env, stdout=subprocess.DEVNULL))
+        procs.append(
+            subprocess.Popen(
+                [sys.executable, __file__, "--bare-server", str(bare_port), servers.redis_url, key]
+            )
+        )
+        wait_up(f"http://127.0.0.1:{api_port}/healthz", procs[0])
+        wait_up(f"http://127.0.0.1:{bare_port}/v1/quotes/AAPL/latest", procs[1])
+
+        path = "/v1/quotes/AAPL/latest"
+        asyncio.run(load(f"http://127.0.0.1:{bare_port}{path}", 1.0, args.concurrency))  # warm-up
+        asyncio.run(load(f"http://127.0.0.1:{api_port}{path}", 1.0, args.concurrency))
+        bare_rps, bare_lat = asyncio.run(
+            load(f"http://127.0.0.1:{bare_port}{path}", args.seconds, args.concurrency)
+        )
+        api_rps, api_lat = asyncio.run(
+            load(f"http://127.0.0.1:{api_port}{path}", args.seconds, args.concurrency)
+        )
+        print(f"latest quote, concurrency {args.concurrency}, {args.seconds:.0f} s each")
+        print(f"  bare aiohttp handler  {bare_rps:9.0f} req/s   {ms_line('', bare_lat).strip()}")
+        print(f"  stocktrack api        {api_rps:9.0f} req/s   {ms_line('', api_lat).strip()}")
+        print(f"  ratio api / bare      {api_rps / bare_rps:9.2f}x   (floor 0.40x)")
+
+        start = (end - dt.timedelta(days=30)).isoformat().replace("+00:00", "Z")
+        stop = (end + dt.timedelta(minutes=1)).isoformat().replace("+00:00", "Z")
+        base = f"http://127.0.0.1:{api_port}/v1/bars/AAPL?from={start}&to={stop}"
+        print(f"history: 30 days of 1-minute bars for one symbol ({rows} rows)")
+        for label, url in (
+            ("1h bars over 30 days (720 bars)", f"{base}&interval=1h&limit=5000"),
+            ("1d bars over 30 days (30 bars)", f"{base}&interval=1d"),
+            ("newest 5000 1m bars of 30 days", f"{base}&interval=1m&limit=5000"),
+        ):
+            asyncio.run(timed_gets(url, 3))
+            print("  " + ms_line(label, asyncio.run(timed_gets(url, args.history_repeats))))
+    finally:
+        for proc in procs:
+            proc.terminate()
+            proc.wait(10)
+        rclient.delete(latest_quotes_key(prefix))
+        for k in rclient.scan_iter(match=f"{prefix}:*"):
+            rclient.delete(k)
+        rclient.close()
+        with psycopg.connect(servers.postgres_url, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(db_name)))
+        servers.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,167 @@
+"""Malformed entries at 1% on every stream: each is dead-lettered with its reason, the rest flows.
+
+Every tick shard and the signals stream get one malformed entry per hundred, of many kinds
+(bad symbol, SQL in a field, missing or extra fields, non-finite price, wrong schema version,
+bytes that are not UTF-8). Each consumer group dead-letters each malformed entry exactly once
+with a reason, stores every good entry once, and the services' own counters agree.
+"""
+
+from __future__ import annotations
+
+import time
+from decimal import Decimal
+from pathlib import Path
+
+import orjson
+import redis
+
+from stocktrack_common.messages import Signal, Tick
+from stocktrack_common.stream_names import RECOMMENDER_GROUP, WRITER_GROUP, shard_for, signals_stream, tick_stream
+from tests.faults.harness import (
+    SHARDS,
+    SYMBOLS,
+    Ledger,
+    dead_letters,
+    drained,
+    metric_sum,
+    pipeline_env,
+    published_signals,
+    published_ticks,
+    row_count,
+    scrape,
+    stored_signals,
+    stored_ticks,
+    wait_for,
+)
+from tests.support.processes import Services
+
+GOOD_TICKS = 6000
+GOOD_SIGNALS = 400
+EVERY = 100  # one malformed entry per hundred: 1%
+
+_TICK = {"v": "1", "symbol": "AAPL", "ts": "1700000000000", "price": "101.25", "size": "100", "source": "sim"}
+BAD_TICKS: list[dict[str, str | bytes]] = [
+    {**_TICK, "symbol": "AAPL'; DROP TABLE ticks;--"},
+    {k: v for k, v in _TICK.items() if k != "price"},
+    {**_TICK, "price": "-5"},
+    {**_TICK, "price": "NaN"},
+    {**_TICK, "ts": "yesterday"},
+    {**_TICK, "v": "2"},
+    {**_TICK, "symbol": b"\xff\xfeAAPL"},
+    {**_TICK, "evil": "1"},
+    {**_TICK, "size": "-1"},
+    {"junk": ""},
+]
+_SIGNAL = Signal(symbol="MSFT", ts=1_700_000_000_000, price=Decimal("10"), action="buy", confidence=0.5,
+                 source="rules").to_fields()
+BAD_SIGNALS: list[dict[str, str | bytes]] = [
+    {**_SIGNAL, "action": "moon"},
+    {**_SIGNAL, "confidence": "2"},
+    {**_SIGNAL, "reasons": "{not json"},
+    {**_SIGNAL, "source": "rules'); DELETE FROM signals;--"},
+    {**_SIGNAL, "reasons": b"\x80\x81"},
+    {k: v for k, v in _SIGNAL.items() if k != "v"},
+]
+
+
+def inject(client: redis.Redis, prefix: str) -> tuple[set[tuple[str, str]], set[tuple[str, str]]]:
+    """Publish good and malformed entries interleaved; returns the malformed (stream, id)s per kind."""
+    symbols = SYMBOLS.split(",")
+    base = int(time.time() * 1000) - 600_000
+    bad_ticks: set[tuple[str, str]] = set()
+    bad_signals: set[tuple[str, str]] = set()
+    pipe = client.pipeline(transaction=False)
+    streams: list[str] = []
+    counters = dict.fromkeys(range(SHARDS), 0)
+    for i in range(GOOD_TICKS):
+        symbol = symbols[i % len(symbols)]
+        shard = shard_for(symbol, SHARDS)
+        stream = tick_stream(prefix, shard)
+        tick = Tick(symbol=symbol, ts=base + i * 10, price=Decimal(f"{100 + (i % 37) / 10:.2f}"), size=i % 300,
+                    source="sim")
+        pipe.xadd(stream, tick.to_fields())  # type: ignore[arg-type]
+        streams.append(stream)
+        counters[shard] += 1
+        if counters[shard] % (EVERY - 1) == 0:
+            pipe.xadd(stream, BAD_TICKS[len(streams) % len(BAD_TICKS)])  # type: ignore[arg-type]
+            streams.append("bad:" + stream)
+    signal_stream = signals_stream(prefix)
+    for i in range(GOOD_SIGNALS):
+        signal = Signal(symbol=symbols[i % len(symbols)], ts=base + i * 1000, price=Decimal("50.5"),
+                        action=("buy", "sell", "hold")[i % 3], confidence=0.25, source="model:poison-test",
+                        reasons={"i": i})
+        pipe.xadd(signal_stream, signal.to_fields())  # type: ignore[arg-type]
+        streams.append(signal_stream)
+        if (i + 1) % (EVERY - 1) == 0:
+            pipe.xadd(signal_stream, BAD_SIGNALS[i % len(BAD_SIGNALS)])  # type: ignore[arg-type]
+            streams.append("bad:" + signal_stream)
+    ids = pipe.execute()
+    for stream, entry_id in zip(streams, ids, strict=True):
+        if stream.startswith("bad:"):
+            target = bad_signals if stream.endswith(":signals") else bad_ticks
+            target.add((stream[4:], entry_id.decode()))
+    return bad_ticks, bad_signals
+
+
+def test_malformed_entries_are_dead_lettered_once_per_group_and_good_ones_flow(
+    services: Services, redis_url: str, db_url: str, prefix: str, tmp_path: Path
+) -> None:
+    env = pipeline_env(tmp_path)
+    writer = services.start("writer", name="writer-0", **env)
+    recommender = services.start("recommender", name="recommender-0", **env)
+    streamer = services.start("streamer", name="streamer-0", **env)
+    for proc in (writer, recommender, streamer):
+        proc.wait_healthy(60)
+    client = redis.Redis.from_url(redis_url)
+    try:
+        bad_ticks, bad_signals = inject(client, prefix)
+        wait_for(lambda: drained(client, prefix)
+                 and row_count(db_url, "ticks") == len(published_ticks(client, prefix).distinct)
+                 and row_count(db_url, "signals") == len(published_signals(client, prefix).distinct),
+                 60, "every good entry to be stored and every group to drain", interval=0.5)
+        ticks_in, signals_in = published_ticks(client, prefix), published_signals(client, prefix)
+        dead = dead_letters(client, prefix)
+        by_group: dict[str, set[tuple[str, str]]] = {WRITER_GROUP: set(), RECOMMENDER_GROUP: set()}
+        for record in dead:
+            by_group[record["group"]].add((record["stream"], record["id"]))
+            assert record["error"].startswith("invalid message: "), record
+            assert isinstance(orjson.loads(record["fields"]), dict)
+        ticks = Ledger.of(ticks_in, stored_ticks(db_url), len(dead))
+        signals = Ledger.of(signals_in, stored_signals(db_url), len(dead))
+        print(f"\ninjected malformed: ticks={len(bad_ticks)} signals={len(bad_signals)};"
+              f" dead-letter records={len(dead)} (writer={len(by_group[WRITER_GROUP])},"
+              f" recommender={len(by_group[RECOMMENDER_GROUP])})")
+        print(ticks.line("ticks"))
+        print(signals.line("signals"))
+        assert ticks_in.malformed == len(bad_ticks) >= GOOD_TICKS // EVERY
+        assert signals_in.malformed == len(bad_signals) >= GOOD_SIGNALS // EVERY
+        assert len(dead) == 2 * len(bad_ticks) + len(bad_signals), "an entry was dead-lettered twice"
+        assert by_group[WRITER_GROUP] == bad_ticks | bad_signals
+        assert by_group[RECOMMENDER_GROUP] == bad_ticks
+        ticks.assert_exact()
+        signals.assert_exact()
+
+        writer_m, recommender_m, streamer_m = scrape(writer.port), scrape(recommender.port), scrape(streamer.port)
+        counted = {
+            "writer dead_lettered": metric_sum(writer_m, "stocktrack_consumer_messages_total", group=WRITER_GROUP,
+                                               outcome="dead_lettered"),
+            "writer acked": metric_sum(writer_m, "stocktrack_consumer_messages_total", group=WRITER_GROUP,
+                                       outcome="acked"),
+            "recommender dead_lettered": metric_sum(recommender_m, "stocktrack_consumer_messages_total",
+                                                    group=RECOMMENDER_GROUP, outcome="dead_lettered"),
+            "recommender acked": metric_sum(recommender_m, "stocktrack_consumer_messages_total",
+                                            group=RECOMMENDER_GROUP, outcome="acked"),
+            "streamer malformed": metric_sum(streamer_m, "stocktrack_streamer_malformed_entries_total"),
+        }
+        print("counters:", {k: int(v) for k, v in counted.items()})
+        assert counted == {
+            "writer dead_lettered": len(bad_ticks) + len(bad_signals),
+            "writer acked": len(ticks_in.keys) + len(signals_in.keys),
+            "recommender dead_lettered": len(bad_ticks),
+            "recommender acked": len(ticks_in.keys),
+            "streamer malformed": len(bad_ticks) + len(bad_signals),
+        }
+        for proc in (writer, recommender, streamer):
+            assert proc.proc is not None and proc.proc.poll() is None, proc.output()[-3000:]
+    finally:
+        client.close()
