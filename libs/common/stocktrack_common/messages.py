@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 SCHEMA_VERSION = 1
 SYMBOL_PATTERN = r"^[A-Z0-9][A-Z0-9.\-]{0,14}$"
 SOURCE_PATTERN = r"^[A-Za-z0-9_.:\-]{1,64}$"
+MAX_TS_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z, the last instant PostgreSQL and Python share
 
 
 class MessageError(ValueError):
@@ -36,7 +37,7 @@ class _Message(BaseModel):
 
     v: Literal[1] = 1
     symbol: str = Field(pattern=SYMBOL_PATTERN)
-    ts: int = Field(gt=0, description="event time, UTC epoch milliseconds")
+    ts: int = Field(gt=0, le=MAX_TS_MS, description="event time, UTC epoch milliseconds")
     price: Decimal = Field(gt=0)
 
     @field_validator("price", mode="before")
@@ -146,38 +147,61 @@ _TICK_KEYS = frozenset({b"v", b"symbol", b"ts", b"price", b"size", b"source"})
 _SYMBOL_BYTES = re.compile(SYMBOL_PATTERN.encode())
 _SOURCE_BYTES = re.compile(SOURCE_PATTERN.encode())
 _TICK_FIELDS = frozenset(Tick.model_fields)
+_TICK_FIELDS = frozenset(Tick.model_fields)
 
 
-def _fast_tick(fields: dict[Any, Any]) -> Tick | None:
-    """Validate the common, well-formed case without pydantic's per-field machinery.
+_PRICE_BYTES = re.compile(rb"^[0-9]{1,15}(\.[0-9]{1,12})?$")
+_INT_BYTES = re.compile(rb"^(0|[1-9][0-9]{0,17})$")
 
-    The writer decodes every tick, so this path is hot; anything unusual returns None and
-    falls back to the full model validation, which also produces the error reason.
+TickRow = tuple[bytes, bytes, bytes, bytes, bytes]
+"""symbol, ts (epoch ms), price, size, source: the raw field values of a well-formed tick."""
+
+
+def well_formed_tick(fields: dict[Any, Any]) -> TickRow | None:
+    """The raw values of a tick in the plain form producers write, or None for anything else.
+
+    Consumers that only store ticks (the writer) use the bytes as they are; the checks are
+    strict enough that the values are valid SQL input. None does not mean invalid: the
+    caller falls back to `decode_tick`, which accepts every valid spelling and explains
+    every invalid one.
     """
     if fields.keys() != _TICK_KEYS or fields[b"v"] != b"1":
         return None
-    symbol, ts, price_b, size, source = (
+    symbol, ts, price, size, source = (
         fields[b"symbol"], fields[b"ts"], fields[b"price"], fields[b"size"], fields[b"source"]
     )
-    if not (_SYMBOL_BYTES.match(symbol) and ts.isdigit() and size.isdigit()
-            and _SOURCE_BYTES.match(source)):
+    if (_SYMBOL_BYTES.match(symbol) and _INT_BYTES.match(ts) and _INT_BYTES.match(size)
+            and _PRICE_BYTES.match(price) and _SOURCE_BYTES.match(source)
+            and price.strip(b"0.") and 0 < int(ts) <= MAX_TS_MS):
+        return symbol, ts, price, size, source
+    return None
+
+
+def _fast_tick(fields: dict[Any, Any]) -> Tick | None:
+    row = well_formed_tick(fields)
+    if row is None:
         return None
-    try:
-        price = Decimal(price_b.decode())
-    except (InvalidOperation, UnicodeDecodeError):
-        return None
-    if not price.is_finite() or price <= 0 or int(ts) <= 0:
-        return None
-    # What model_construct does, minus its generic bookkeeping: the values are already valid.
+    symbol, ts, price, size, source = row
+    # What model_construct does, minus its generic bookkeeping: every value is already valid.
     tick = object.__new__(Tick)
     object.__setattr__(tick, "__dict__", {
-        "v": 1, "symbol": symbol.decode(), "ts": int(ts), "price": price, "size": int(size),
+        "v": 1, "symbol": symbol.decode(), "ts": int(ts), "price": Decimal(price.decode()), "size": int(size),
         "source": source.decode(),
     })
     object.__setattr__(tick, "__pydantic_fields_set__", _TICK_FIELDS)
     object.__setattr__(tick, "__pydantic_extra__", None)
     object.__setattr__(tick, "__pydantic_private__", None)
     return tick
+
+
+def tick_row(fields: dict[Any, Any]) -> TickRow:
+    """Raw row of a valid tick (normalised through the model when it is not in the plain form)."""
+    row = well_formed_tick(fields)
+    if row is not None:
+        return row
+    tick: Tick = _decode(Tick, fields)
+    f = tick.to_fields()
+    return (f["symbol"].encode(), f["ts"].encode(), f["price"].encode(), f["size"].encode(), f["source"].encode())
 
 
 def decode_tick(fields: dict[Any, Any]) -> Tick:

@@ -8,7 +8,7 @@ import structlog
 from prometheus_client import Counter, Histogram
 
 from stocktrack_common.consumer import Delivery, StreamConsumer
-from stocktrack_common.messages import Signal, Tick, decode_signal, decode_tick
+from stocktrack_common.messages import Signal, TickRow, decode_signal, tick_row
 from stocktrack_common.stream_names import (
     WRITER_GROUP,
     dead_stream,
@@ -39,14 +39,13 @@ def create_app(settings: WriterSettings) -> WorkerMain:
         sink = TickSink()
         latest = LatestQuotes(ctx.redis, latest_quotes_key(settings.stream_prefix))
 
-        async def handle_ticks(batch: list[Delivery[Tick]]) -> None:
-            ticks = [d.message for d in batch]
+        async def handle_ticks(batch: list[Delivery[TickRow]]) -> None:
             with COMMIT_SECONDS.labels("ticks").time():
                 async with ctx.db.connection() as conn:
-                    result = await sink.write(conn, ticks)
+                    result = await sink.write(conn, [d.message for d in batch])
             ROWS.labels("ticks").inc(result.inserted)
             DUPLICATES.labels("ticks").inc(result.duplicates)
-            await latest.update(ticks)
+            await latest.update(result.newest)
 
         async def handle_signals(batch: list[Delivery[Signal]]) -> None:
             with COMMIT_SECONDS.labels("signals").time():
@@ -67,8 +66,8 @@ def create_app(settings: WriterSettings) -> WorkerMain:
         }
         # One consumer per shard: while one batch waits on PostgreSQL, the next shard's batch is
         # read and decoded, so the database and the Python side work at the same time.
-        tick_consumers: list[StreamConsumer[Tick]] = [
-            StreamConsumer(ctx.redis, streams=[stream], handler=handle_ticks, decode=decode_tick,
+        tick_consumers: list[StreamConsumer[TickRow]] = [
+            StreamConsumer(ctx.redis, streams=[stream], handler=handle_ticks, decode=tick_row,
                            batch_size=settings.writer_batch_size, **common)  # type: ignore[arg-type]
             for stream in tick_streams(settings.stream_prefix, settings.tick_shards)
         ]

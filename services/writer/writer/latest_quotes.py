@@ -11,7 +11,7 @@ from collections.abc import Sequence
 import orjson
 import redis.asyncio as aioredis
 
-from stocktrack_common.messages import Tick
+from writer.tick_sink import NewestTick
 
 # KEYS[1]: the hash; ARGV: symbol, ts, json, symbol, ts, json, ...
 SET_IF_NEWER = """
@@ -32,19 +32,9 @@ return updated
 """
 
 
-def newest_per_symbol(ticks: Sequence[Tick]) -> dict[str, Tick]:
-    newest: dict[str, Tick] = {}
-    for tick in ticks:
-        current = newest.get(tick.symbol)
-        if current is None or tick.ts >= current.ts:
-            newest[tick.symbol] = tick
-    return newest
-
-
-def quote_json(tick: Tick) -> bytes:
+def quote_json(tick: NewestTick) -> bytes:
     return orjson.dumps({
-        "symbol": tick.symbol, "ts": tick.ts, "price": format(tick.price, "f"),
-        "size": tick.size, "source": tick.source,
+        "symbol": tick.symbol, "ts": tick.ts, "price": tick.price, "size": tick.size, "source": tick.source,
     })
 
 
@@ -53,11 +43,10 @@ class LatestQuotes:
         self.key = key
         self.script = redis.register_script(SET_IF_NEWER)
 
-    async def update(self, ticks: Sequence[Tick]) -> int:
-        newest = newest_per_symbol(ticks)
+    async def update(self, newest: Sequence[NewestTick]) -> int:
         if not newest:
             return 0
         args: list[str | bytes | int] = []
-        for symbol, tick in newest.items():
-            args += [symbol, tick.ts, quote_json(tick)]
+        for tick in newest:
+            args += [tick.symbol, tick.ts, quote_json(tick)]
         return int(await self.script(keys=[self.key], args=args))
