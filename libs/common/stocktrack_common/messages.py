@@ -150,8 +150,10 @@ _TICK_FIELDS = frozenset(Tick.model_fields)
 _TICK_FIELDS = frozenset(Tick.model_fields)
 
 
-_PRICE_BYTES = re.compile(rb"^[0-9]{1,15}(\.[0-9]{1,12})?$")
-_INT_BYTES = re.compile(rb"^(0|[1-9][0-9]{0,17})$")
+_ROW_BYTES = re.compile(
+    rb"[A-Z0-9][A-Z0-9.\-]{0,14}\t(?:0|[1-9][0-9]{0,17})\t[0-9]{1,15}(?:\.[0-9]{1,12})?\t(?:0|[1-9][0-9]{0,17})"
+    rb"\t[A-Za-z0-9_.:\-]{1,64}\Z"
+)
 
 TickRow = tuple[bytes, bytes, bytes, bytes, bytes]
 """symbol, ts (epoch ms), price, size, source: the raw field values of a well-formed tick."""
@@ -167,13 +169,10 @@ def well_formed_tick(fields: dict[Any, Any]) -> TickRow | None:
     """
     if fields.keys() != _TICK_KEYS or fields[b"v"] != b"1":
         return None
-    symbol, ts, price, size, source = (
-        fields[b"symbol"], fields[b"ts"], fields[b"price"], fields[b"size"], fields[b"source"]
-    )
-    if (_SYMBOL_BYTES.match(symbol) and _INT_BYTES.match(ts) and _INT_BYTES.match(size)
-            and _PRICE_BYTES.match(price) and _SOURCE_BYTES.match(source)
-            and price.strip(b"0.") and 0 < int(ts) <= MAX_TS_MS):
-        return symbol, ts, price, size, source
+    row = (fields[b"symbol"], fields[b"ts"], fields[b"price"], fields[b"size"], fields[b"source"])
+    # One regex over the tab-joined values checks all five fields in a single C call.
+    if _ROW_BYTES.match(b"\t".join(row)) and row[2].strip(b"0.") and 0 < int(row[1]) <= MAX_TS_MS:
+        return row
     return None
 
 

@@ -1,68 +1,65 @@
-"""Persist a batch of ticks and fold them into 1-minute bars, idempotently, in one statement.
+"""Persist a batch of ticks and keep `bars_1m` equal to what the stored ticks say.
 
-The batch's raw field values are COPYed (text format) into a temporary staging table; one
-statement then inserts them into `ticks` with ON CONFLICT DO NOTHING and aggregates only
-the rows really inserted (RETURNING) into `bars_1m`. A redelivered batch therefore inserts
-nothing and adds nothing to any bar: volume and trade counts are never counted twice. Bars
-keep the times of their open and close ticks, so batches arriving out of order still merge
-to the right open and close.
+Fast path: the validated raw values go straight into `ticks` with one text COPY inside a
+savepoint. A redelivered tick makes that COPY fail on the primary key; the savepoint is
+rolled back and the batch goes through a staging table with ON CONFLICT DO NOTHING, so only
+new rows are stored. Either way, the bars of every minute the batch touched are then
+recomputed from the ticks themselves: a bar is a pure function of stored ticks, so a replay,
+an out-of-order batch or a second writer can never count a tick twice. A per-symbol advisory
+lock (taken in hash order, so two writers cannot deadlock) makes concurrent recomputes of
+the same minute see each other's rows.
 
-Why staging rather than typed rows: the writer's cost is Python work per tick. Handing
-PostgreSQL the validated bytes as they came from Redis leaves parsing, conversion and
-aggregation to the database, which runs on its own core.
+Why raw bytes: the writer's cost is Python work per tick. Handing PostgreSQL the validated
+text as it came from Redis leaves parsing and aggregation to the database, on its own core.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+import psycopg
 from psycopg import AsyncConnection
 
 from stocktrack_common.messages import TickRow
 from stocktrack_common.partitions import ensure_tick_partitions
 
 DAY_MS = 86_400_000
+MINUTE_MS = 60_000
+BAR_LOCK_CLASS = 727_003
+
+LOCK_SYMBOLS = """
+SELECT pg_advisory_xact_lock(%s, h) FROM (SELECT DISTINCT hashtext(s) AS h FROM unnest(%s::text[]) s ORDER BY 1) q
+"""
 
 CREATE_STAGE = """
 CREATE TEMP TABLE IF NOT EXISTS tick_stage (
-    symbol text, ts_ms bigint, price numeric, size bigint, source text
+    symbol text, ts timestamptz, price numeric, size bigint, source text
 ) ON COMMIT DELETE ROWS
 """
 
-INSERT_AND_ROLL_UP = """
-WITH inserted AS (
-    INSERT INTO ticks (symbol, ts, price, size, source)
-    SELECT symbol, timestamptz 'epoch' + ts_ms * interval '1 millisecond', price, size, source
-    FROM tick_stage
-    ON CONFLICT DO NOTHING
-    RETURNING symbol, ts, price, size, source
-), per_minute AS (
-    SELECT symbol, date_trunc('minute', ts) AS bucket,
-           (array_agg(price ORDER BY ts))[1] AS open,
-           max(price) AS high, min(price) AS low,
-           (array_agg(price ORDER BY ts DESC))[1] AS close,
-           sum(size) AS volume, count(*) AS trades,
-           min(ts) AS first_ts, max(ts) AS last_ts
-    FROM inserted GROUP BY 1, 2
-), bars AS (
-    INSERT INTO bars_1m AS b (symbol, bucket, open, high, low, close, volume, trades, first_ts, last_ts)
-    SELECT symbol, bucket, open, high, low, close, volume, trades, first_ts, last_ts FROM per_minute
-    ON CONFLICT (symbol, bucket) DO UPDATE SET
-        open = CASE WHEN excluded.first_ts < b.first_ts THEN excluded.open ELSE b.open END,
-        close = CASE WHEN excluded.last_ts >= b.last_ts THEN excluded.close ELSE b.close END,
-        high = greatest(b.high, excluded.high),
-        low = least(b.low, excluded.low),
-        volume = b.volume + excluded.volume,
-        trades = b.trades + excluded.trades,
-        first_ts = least(b.first_ts, excluded.first_ts),
-        last_ts = greatest(b.last_ts, excluded.last_ts)
-    RETURNING 1
-)
-SELECT newest.symbol, (extract(epoch FROM newest.ts) * 1000)::bigint, newest.price::text, newest.size,
-       newest.source, (SELECT count(*) FROM inserted), (SELECT count(*) FROM bars)
-FROM (SELECT DISTINCT ON (symbol) symbol, ts, price, size, source FROM inserted ORDER BY symbol, ts DESC) newest
+INSERT_FROM_STAGE = """
+INSERT INTO ticks (symbol, ts, price, size, source)
+SELECT symbol, ts, price, size, source FROM tick_stage
+ON CONFLICT DO NOTHING
+"""
+
+# Bars of the touched minutes, recomputed from the ticks. A stored bar with more trades than
+# the ticks now hold (backfilled, or its ticks already dropped by retention) is kept as is.
+RECOMPUTE_BARS = """
+INSERT INTO bars_1m AS b (symbol, bucket, open, high, low, close, volume, trades, first_ts, last_ts)
+SELECT t.symbol, date_trunc('minute', t.ts),
+       (array_agg(t.price ORDER BY t.ts, t.source))[1], max(t.price), min(t.price),
+       (array_agg(t.price ORDER BY t.ts DESC, t.source DESC))[1], sum(t.size), count(*), min(t.ts), max(t.ts)
+FROM unnest(%s::text[], %s::timestamptz[], %s::timestamptz[]) AS r(symbol, lo, hi)
+JOIN ticks t ON t.symbol = r.symbol AND t.ts >= r.lo AND t.ts < r.hi
+GROUP BY 1, 2
+ON CONFLICT (symbol, bucket) DO UPDATE SET
+    open = excluded.open, high = excluded.high, low = excluded.low, close = excluded.close,
+    volume = excluded.volume, trades = excluded.trades, first_ts = excluded.first_ts, last_ts = excluded.last_ts
+WHERE b.trades <= excluded.trades
 """
 
 
@@ -87,9 +84,24 @@ class SinkResult:
         return self.received - self.inserted
 
 
-def tick_days(rows: Sequence[TickRow]) -> set[dt.date]:
-    epoch = dt.date(1970, 1, 1)
-    return {epoch + dt.timedelta(days=d) for d in {int(row[1]) // DAY_MS for row in rows}}
+class _TimestampText:
+    """Epoch milliseconds as PostgreSQL timestamptz text; the per-second prefix is cached."""
+
+    def __init__(self) -> None:
+        self.cache: dict[int, bytes] = {}
+
+    def __call__(self, ms: int) -> bytes:
+        sec, milli = divmod(ms, 1000)
+        prefix = self.cache.get(sec)
+        if prefix is None:
+            if len(self.cache) > 100_000:
+                self.cache.clear()
+            prefix = self.cache[sec] = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(sec)).encode()
+        return b"%s.%03d+00" % (prefix, milli)
+
+
+def _utc(ms: int) -> dt.datetime:
+    return dt.datetime.fromtimestamp(ms / 1000, tz=dt.UTC)
 
 
 class TickSink:
@@ -97,22 +109,63 @@ class TickSink:
 
     def __init__(self) -> None:
         self.known_days: set[dt.date] = set()
+        self._ts_text = _TimestampText()
 
     async def write(self, conn: AsyncConnection, rows: Sequence[TickRow]) -> SinkResult:
         if not rows:
             return SinkResult(0, 0, 0)
-        missing = tick_days(rows) - self.known_days
+        ts_text = self._ts_text
+        lines: list[bytes] = []
+        span: dict[str, list[int]] = {}  # symbol -> [min ts, max ts]
+        newest: dict[str, tuple[int, TickRow]] = {}
+        for row in rows:
+            symbol, ts_b = row[0].decode(), row[1]
+            ts = int(ts_b)
+            lines.append(b"%s\t%s\t%s\t%s\t%s\n" % (row[0], ts_text(ts), row[2], row[3], row[4]))
+            bounds = span.get(symbol)
+            if bounds is None:
+                span[symbol] = [ts, ts]
+            elif ts < bounds[0]:
+                bounds[0] = ts
+            elif ts > bounds[1]:
+                bounds[1] = ts
+            current = newest.get(symbol)
+            if current is None or ts >= current[0]:
+                newest[symbol] = (ts, row)
+        days = {dt.date(1970, 1, 1) + dt.timedelta(days=d) for b in span.values() for d in
+                range(b[0] // DAY_MS, b[1] // DAY_MS + 1)}
+        missing = days - self.known_days
         if missing:
             await ensure_tick_partitions(conn, missing)
             self.known_days |= missing
+        payload = b"".join(lines)
+        symbols = sorted(span)
         async with conn.transaction():
-            await conn.execute(CREATE_STAGE)
-            async with conn.cursor().copy("COPY tick_stage (symbol, ts_ms, price, size, source) FROM STDIN") as copy:
-                await copy.write(b"".join(b"\t".join(row) + b"\n" for row in rows))
-            cur = await conn.execute(INSERT_AND_ROLL_UP)
-            result = await cur.fetchall()
-        if not result:
-            return SinkResult(len(rows), 0, 0)
-        inserted, bars = int(result[0][5]), int(result[0][6])
-        newest = [NewestTick(r[0], int(r[1]), r[2], int(r[3]), r[4]) for r in result]
-        return SinkResult(len(rows), inserted, bars, newest)
+            await conn.execute(LOCK_SYMBOLS, (BAR_LOCK_CLASS, symbols))
+            try:
+                async with conn.transaction():
+                    async with conn.cursor().copy("COPY ticks (symbol, ts, price, size, source) FROM STDIN") as copy:
+                        await copy.write(payload)
+                inserted = len(rows)
+            except psycopg.errors.UniqueViolation:
+                inserted = await self._insert_new_only(conn, payload)
+            bars = 0
+            if inserted:
+                cur = await conn.execute(RECOMPUTE_BARS, (
+                    symbols,
+                    [_utc(span[s][0] - span[s][0] % MINUTE_MS) for s in symbols],
+                    [_utc(span[s][1] - span[s][1] % MINUTE_MS + MINUTE_MS) for s in symbols],
+                ))
+                bars = max(cur.rowcount, 0)
+        latest = [
+            NewestTick(r[0].decode(), ts, r[2].decode(), int(r[3]), r[4].decode()) for ts, r in newest.values()
+        ] if inserted else []
+        return SinkResult(len(rows), inserted, bars, latest)
+
+    async def _insert_new_only(self, conn: AsyncConnection, payload: bytes) -> int:
+        await conn.execute(CREATE_STAGE)
+        await conn.execute("TRUNCATE tick_stage")
+        async with conn.cursor().copy("COPY tick_stage (symbol, ts, price, size, source) FROM STDIN") as copy:
+            await copy.write(payload)
+        cur = await conn.execute(INSERT_FROM_STAGE)
+        return max(cur.rowcount, 0)
