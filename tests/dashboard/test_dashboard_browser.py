@@ -1,7 +1,9 @@
 """The dashboard in headless Chromium against a running stack (sim fetcher, writer, api, streamer).
 
-Uses Debian's Chromium through Playwright's driver; no browser is downloaded. Screenshots go
-to artifacts/dashboard/ (git-ignored) so a run can be inspected afterwards.
+The browser reaches the stack through a path-routing proxy, as it reaches a deployment through
+the chart's ingress: the page and its live stream share one origin. Uses Debian's Chromium
+through Playwright's driver; no browser is downloaded. Screenshots go to artifacts/dashboard/
+(git-ignored) so a run can be inspected afterwards.
 """
 
 from __future__ import annotations
@@ -15,8 +17,8 @@ import psycopg
 import pytest
 
 from fetcher.providers.sim import SimMarket
-from stocktrack_common.devenv import free_port
 from tests.dashboard import seed
+from tests.dashboard.ingress import running_ingress
 from tests.support.processes import Services
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
@@ -62,21 +64,17 @@ def test_watch_list_chart_live_updates_and_interval_switch(services: Services, d
     from playwright.sync_api import expect, sync_playwright
 
     seed_history(db_url)
-    streamer_port = free_port()
     env = {"SYMBOLS": SYMBOLS, "TICK_SHARDS": "2"}
-    procs = [
-        services.start("writer", **env),
-        services.start("streamer", HTTP_PORT=str(streamer_port), CORS_ORIGINS="*", **env),
-        services.start("api", DASHBOARD_STREAM_URL=f"http://127.0.0.1:{streamer_port}", **env),
-        services.start("fetcher", SIM_TICKS_PER_SECOND="4", **env),
-    ]
-    for proc in procs:
+    writer = services.start("writer", **env)
+    streamer = services.start("streamer", **env)
+    api = services.start("api", DASHBOARD_STREAM_URL="", **env)
+    fetcher = services.start("fetcher", SIM_TICKS_PER_SECOND="4", **env)
+    for proc in (writer, streamer, api, fetcher):
         proc.wait_healthy()
-    api = procs[2]
-    base = f"http://127.0.0.1:{api.port}"
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
 
-    with sync_playwright() as pw:
+    with running_ingress(api.port, streamer.port) as port, sync_playwright() as pw:
+        base = f"http://127.0.0.1:{port}"
         browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
         page = browser.new_page(viewport={"width": 1440, "height": 900})
         errors: list[str] = []

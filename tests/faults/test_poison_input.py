@@ -36,7 +36,7 @@ from tests.faults.harness import (
 from tests.support.processes import Services
 
 GOOD_TICKS = 6000
-GOOD_SIGNALS = 400
+GOOD_SIGNALS = 600
 EVERY = 100  # one malformed entry per hundred: 1%
 
 _TICK = {"v": "1", "symbol": "AAPL", "ts": "1700000000000", "price": "101.25", "size": "100", "source": "sim"}
@@ -68,11 +68,9 @@ def inject(client: redis.Redis, prefix: str) -> tuple[set[tuple[str, str]], set[
     """Publish good and malformed entries interleaved; returns the malformed (stream, id)s per kind."""
     symbols = SYMBOLS.split(",")
     base = int(time.time() * 1000) - 600_000
-    bad_ticks: set[tuple[str, str]] = set()
-    bad_signals: set[tuple[str, str]] = set()
     pipe = client.pipeline(transaction=False)
-    streams: list[str] = []
-    counters = dict.fromkeys(range(SHARDS), 0)
+    sent: list[tuple[str, bool]] = []  # (stream, malformed) per XADD, in pipeline order
+    good_per_shard = dict.fromkeys(range(SHARDS), 0)
     for i in range(GOOD_TICKS):
         symbol = symbols[i % len(symbols)]
         shard = shard_for(symbol, SHARDS)
@@ -80,26 +78,28 @@ def inject(client: redis.Redis, prefix: str) -> tuple[set[tuple[str, str]], set[
         tick = Tick(symbol=symbol, ts=base + i * 10, price=Decimal(f"{100 + (i % 37) / 10:.2f}"), size=i % 300,
                     source="sim")
         pipe.xadd(stream, tick.to_fields())  # type: ignore[arg-type]
-        streams.append(stream)
-        counters[shard] += 1
-        if counters[shard] % (EVERY - 1) == 0:
-            pipe.xadd(stream, BAD_TICKS[len(streams) % len(BAD_TICKS)])  # type: ignore[arg-type]
-            streams.append("bad:" + stream)
+        sent.append((stream, False))
+        good_per_shard[shard] += 1
+        if good_per_shard[shard] % (EVERY - 1) == 0:
+            bad = sum(1 for _, malformed in sent if malformed)
+            pipe.xadd(stream, BAD_TICKS[bad % len(BAD_TICKS)])  # type: ignore[arg-type]
+            sent.append((stream, True))
     signal_stream = signals_stream(prefix)
     for i in range(GOOD_SIGNALS):
         signal = Signal(symbol=symbols[i % len(symbols)], ts=base + i * 1000, price=Decimal("50.5"),
                         action=("buy", "sell", "hold")[i % 3], confidence=0.25, source="model:poison-test",
                         reasons={"i": i})
         pipe.xadd(signal_stream, signal.to_fields())  # type: ignore[arg-type]
-        streams.append(signal_stream)
+        sent.append((signal_stream, False))
         if (i + 1) % (EVERY - 1) == 0:
-            pipe.xadd(signal_stream, BAD_SIGNALS[i % len(BAD_SIGNALS)])  # type: ignore[arg-type]
-            streams.append("bad:" + signal_stream)
+            pipe.xadd(signal_stream, BAD_SIGNALS[(i + 1) // (EVERY - 1) % len(BAD_SIGNALS)])  # type: ignore[arg-type]
+            sent.append((signal_stream, True))
     ids = pipe.execute()
-    for stream, entry_id in zip(streams, ids, strict=True):
-        if stream.startswith("bad:"):
-            target = bad_signals if stream.endswith(":signals") else bad_ticks
-            target.add((stream[4:], entry_id.decode()))
+    bad_ticks: set[tuple[str, str]] = set()
+    bad_signals: set[tuple[str, str]] = set()
+    for (stream, malformed), entry_id in zip(sent, ids, strict=True):
+        if malformed:
+            (bad_signals if stream == signal_stream else bad_ticks).add((stream, entry_id.decode()))
     return bad_ticks, bad_signals
 
 
@@ -126,15 +126,17 @@ def test_malformed_entries_are_dead_lettered_once_per_group_and_good_ones_flow(
             by_group[record["group"]].add((record["stream"], record["id"]))
             assert record["error"].startswith("invalid message: "), record
             assert isinstance(orjson.loads(record["fields"]), dict)
-        ticks = Ledger.of(ticks_in, stored_ticks(db_url), len(dead))
-        signals = Ledger.of(signals_in, stored_signals(db_url), len(dead))
+        dead_from_signals = sum(1 for r in dead if r["stream"] == signals_stream(prefix))
+        ticks = Ledger.of(ticks_in, stored_ticks(db_url), len(dead) - dead_from_signals)
+        signals = Ledger.of(signals_in, stored_signals(db_url), dead_from_signals)
         print(f"\ninjected malformed: ticks={len(bad_ticks)} signals={len(bad_signals)};"
               f" dead-letter records={len(dead)} (writer={len(by_group[WRITER_GROUP])},"
               f" recommender={len(by_group[RECOMMENDER_GROUP])})")
         print(ticks.line("ticks"))
         print(signals.line("signals"))
-        assert ticks_in.malformed == len(bad_ticks) >= GOOD_TICKS // EVERY
-        assert signals_in.malformed == len(bad_signals) >= GOOD_SIGNALS // EVERY
+        assert ticks_in.malformed == len(bad_ticks) and signals_in.malformed == len(bad_signals)
+        for good, bad in ((GOOD_TICKS, len(bad_ticks)), (GOOD_SIGNALS, len(bad_signals))):
+            assert round(EVERY * bad / (good + bad)) == 1, "not 1% malformed"
         assert len(dead) == 2 * len(bad_ticks) + len(bad_signals), "an entry was dead-lettered twice"
         assert by_group[WRITER_GROUP] == bad_ticks | bad_signals
         assert by_group[RECOMMENDER_GROUP] == bad_ticks

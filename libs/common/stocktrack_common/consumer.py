@@ -368,7 +368,8 @@ class StreamConsumer(Generic[M]):
         # Packed by hiredis in C: redis-py's pure-Python packing of thousands of ids per batch
         # cost more than the rest of the acknowledgement (see bench/ingest.py).
         payload = b"".join(
-            hiredis.pack_command(("XACK", stream, self.group, *entry_ids)) for stream, entry_ids in by_stream.items()
+            hiredis.pack_command(("XACK", stream, self.group, *entry_ids))  # type: ignore[arg-type]
+            for stream, entry_ids in by_stream.items()
         )
         pool = self.redis.connection_pool
         conn = await pool.get_connection()

@@ -1,9 +1,8 @@
-"""Wires the alerts worker: consumers of group 'alerts' (signals, tick shards) and the sender.
+"""Wires the alerts worker: consumers of group 'alerts' (signals, owned tick shards) and the sender.
 
 Stream handlers only evaluate rules and record alerts in the deliveries table before the
 entries are acked; the sender delivers from that table on its own schedule. Tick conditions
-keep per-symbol state, so tick shards must be consumed by a single replica of this worker
-(signals alone would scale out freely).
+keep per-symbol state, so each replica consumes only the tick shards it owns (shards.py).
 """
 
 from __future__ import annotations
@@ -21,10 +20,11 @@ from alerts.rsi_seed import seeded_rsi
 from alerts.rules import RuleBook, RuleCache
 from alerts.sender import DeliverySender
 from alerts.settings import AlertsSettings
+from alerts.shards import owned_shards
 from alerts.symbol_state import SymbolStateStore
 from stocktrack_common.consumer import Delivery, StreamConsumer
 from stocktrack_common.messages import Signal, Tick, decode_signal, decode_tick
-from stocktrack_common.stream_names import dead_stream, signals_stream, tick_streams
+from stocktrack_common.stream_names import dead_stream, signals_stream, tick_stream
 from stocktrack_common.worker_runtime import WorkerContext, WorkerMain
 
 log = structlog.get_logger(__name__)
@@ -105,6 +105,8 @@ class TickHandler:
 def create_app(settings: AlertsSettings) -> WorkerMain:
     """Return the alerts worker's main loop; the worker runtime supplies Redis, the pool and stop."""
 
+    shards = owned_shards(settings)
+
     async def main(ctx: WorkerContext) -> None:
         timeout = aiohttp.ClientTimeout(total=settings.alerts_http_timeout_seconds)
         async with aiohttp.ClientSession(timeout=timeout) as session:
@@ -147,13 +149,13 @@ def create_app(settings: AlertsSettings) -> WorkerMain:
             )
             tick_consumer: StreamConsumer[Tick] = StreamConsumer(
                 ctx.redis,
-                streams=tick_streams(settings.stream_prefix, settings.tick_shards),
+                streams=[tick_stream(settings.stream_prefix, k) for k in shards],
                 handler=tick_handler,
                 decode=decode_tick,
                 batch_size=2000,
                 **common,  # type: ignore[arg-type]
             )
-            log.info("alerts consuming", shards=settings.tick_shards, consumer=settings.consumer_name)
+            log.info("alerts consuming", shards=shards, consumer=settings.consumer_name)
             await asyncio.gather(
                 signal_consumer.run(ctx.stop), tick_consumer.run(ctx.stop), sender.run(ctx.stop)
             )

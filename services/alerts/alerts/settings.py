@@ -8,6 +8,15 @@ from stocktrack_common.settings import CommonSettings
 
 
 class AlertsSettings(CommonSettings):
+    alerts_shards: str = Field(
+        default="",
+        pattern=r"^\s*(\d+\s*(,\s*\d+\s*)*)?$",
+        description="tick shards this replica owns, e.g. '0,1'; empty = derive from replica index/count",
+    )
+    replica_index: int | None = Field(
+        default=None, ge=0, description="this replica's ordinal; default: the consumer name's '-N' suffix"
+    )
+    replica_count: int | None = Field(default=None, ge=1, description="replicas sharing the tick shards")
     alerts_rules_refresh_seconds: float = Field(
         default=5.0, gt=0, description="how often rule changes made through the api are picked up"
     )

@@ -79,6 +79,7 @@ export class SymbolChart {
       if (token !== this.loadToken) return;
       this.setBars(bars.items);
       this.setIndicators(fast.items, slow.items);
+      this.showRecent();
       await this.loadSignals(token);
       this.messageEl.textContent = bars.items.length ? "" : "No bars yet for this interval.";
     } catch (error) {
@@ -97,7 +98,11 @@ export class SymbolChart {
     }));
     this.candleSeries.setData(this.candles);
     this.priceEl.dataset.bars = String(this.candles.length);
-    // Show the newest bars at a readable width; the other panes follow through the range sync.
+  }
+
+  showRecent() {
+    // The newest bars at a readable width; the panes follow through the range sync. Called after
+    // every series has its data, since setting a pane's data would move the range again.
     const count = this.candles.length;
     this.price.timeScale().setVisibleLogicalRange({ from: Math.max(0, count - VISIBLE_BARS), to: count + 2 });
   }
