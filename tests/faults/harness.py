@@ -15,6 +15,7 @@ import urllib.request
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import psycopg
 import redis
@@ -90,17 +91,20 @@ def wait_for(predicate: Callable[[], bool], timeout: float, what: str, interval:
     raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
 
 
-def _entries(client: redis.Redis, stream: str) -> list[tuple[bytes, dict[bytes, bytes]]]:
-    out: list[tuple[bytes, dict[bytes, bytes]]] = []
+Entries = list[tuple[bytes, dict[bytes, bytes]]]
+
+
+def _entries(client: redis.Redis, stream: str) -> Entries:
+    out: Entries = []
     start = "-"
     while True:
-        page = client.xrange(stream, min=start, max="+", count=10_000)
+        page = cast(Entries, client.xrange(stream, min=start, max="+", count=10_000))
         if not page:
             return out
-        out.extend(page)  # type: ignore[arg-type]
-        if len(page) < 10_000:  # type: ignore[arg-type]
+        out.extend(page)
+        if len(page) < 10_000:
             return out
-        start = "(" + page[-1][0].decode()  # type: ignore[index]
+        start = "(" + page[-1][0].decode()
 
 
 @dataclass
@@ -148,14 +152,16 @@ def published_signals(client: redis.Redis, prefix: str) -> StreamBook:
 
 
 def dead_letters(client: redis.Redis, prefix: str) -> list[dict[str, str]]:
-    return [{k.decode(): v.decode("utf-8", "replace") for k, v in fields.items()}
-            for _, fields in _entries(client, dead_stream(prefix))]
+    return [
+        {k.decode(): v.decode("utf-8", "replace") for k, v in fields.items()}
+        for _, fields in _entries(client, dead_stream(prefix))
+    ]
 
 
 def _keys(db_url: str, table: str) -> list[tuple[str, int, str]]:
     with psycopg.connect(db_url, connect_timeout=5) as conn:
         rows = conn.execute(
-            f"SELECT symbol, (extract(epoch FROM ts) * 1000)::bigint, source FROM {table}"  # noqa: S608
+            f"SELECT symbol, (extract(epoch FROM ts) * 1000)::bigint, source FROM {table}"
         ).fetchall()
     return [(str(s), int(ts), str(src)) for s, ts, src in rows]
 
@@ -170,7 +176,7 @@ def stored_signals(db_url: str) -> list[SignalKey]:
 
 def row_count(db_url: str, table: str) -> int:
     with psycopg.connect(db_url, connect_timeout=5) as conn:
-        row = conn.execute(f"SELECT count(*) FROM {table}").fetchone()  # noqa: S608
+        row = conn.execute(f"SELECT count(*) FROM {table}").fetchone()
     assert row is not None
     return int(row[0])
 
@@ -197,14 +203,19 @@ def group_state(client: redis.Redis, streams: Iterable[str], group: str) -> Grou
                 lag += int(info["lag"])
             else:
                 last = info["last-delivered-id"].decode()
-                lag += len(client.xrange(stream, min=f"({last}" if last != "0-0" else "-", max="+"))
+                lag += len(
+                    cast(Entries, client.xrange(stream, min=f"({last}" if last != "0-0" else "-", max="+"))
+                )
     return GroupState(pending, lag)
 
 
 def drained(client: redis.Redis, prefix: str, shards: int = SHARDS, recommender: bool = True) -> bool:
     """Every group has been handed every entry and has acknowledged all of them."""
     ticks = tick_streams(prefix, shards)
-    states = [group_state(client, ticks, WRITER_GROUP), group_state(client, [signals_stream(prefix)], WRITER_GROUP)]
+    states = [
+        group_state(client, ticks, WRITER_GROUP),
+        group_state(client, [signals_stream(prefix)], WRITER_GROUP),
+    ]
     if recommender:
         states.append(group_state(client, ticks, RECOMMENDER_GROUP))
     return all(s.pending == 0 and s.lag == 0 for s in states)
@@ -212,8 +223,14 @@ def drained(client: redis.Redis, prefix: str, shards: int = SHARDS, recommender:
 
 def total_pending(client: redis.Redis, prefix: str, shards: int = SHARDS) -> int:
     ticks = tick_streams(prefix, shards)
-    return sum(group_state(client, streams, group).pending for streams, group in (
-        (ticks, WRITER_GROUP), (ticks, RECOMMENDER_GROUP), ([signals_stream(prefix)], WRITER_GROUP)))
+    return sum(
+        group_state(client, streams, group).pending
+        for streams, group in (
+            (ticks, WRITER_GROUP),
+            (ticks, RECOMMENDER_GROUP),
+            ([signals_stream(prefix)], WRITER_GROUP),
+        )
+    )
 
 
 def held_by(client: redis.Redis, prefix: str, consumer: str, shards: int = SHARDS) -> int:
@@ -240,7 +257,9 @@ def scrape(port: int, timeout: float = 3.0) -> dict[tuple[str, frozenset[tuple[s
     return samples
 
 
-def metric_sum(samples: dict[tuple[str, frozenset[tuple[str, str]]], float], name: str, **labels: str) -> float:
+def metric_sum(
+    samples: dict[tuple[str, frozenset[tuple[str, str]]], float], name: str, **labels: str
+) -> float:
     wanted = set(labels.items())
     return sum(v for (n, lbls), v in samples.items() if n == name and wanted <= lbls)
 
@@ -296,8 +315,10 @@ class Ledger:
         )
 
     def line(self, what: str) -> str:
-        return (f"{what}: published={self.published} persisted={self.persisted} duplicates={self.duplicates}"
-                f" lost={self.lost} unexpected={self.unexpected} dead-lettered={self.dead_lettered}")
+        return (
+            f"{what}: published={self.published} persisted={self.persisted} duplicates={self.duplicates}"
+            f" lost={self.lost} unexpected={self.unexpected} dead-lettered={self.dead_lettered}"
+        )
 
     def assert_exact(self) -> None:
         assert (self.lost, self.duplicates, self.unexpected) == (0, 0, 0), self.line("mismatch")

@@ -35,8 +35,13 @@ from tests.support.processes import ServiceProcess, Services
 
 TICKS_PER_SECOND = "600"
 # Consumer names stay the same across a restart, as a StatefulSet pod's name does.
-NAMES = {"writer": "writer-0", "recommender": "recommender-0", "api": "api-0", "streamer": "streamer-0",
-         "fetcher": "fetcher-0"}
+NAMES = {
+    "writer": "writer-0",
+    "recommender": "recommender-0",
+    "api": "api-0",
+    "streamer": "streamer-0",
+    "fetcher": "fetcher-0",
+}
 
 
 def _prove_working(module: str, proc: ServiceProcess, client: redis.Redis, prefix: str, db_url: str) -> None:
@@ -46,17 +51,26 @@ def _prove_working(module: str, proc: ServiceProcess, client: redis.Redis, prefi
         wait_for(lambda: row_count(db_url, "ticks") > before, 30, "the restarted writer to store ticks")
     elif module == "recommender":
         streams = tick_streams(prefix, SHARDS)
-        wait_for(lambda: group_state(client, streams, RECOMMENDER_GROUP).lag < 2000, 30,
-                 "the restarted recommender to consume")
+        wait_for(
+            lambda: group_state(client, streams, RECOMMENDER_GROUP).lag < 2000,
+            30,
+            "the restarted recommender to consume",
+        )
     elif module == "api":
-        wait_for(lambda: http_status(f"http://127.0.0.1:{proc.port}/v1/quotes/AAPL/latest") == 200, 30,
-                 "the restarted api to answer")
+        wait_for(
+            lambda: http_status(f"http://127.0.0.1:{proc.port}/v1/quotes/AAPL/latest") == 200,
+            30,
+            "the restarted api to answer",
+        )
     elif module == "streamer":
         assert '"symbol"' in first_sse_event(proc.port, "/v1/stream?symbols=AAPL,MSFT&types=ticks")
     elif module == "fetcher":
-        before = published_ticks(client, prefix).keys
-        wait_for(lambda: len(published_ticks(client, prefix).keys) > len(before), 30,
-                 "the restarted fetcher to publish")
+        published_before = len(published_ticks(client, prefix).keys)
+        wait_for(
+            lambda: len(published_ticks(client, prefix).keys) > published_before,
+            30,
+            "the restarted fetcher to publish",
+        )
 
 
 def test_kill_9_each_service_in_turn_loses_and_doubles_nothing(
@@ -75,8 +89,10 @@ def test_kill_9_each_service_in_turn_loses_and_doubles_nothing(
         wait_for(lambda: len(published_signals(client, prefix).keys) > 0, 60, "the first signals")
         for module in ("writer", "recommender", "api", "streamer", "fetcher"):
             procs[module].kill()
-            print(f"\nkilled {module}: entries it held unacknowledged={held_by(client, prefix, NAMES[module])}"
-                  f" pending in all groups={total_pending(client, prefix)}")
+            print(
+                f"\nkilled {module}: entries it held unacknowledged={held_by(client, prefix, NAMES[module])}"
+                f" pending in all groups={total_pending(client, prefix)}"
+            )
             time.sleep(1.0)
             procs[module] = services.start(module, name=NAMES[module], **env)
             procs[module].wait_healthy(60)
@@ -86,8 +102,9 @@ def test_kill_9_each_service_in_turn_loses_and_doubles_nothing(
         def settled() -> bool:
             if not drained(client, prefix):
                 return False
-            return (row_count(db_url, "ticks") == len(published_ticks(client, prefix).distinct)
-                    and row_count(db_url, "signals") == len(published_signals(client, prefix).distinct))
+            return row_count(db_url, "ticks") == len(published_ticks(client, prefix).distinct) and row_count(
+                db_url, "signals"
+            ) == len(published_signals(client, prefix).distinct)
 
         wait_for(settled, 90, "the pipeline to drain", interval=0.5)
         time.sleep(1.0)  # a late redelivery would land now; the books below must not move

@@ -16,7 +16,13 @@ import orjson
 import redis
 
 from stocktrack_common.messages import Signal, Tick
-from stocktrack_common.stream_names import RECOMMENDER_GROUP, WRITER_GROUP, shard_for, signals_stream, tick_stream
+from stocktrack_common.stream_names import (
+    RECOMMENDER_GROUP,
+    WRITER_GROUP,
+    shard_for,
+    signals_stream,
+    tick_stream,
+)
 from tests.faults.harness import (
     SHARDS,
     SYMBOLS,
@@ -52,8 +58,9 @@ BAD_TICKS: list[dict[str, str | bytes]] = [
     {**_TICK, "size": "-1"},
     {"junk": ""},
 ]
-_SIGNAL = Signal(symbol="MSFT", ts=1_700_000_000_000, price=Decimal("10"), action="buy", confidence=0.5,
-                 source="rules").to_fields()
+_SIGNAL = Signal(
+    symbol="MSFT", ts=1_700_000_000_000, price=Decimal("10"), action="buy", confidence=0.5, source="rules"
+).to_fields()
 BAD_SIGNALS: list[dict[str, str | bytes]] = [
     {**_SIGNAL, "action": "moon"},
     {**_SIGNAL, "confidence": "2"},
@@ -75,8 +82,13 @@ def inject(client: redis.Redis, prefix: str) -> tuple[set[tuple[str, str]], set[
         symbol = symbols[i % len(symbols)]
         shard = shard_for(symbol, SHARDS)
         stream = tick_stream(prefix, shard)
-        tick = Tick(symbol=symbol, ts=base + i * 10, price=Decimal(f"{100 + (i % 37) / 10:.2f}"), size=i % 300,
-                    source="sim")
+        tick = Tick(
+            symbol=symbol,
+            ts=base + i * 10,
+            price=Decimal(f"{100 + (i % 37) / 10:.2f}"),
+            size=i % 300,
+            source="sim",
+        )
         pipe.xadd(stream, tick.to_fields())  # type: ignore[arg-type]
         sent.append((stream, False))
         good_per_shard[shard] += 1
@@ -86,9 +98,15 @@ def inject(client: redis.Redis, prefix: str) -> tuple[set[tuple[str, str]], set[
             sent.append((stream, True))
     signal_stream = signals_stream(prefix)
     for i in range(GOOD_SIGNALS):
-        signal = Signal(symbol=symbols[i % len(symbols)], ts=base + i * 1000, price=Decimal("50.5"),
-                        action=("buy", "sell", "hold")[i % 3], confidence=0.25, source="model:poison-test",
-                        reasons={"i": i})
+        signal = Signal(
+            symbol=symbols[i % len(symbols)],
+            ts=base + i * 1000,
+            price=Decimal("50.5"),
+            action=("buy", "sell", "hold")[i % 3],
+            confidence=0.25,
+            source="model:poison-test",
+            reasons={"i": i},
+        )
         pipe.xadd(signal_stream, signal.to_fields())  # type: ignore[arg-type]
         sent.append((signal_stream, False))
         if (i + 1) % (EVERY - 1) == 0:
@@ -115,10 +133,16 @@ def test_malformed_entries_are_dead_lettered_once_per_group_and_good_ones_flow(
     client = redis.Redis.from_url(redis_url)
     try:
         bad_ticks, bad_signals = inject(client, prefix)
-        wait_for(lambda: drained(client, prefix)
-                 and row_count(db_url, "ticks") == len(published_ticks(client, prefix).distinct)
-                 and row_count(db_url, "signals") == len(published_signals(client, prefix).distinct),
-                 60, "every good entry to be stored and every group to drain", interval=0.5)
+        wait_for(
+            lambda: (
+                drained(client, prefix)
+                and row_count(db_url, "ticks") == len(published_ticks(client, prefix).distinct)
+                and row_count(db_url, "signals") == len(published_signals(client, prefix).distinct)
+            ),
+            60,
+            "every good entry to be stored and every group to drain",
+            interval=0.5,
+        )
         ticks_in, signals_in = published_ticks(client, prefix), published_signals(client, prefix)
         dead = dead_letters(client, prefix)
         by_group: dict[str, set[tuple[str, str]]] = {WRITER_GROUP: set(), RECOMMENDER_GROUP: set()}
@@ -129,9 +153,11 @@ def test_malformed_entries_are_dead_lettered_once_per_group_and_good_ones_flow(
         dead_from_signals = sum(1 for r in dead if r["stream"] == signals_stream(prefix))
         ticks = Ledger.of(ticks_in, stored_ticks(db_url), len(dead) - dead_from_signals)
         signals = Ledger.of(signals_in, stored_signals(db_url), dead_from_signals)
-        print(f"\ninjected malformed: ticks={len(bad_ticks)} signals={len(bad_signals)};"
-              f" dead-letter records={len(dead)} (writer={len(by_group[WRITER_GROUP])},"
-              f" recommender={len(by_group[RECOMMENDER_GROUP])})")
+        print(
+            f"\ninjected malformed: ticks={len(bad_ticks)} signals={len(bad_signals)};"
+            f" dead-letter records={len(dead)} (writer={len(by_group[WRITER_GROUP])},"
+            f" recommender={len(by_group[RECOMMENDER_GROUP])})"
+        )
         print(ticks.line("ticks"))
         print(signals.line("signals"))
         assert ticks_in.malformed == len(bad_ticks) and signals_in.malformed == len(bad_signals)
@@ -143,16 +169,27 @@ def test_malformed_entries_are_dead_lettered_once_per_group_and_good_ones_flow(
         ticks.assert_exact()
         signals.assert_exact()
 
-        writer_m, recommender_m, streamer_m = scrape(writer.port), scrape(recommender.port), scrape(streamer.port)
+        writer_m, recommender_m, streamer_m = (
+            scrape(writer.port),
+            scrape(recommender.port),
+            scrape(streamer.port),
+        )
         counted = {
-            "writer dead_lettered": metric_sum(writer_m, "stocktrack_consumer_messages_total", group=WRITER_GROUP,
-                                               outcome="dead_lettered"),
-            "writer acked": metric_sum(writer_m, "stocktrack_consumer_messages_total", group=WRITER_GROUP,
-                                       outcome="acked"),
-            "recommender dead_lettered": metric_sum(recommender_m, "stocktrack_consumer_messages_total",
-                                                    group=RECOMMENDER_GROUP, outcome="dead_lettered"),
-            "recommender acked": metric_sum(recommender_m, "stocktrack_consumer_messages_total",
-                                            group=RECOMMENDER_GROUP, outcome="acked"),
+            "writer dead_lettered": metric_sum(
+                writer_m, "stocktrack_consumer_messages_total", group=WRITER_GROUP, outcome="dead_lettered"
+            ),
+            "writer acked": metric_sum(
+                writer_m, "stocktrack_consumer_messages_total", group=WRITER_GROUP, outcome="acked"
+            ),
+            "recommender dead_lettered": metric_sum(
+                recommender_m,
+                "stocktrack_consumer_messages_total",
+                group=RECOMMENDER_GROUP,
+                outcome="dead_lettered",
+            ),
+            "recommender acked": metric_sum(
+                recommender_m, "stocktrack_consumer_messages_total", group=RECOMMENDER_GROUP, outcome="acked"
+            ),
             "streamer malformed": metric_sum(streamer_m, "stocktrack_streamer_malformed_entries_total"),
         }
         print("counters:", {k: int(v) for k, v in counted.items()})

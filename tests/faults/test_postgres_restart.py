@@ -45,8 +45,13 @@ def own_postgres(tmp_path: Path) -> Iterator[EmbeddedPostgres]:
 
 
 def stop_immediately(server: EmbeddedPostgres) -> None:
-    subprocess.run([str(server.bin / "pg_ctl"), "-D", str(server.data_dir / "pgdata"), "-m", "immediate", "-w",
-                    "stop"], check=True, user=server.user, capture_output=True, timeout=60)
+    subprocess.run(
+        [str(server.bin / "pg_ctl"), "-D", str(server.data_dir / "pgdata"), "-m", "immediate", "-w", "stop"],
+        check=True,
+        user=server.user,
+        capture_output=True,
+        timeout=60,
+    )
 
 
 def test_writer_rides_out_a_postgres_restart(
@@ -75,8 +80,10 @@ def test_writer_rides_out_a_postgres_restart(
         published_during = len(published_ticks(client, prefix).keys) - published_at_stop
         assert writer.proc is not None and writer.proc.poll() is None, "the writer exited during the outage"
         assert http_status(ready_url) == 503
-        print(f"\noutage {OUTAGE_SECONDS:.0f}s: published meanwhile={published_during}"
-              f" writer pending={during.pending} undelivered={during.lag}")
+        print(
+            f"\noutage {OUTAGE_SECONDS:.0f}s: published meanwhile={published_during}"
+            f" writer pending={during.pending} undelivered={during.lag}"
+        )
         assert published_during > 0 and during.pending + during.lag > 0
 
         own_postgres.start()
@@ -91,10 +98,17 @@ def test_writer_rides_out_a_postgres_restart(
         wait_for(caught_up, 60, "the writer to catch up while ticks keep coming")
         catch_up_seconds = time.monotonic() - caught_up_from
         assert fetcher.terminate() == 0
-        wait_for(lambda: drained(client, prefix, recommender=False)
-                 and row_count(db_url, "ticks") == len(published_ticks(client, prefix).distinct), 60,
-                 "the writer to drain")
-        ledger = Ledger.of(published_ticks(client, prefix), stored_ticks(db_url), len(dead_letters(client, prefix)))
+        wait_for(
+            lambda: (
+                drained(client, prefix, recommender=False)
+                and row_count(db_url, "ticks") == len(published_ticks(client, prefix).distinct)
+            ),
+            60,
+            "the writer to drain",
+        )
+        ledger = Ledger.of(
+            published_ticks(client, prefix), stored_ticks(db_url), len(dead_letters(client, prefix))
+        )
         print(ledger.line("ticks"), f"caught up {catch_up_seconds:.1f}s after the restart")
         ledger.assert_exact()
         # An outage is not the entries' fault: none may have used up its deliveries and been dead-lettered.

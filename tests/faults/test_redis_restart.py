@@ -79,8 +79,9 @@ def acknowledged_by_redis(fetcher: ServiceProcess) -> int:
 def test_pipeline_reconnects_after_a_redis_crash_and_loses_nothing_acknowledged(
     services: Services, own_redis: OwnRedis, db_url: str, prefix: str, tmp_path: Path
 ) -> None:
-    env = pipeline_env(tmp_path, REDIS_URL=own_redis.url, SIM_TICKS_PER_SECOND="500",
-                       SIM_MAX_TICKS=str(MAX_TICKS))
+    env = pipeline_env(
+        tmp_path, REDIS_URL=own_redis.url, SIM_TICKS_PER_SECOND="500", SIM_MAX_TICKS=str(MAX_TICKS)
+    )
     consumers = [services.start(m, name=f"{m}-0", **env) for m in ("writer", "recommender")]
     for proc in consumers:
         proc.wait_healthy(60)
@@ -101,18 +102,26 @@ def test_pipeline_reconnects_after_a_redis_crash_and_loses_nothing_acknowledged(
         assert acknowledged == MAX_TICKS
         for proc in consumers:
             assert proc.proc is not None and proc.proc.poll() is None, proc.output()[-3000:]
-        wait_for(lambda: drained(client, prefix)
-                 and row_count(db_url, "ticks") == len(published_ticks(client, prefix).distinct)
-                 and row_count(db_url, "signals") == len(published_signals(client, prefix).distinct),
-                 60, "the pipeline to drain after the restart", interval=0.5)
+        wait_for(
+            lambda: (
+                drained(client, prefix)
+                and row_count(db_url, "ticks") == len(published_ticks(client, prefix).distinct)
+                and row_count(db_url, "signals") == len(published_signals(client, prefix).distinct)
+            ),
+            60,
+            "the pipeline to drain after the restart",
+            interval=0.5,
+        )
         in_streams = published_ticks(client, prefix)
         ticks = Ledger.of(in_streams, stored_ticks(db_url), len(dead_letters(client, prefix)))
         signals = Ledger.of(published_signals(client, prefix), stored_signals(db_url))
         lost_in_redis = acknowledged - len(in_streams.distinct)
-        print(f"\nredis SIGKILLed for {DOWN_SECONDS:.0f}s (AOF, appendfsync everysec):"
-              f" acknowledged XADDs={acknowledged} in streams after restart={len(in_streams.distinct)}"
-              f" lost by redis={lost_in_redis} republished-by-producer={in_streams.repeated}"
-              f" (entries present right after the restart: {after_restart})")
+        print(
+            f"\nredis SIGKILLed for {DOWN_SECONDS:.0f}s (AOF, appendfsync everysec):"
+            f" acknowledged XADDs={acknowledged} in streams after restart={len(in_streams.distinct)}"
+            f" lost by redis={lost_in_redis} republished-by-producer={in_streams.repeated}"
+            f" (entries present right after the restart: {after_restart})"
+        )
         print(ticks.line("ticks"))
         print(signals.line("signals"))
         assert lost_in_redis == 0

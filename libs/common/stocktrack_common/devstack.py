@@ -37,7 +37,9 @@ def stack_services(api_port: int, streamer_port: int, metrics_base: int) -> list
         ServiceSpec("recommender", "recommender", {"METRICS_PORT": str(metrics_base + 1)}),
         ServiceSpec("fetcher", "fetcher", {"METRICS_PORT": str(metrics_base + 2)}),
         ServiceSpec("api", "api", {"HTTP_PORT": str(api_port)}),
-        ServiceSpec("streamer", "streamer", {"HTTP_PORT": str(streamer_port)}),
+        # The dashboard (served by the api) opens its live stream on the streamer's port.
+        ServiceSpec("streamer", "streamer", {"HTTP_PORT": str(streamer_port), "CORS_ORIGINS": ",".join(
+            f"http://{host}:{api_port}" for host in ("127.0.0.1", "localhost"))}),
         ServiceSpec("alerts", "alerts", {"METRICS_PORT": str(metrics_base + 3)}),
     ]
 

@@ -14,7 +14,6 @@ from aiohttp import web
 from api import bars, quotes, signals, symbols
 from api.alert_routes import add_alert_routes
 from api.auth import KEY_CACHE, LIMITER, KeyCache, auth_middleware
-from api.cors import cors_middleware
 from api.dashboard import add_dashboard_routes
 from api.docs import add_docs_routes
 from api.rate_limit import RateLimiter
@@ -22,6 +21,7 @@ from api.routing import add_endpoints
 from api.settings import ApiSettings
 from api.state import POOL, PREFIX, REDIS, SETTINGS
 from stocktrack_common.health import postgres_check, redis_check
+from stocktrack_common.http_cors import add_cors
 from stocktrack_common.http_errors import error_middleware, request_id_middleware
 from stocktrack_common.http_observability import observability_middleware
 from stocktrack_common.pg_pool import open_pg_pool
@@ -36,12 +36,12 @@ def create_app(settings: ApiSettings) -> web.Application:
         middlewares=[
             request_id_middleware,
             observability_middleware("api"),
-            cors_middleware(settings.cors_origins),
             error_middleware,
             auth_middleware,
         ],
         client_max_size=settings.api_max_body_bytes,
     )
+    add_cors(app, settings.cors_origins, position=2)
     app[SETTINGS] = settings
     app[PREFIX] = settings.stream_prefix
     app[KEY_CACHE] = KeyCache(settings.api_key_cache_seconds)

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import NoDecode
 
+from stocktrack_common.http_cors import CorsOrigins
 from stocktrack_common.settings import CommonSettings
 
 IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -44,7 +45,7 @@ class ApiSettings(CommonSettings):
         default_factory=list,
         description="CIDRs of proxies whose X-Forwarded-For is believed; empty = use the peer address",
     )
-    cors_origins: Annotated[list[str], NoDecode] = Field(
+    cors_origins: CorsOrigins = Field(
         default_factory=list, description="origins allowed by CORS ('*' for any); empty = CORS off"
     )
 
@@ -53,7 +54,3 @@ class ApiSettings(CommonSettings):
     def _networks(cls, value: Any) -> list[IpNetwork]:
         return [ipaddress.ip_network(item, strict=False) for item in _split(value)]
 
-    @field_validator("cors_origins", mode="before")
-    @classmethod
-    def _origins(cls, value: Any) -> list[str]:
-        return _split(value)

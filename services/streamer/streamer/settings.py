@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from pydantic import Field
 
+from stocktrack_common.http_cors import CorsOrigins
 from stocktrack_common.settings import CommonSettings
 
 
 class StreamerSettings(CommonSettings):
+    cors_origins: CorsOrigins = Field(
+        default_factory=list, description="origins allowed by CORS ('*' for any); empty = CORS off"
+    )
     streamer_client_queue: int = Field(
         default=5000, ge=10, description="events a client may fall behind before it is dropped"
     )
