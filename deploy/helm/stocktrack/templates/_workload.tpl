@@ -1,5 +1,5 @@
 {{/*
-One long-running stocktrack service: a Deployment, or a StatefulSet for the recommender whose
+One long-running stocktrack service: a Deployment, or a StatefulSet for the recommender and alerts whose
 replicas own fixed shards by ordinal. Call with (dict "root" $ "component" "writer").
 */}}
 {{- define "stocktrack.workload" -}}
@@ -9,7 +9,7 @@ replicas own fixed shards by ordinal. Call with (dict "root" $ "component" "writ
 {{- $http := include "stocktrack.isHttp" $component -}}
 {{- $port := ternary $root.Values.config.httpPort $root.Values.config.metricsPort (eq $http "true") -}}
 {{- $portName := ternary "http" "metrics" (eq $http "true") -}}
-{{- $stateful := eq $component "recommender" -}}
+{{- $stateful := has $component (list "recommender" "alerts") -}}
 {{- $ctx := dict "root" $root "component" $component -}}
 apiVersion: apps/v1
 kind: {{ ternary "StatefulSet" "Deployment" $stateful }}
