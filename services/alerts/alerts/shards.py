@@ -8,34 +8,14 @@ shared by the whole consumer group.
 
 from __future__ import annotations
 
-import re
-
 from alerts.settings import AlertsSettings
+from stocktrack_common.shard_ownership import owned_shards as shared_owned_shards
 
 
 def owned_shards(settings: AlertsSettings) -> list[int]:
-    """ALERTS_SHARDS when given, else shard k for replica k % REPLICA_COUNT, else every shard.
-
-    The replica index comes from REPLICA_INDEX or the '-N' suffix of the consumer name (a
-    StatefulSet pod name).
-    """
-    shards = settings.tick_shards
-    if settings.alerts_shards.strip():
-        chosen = sorted({int(s) for s in settings.alerts_shards.split(",") if s.strip()})
-        bad = [k for k in chosen if k >= shards]
-        if bad:
-            raise ValueError(f"ALERTS_SHARDS {bad} out of range for TICK_SHARDS={shards}")
-        return chosen
-    if settings.replica_count is None:
-        return list(range(shards))
-    index = settings.replica_index
-    if index is None:
-        match = re.search(r"-(\d+)$", settings.consumer_name)
-        if match is None:
-            raise ValueError(
-                "REPLICA_COUNT is set but neither REPLICA_INDEX nor a '-N' consumer name gives the index"
-            )
-        index = int(match.group(1))
-    if index >= settings.replica_count:
-        raise ValueError(f"replica index {index} is not below REPLICA_COUNT={settings.replica_count}")
-    return [k for k in range(shards) if k % settings.replica_count == index]
+    """ALERTS_SHARDS when given, else this replica's share by REPLICA_COUNT, else every shard."""
+    return shared_owned_shards(
+        tick_shards=settings.tick_shards, explicit=settings.alerts_shards, explicit_name="ALERTS_SHARDS",
+        replica_count=settings.replica_count, replica_index=settings.replica_index,
+        consumer_name=settings.consumer_name,
+    )

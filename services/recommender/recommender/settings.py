@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Self
 
 from pydantic import Field, model_validator
 
 from stocktrack_common.settings import CommonSettings
+from stocktrack_common.shard_ownership import owned_shards as shared_owned_shards
 
 
 class RecommenderSettings(CommonSettings):
@@ -42,29 +42,9 @@ class RecommenderSettings(CommonSettings):
 
 
 def owned_shards(settings: RecommenderSettings) -> list[int]:
-    """The tick shards this replica consumes.
-
-    One symbol's ticks must reach one consumer, in order, so shards are split between replicas
-    statically: an explicit RECOMMENDER_SHARDS list, else shard k goes to replica k % count
-    (index from REPLICA_INDEX or the StatefulSet pod name's ordinal), else every shard.
-    """
-    shards = settings.tick_shards
-    if settings.recommender_shards.strip():
-        chosen = sorted({int(s) for s in settings.recommender_shards.split(",") if s.strip()})
-        bad = [k for k in chosen if k >= shards]
-        if bad:
-            raise ValueError(f"RECOMMENDER_SHARDS {bad} out of range for TICK_SHARDS={shards}")
-        return chosen
-    if settings.replica_count is None:
-        return list(range(shards))
-    index = settings.replica_index
-    if index is None:
-        match = re.search(r"-(\d+)$", settings.consumer_name)
-        if match is None:
-            raise ValueError(
-                "REPLICA_COUNT is set but neither REPLICA_INDEX nor a '-N' consumer name says which replica this is"
-            )
-        index = int(match.group(1))
-    if index >= settings.replica_count:
-        raise ValueError(f"replica index {index} is not below REPLICA_COUNT={settings.replica_count}")
-    return [k for k in range(shards) if k % settings.replica_count == index]
+    """The tick shards this replica consumes (RECOMMENDER_SHARDS, else by REPLICA_COUNT, else all)."""
+    return shared_owned_shards(
+        tick_shards=settings.tick_shards, explicit=settings.recommender_shards, explicit_name="RECOMMENDER_SHARDS",
+        replica_count=settings.replica_count, replica_index=settings.replica_index,
+        consumer_name=settings.consumer_name,
+    )
