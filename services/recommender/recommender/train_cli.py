@@ -9,6 +9,7 @@ Exit codes: 0 trained (activated or not), 2 bad arguments or no data.
 from __future__ import annotations
 
 import argparse
+import base64
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -79,6 +80,12 @@ def train(argv: list[str], settings: CommonSettings | None = None) -> dict[str, 
         model_id = new_model_id()
         report = {"model_id": model_id, **result.report, "rules_config": rules_config.model_dump()}
         data = report["data"]
+        out_dir: Path = args.output_dir
+        chart_path = write_equity_chart(
+            result.equity_curves,
+            out_dir / f"{model_id}.png",
+            f"Out-of-sample equity, model {model_id} ({config.algorithm})",
+        )
         save_model(
             conn,
             model_id=model_id,
@@ -89,7 +96,9 @@ def train(argv: list[str], settings: CommonSettings | None = None) -> dict[str, 
             label_spec=report["label_spec"],
             train_from=date.fromisoformat(data["train_from"]),
             train_to=date.fromisoformat(data["train_to"]),
-            metrics={"evaluation": report["evaluation"]["overall"], "backtest": report["backtest"]},
+            # The chart travels with the model so the dashboard can show it from any pod.
+            metrics={"evaluation": report["evaluation"]["overall"], "backtest": report["backtest"],
+                     "equity_chart_png": base64.b64encode(chart_path.read_bytes()).decode()},
             pipeline=result.pipeline,
         )
         activate = report["beats_rules_baseline"] or args.force
@@ -107,16 +116,7 @@ def train(argv: list[str], settings: CommonSettings | None = None) -> dict[str, 
             )
         finally:
             client.close()
-    out_dir: Path = args.output_dir
-    report["outputs"] = {
-        "report": str(out_dir / f"{model_id}.json"),
-        "chart": str(out_dir / f"{model_id}.png"),
-    }
-    write_equity_chart(
-        result.equity_curves,
-        Path(report["outputs"]["chart"]),
-        f"Out-of-sample equity, model {model_id} ({config.algorithm})",
-    )
+    report["outputs"] = {"report": str(out_dir / f"{model_id}.json"), "chart": str(chart_path)}
     write_report_json(report, Path(report["outputs"]["report"]))
     overall = report["evaluation"]["overall"]["metrics"]
     log.info(
