@@ -41,8 +41,13 @@ SYMBOLS = ["AAPL", "MSFT", "GOOG", "AMZN", "NVDA", "TSLA", "META", "NFLX", "AMD"
 def make_ticks(n: int) -> list[Tick]:
     base = int(dt.datetime(2026, 1, 5, 14, 30, tzinfo=dt.UTC).timestamp() * 1000)
     return [
-        Tick(symbol=SYMBOLS[i % len(SYMBOLS)], ts=base + (i // len(SYMBOLS)) * 50,
-             price=Decimal(f"{100 + (i * 7919 % 5000) / 100:.2f}"), size=(i * 31) % 900, source="sim")
+        Tick(
+            symbol=SYMBOLS[i % len(SYMBOLS)],
+            ts=base + (i // len(SYMBOLS)) * 50,
+            price=Decimal(f"{100 + (i * 7919 % 5000) / 100:.2f}"),
+            size=(i * 31) % 900,
+            source="sim",
+        )
         for i in range(n)
     ]
 
@@ -54,9 +59,13 @@ def create_db(server_url: str, name: str) -> str:
     migrate(url)
     with psycopg.connect(url, autocommit=True) as conn:
         for day in (dt.date(2026, 1, 5), dt.date(2026, 1, 6)):
-            conn.execute(sql.SQL("CREATE TABLE {} PARTITION OF ticks FOR VALUES FROM ({}) TO ({})").format(
-                sql.Identifier(f"ticks_{day:%Y%m%d}"), sql.Literal(str(day)),
-                sql.Literal(str(day + dt.timedelta(days=1)))))
+            conn.execute(
+                sql.SQL("CREATE TABLE {} PARTITION OF ticks FOR VALUES FROM ({}) TO ({})").format(
+                    sql.Identifier(f"ticks_{day:%Y%m%d}"),
+                    sql.Literal(str(day)),
+                    sql.Literal(str(day + dt.timedelta(days=1))),
+                )
+            )
     return url
 
 
@@ -66,12 +75,16 @@ def drop_db(server_url: str, name: str) -> None:
 
 
 def raw_copy(url: str, ticks: list[Tick]) -> float:
-    rows = [(t.symbol, dt.datetime.fromtimestamp(t.ts / 1000, tz=dt.UTC), t.price, t.size, t.source) for t in ticks]
+    rows = [
+        (t.symbol, dt.datetime.fromtimestamp(t.ts / 1000, tz=dt.UTC), t.price, t.size, t.source)
+        for t in ticks
+    ]
     with psycopg.connect(url) as conn:
         started = time.perf_counter()
-        with conn.cursor() as cur, cur.copy(
-            "COPY ticks (symbol, ts, price, size, source) FROM STDIN (FORMAT BINARY)"
-        ) as copy:
+        with (
+            conn.cursor() as cur,
+            cur.copy("COPY ticks (symbol, ts, price, size, source) FROM STDIN (FORMAT BINARY)") as copy,
+        ):
             copy.set_types(["text", "timestamptz", "numeric", "int8", "text"])
             for row in rows:
                 copy.write_row(row)
@@ -94,14 +107,22 @@ async def run_writer(redis_url: str, db_url: str, prefix: str, shards: int, batc
     from writer.app import ROWS, create_app
     from writer.settings import WriterSettings
 
-    settings = WriterSettings(redis_url=redis_url, database_url=db_url, stream_prefix=prefix,  # type: ignore[arg-type]
-                              tick_shards=shards, writer_batch_size=batch, consumer_name="bench")
+    settings = WriterSettings(
+        redis_url=redis_url,
+        database_url=db_url,
+        stream_prefix=prefix,  # type: ignore[arg-type]
+        tick_shards=shards,
+        writer_batch_size=batch,
+        consumer_name="bench",
+    )
     redis_client = await create_redis(redis_url)
     pool = await open_pg_pool(db_url, min_size=2, max_size=4)
     stop = asyncio.Event()
     main = create_app(settings)
     started = time.perf_counter()
-    task = asyncio.create_task(main(WorkerContext(redis=redis_client, pool=pool, heartbeat=Heartbeat(), stop=stop)))
+    task = asyncio.create_task(
+        main(WorkerContext(redis=redis_client, pool=pool, heartbeat=Heartbeat(), stop=stop))
+    )
     # Poll the writer's own committed-rows counter: a count(*) loop would compete for the CPU.
     while ROWS.labels("ticks")._value.get() < n:
         await asyncio.sleep(0.005)
@@ -114,7 +135,9 @@ async def run_writer(redis_url: str, db_url: str, prefix: str, shards: int, batc
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--ticks", type=int, default=200_000)
     parser.add_argument("--shards", type=int, default=4)
     parser.add_argument("--batch", type=int, default=2000)
@@ -129,7 +152,9 @@ def main() -> int:
         writer_url = create_db(servers.postgres_url, names[1])
         copy_s = raw_copy(copy_url, ticks)
         preload(servers.redis_url, prefix, args.shards, ticks)
-        writer_s = asyncio.run(run_writer(servers.redis_url, writer_url, prefix, args.shards, args.batch, args.ticks))
+        writer_s = asyncio.run(
+            run_writer(servers.redis_url, writer_url, prefix, args.shards, args.batch, args.ticks)
+        )
         with psycopg.connect(writer_url) as conn:
             row = conn.execute("SELECT count(*), (SELECT sum(trades) FROM bars_1m) FROM ticks").fetchone()
         assert row is not None and row[0] == args.ticks and row[1] == args.ticks, row

@@ -73,8 +73,11 @@ def new_database(pg_server_url: str, template_db: str) -> Iterator[Callable[[], 
     def make() -> str:
         name = f"sttest_{RUN_ID}_{next(_counter)}"
         with psycopg.connect(pg_server_url, autocommit=True) as conn:
-            conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
-                sql.Identifier(name), sql.Identifier(template_db)))
+            conn.execute(
+                sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
+                    sql.Identifier(name), sql.Identifier(template_db)
+                )
+            )
         created.append(name)
         return database_url(pg_server_url, name)
 
@@ -105,7 +108,7 @@ def prefix(redis_url: str) -> Iterator[str]:
     try:
         keys = list(client.scan_iter(match=f"{value}:*", count=1000))
         for i in range(0, len(keys), 500):
-            client.delete(*keys[i:i + 500])
+            client.delete(*keys[i : i + 500])
     finally:
         client.close()
 

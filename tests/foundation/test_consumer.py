@@ -14,11 +14,19 @@ from stocktrack_common.messages import Tick, decode_tick
 
 
 def tick_fields(i: int, symbol: str = "AAPL") -> dict[str, str]:
-    return {"v": "1", "symbol": symbol, "ts": str(1_700_000_000_000 + i), "price": f"{100 + i % 7}.5",
-            "size": str(i % 300), "source": "sim"}
+    return {
+        "v": "1",
+        "symbol": symbol,
+        "ts": str(1_700_000_000_000 + i),
+        "price": f"{100 + i % 7}.5",
+        "size": str(i % 300),
+        "source": "sim",
+    }
 
 
-async def run_until(consumer: StreamConsumer[Tick], done: Callable[[], Awaitable[bool]], timeout: float = 15) -> None:
+async def run_until(
+    consumer: StreamConsumer[Tick], done: Callable[[], Awaitable[bool]], timeout: float = 15
+) -> None:
     stop = asyncio.Event()
     task = asyncio.create_task(consumer.run(stop))
     try:
@@ -30,20 +38,40 @@ async def run_until(consumer: StreamConsumer[Tick], done: Callable[[], Awaitable
         await asyncio.wait_for(task, 10)
 
 
-def make_consumer(redis: aioredis.Redis, prefix: str, handler: Callable[[list[Delivery[Tick]]], Awaitable[None]],
-                  name: str = "c1", **kw: object) -> StreamConsumer[Tick]:
-    options: dict[str, object] = {"batch_size": 50, "block_ms": 100, "max_deliveries": 3, "retry_delay": 0.05,
-                                  "claim_interval": 0.2}
+def make_consumer(
+    redis: aioredis.Redis,
+    prefix: str,
+    handler: Callable[[list[Delivery[Tick]]], Awaitable[None]],
+    name: str = "c1",
+    **kw: object,
+) -> StreamConsumer[Tick]:
+    options: dict[str, object] = {
+        "batch_size": 50,
+        "block_ms": 100,
+        "max_deliveries": 3,
+        "retry_delay": 0.05,
+        "claim_interval": 0.2,
+    }
     options.update(kw)
-    return StreamConsumer(redis, streams=[f"{prefix}:ticks:{{0}}"], group="g", consumer=name, handler=handler,
-                          decode=decode_tick, dead_stream=f"{prefix}:dead", **options)  # type: ignore[arg-type]
+    return StreamConsumer(
+        redis,
+        streams=[f"{prefix}:ticks:{{0}}"],
+        group="g",
+        consumer=name,
+        handler=handler,
+        decode=decode_tick,
+        dead_stream=f"{prefix}:dead",
+        **options,
+    )  # type: ignore[arg-type]
 
 
 async def dead_entries(redis: aioredis.Redis, prefix: str) -> list[dict[str, str]]:
     return [{k.decode(): v.decode() for k, v in f.items()} for _, f in await redis.xrange(f"{prefix}:dead")]
 
 
-async def test_malformed_entries_are_dead_lettered_with_reason(redis_client: aioredis.Redis, prefix: str) -> None:
+async def test_malformed_entries_are_dead_lettered_with_reason(
+    redis_client: aioredis.Redis, prefix: str
+) -> None:
     stream = f"{prefix}:ticks:{{0}}"
     bad = [
         {"v": "1", "symbol": "AAPL", "ts": "1", "size": "1", "source": "sim"},
@@ -108,14 +136,17 @@ async def test_failing_handler_retries_then_dead_letters(redis_client: aioredis.
     # A failing batch is split, so each poison entry is tried on its own once per delivery.
     assert all(solo_calls[ts] == 3 for ts in poison)
     dead = await dead_entries(redis_client, prefix)
-    assert all("exceeded max deliveries (3)" in d["error"] and "cannot handle this one" in d["error"] for d in dead)
+    assert all(
+        "exceeded max deliveries (3)" in d["error"] and "cannot handle this one" in d["error"] for d in dead
+    )
     assert sorted(int(orjson.loads(d["fields"])["ts"]) for d in dead) == sorted(poison)
     info = await group_info(redis_client, stream, "g")
     assert info is not None and info["pending"] == 0
 
 
-async def test_transient_errors_keep_the_batch_without_dead_lettering(redis_client: aioredis.Redis,
-                                                                    prefix: str) -> None:
+async def test_transient_errors_keep_the_batch_without_dead_lettering(
+    redis_client: aioredis.Redis, prefix: str
+) -> None:
     stream = f"{prefix}:ticks:{{0}}"
     for i in range(10):
         await redis_client.xadd(stream, tick_fields(i))  # type: ignore[arg-type]

@@ -24,7 +24,9 @@ def get_json(url: str) -> tuple[int, dict]:  # type: ignore[type-arg]
         return err.code, json.loads(err.read())
 
 
-def test_sim_ticks_reach_postgres_and_the_api(services: Services, redis_url: str, db_url: str, prefix: str) -> None:
+def test_sim_ticks_reach_postgres_and_the_api(
+    services: Services, redis_url: str, db_url: str, prefix: str
+) -> None:
     env = {"SYMBOLS": SYMBOLS, "TICK_SHARDS": "2"}
     writer = services.start("writer", **env)
     api = services.start("api", **env)

@@ -8,8 +8,14 @@ import pytest
 
 from stocktrack_common.messages import MessageError, Signal, Tick, decode_signal, decode_tick
 
-GOOD = {b"v": b"1", b"symbol": b"AAPL", b"ts": b"1700000000000", b"price": b"189.25", b"size": b"100",
-        b"source": b"sim"}
+GOOD = {
+    b"v": b"1",
+    b"symbol": b"AAPL",
+    b"ts": b"1700000000000",
+    b"price": b"189.25",
+    b"size": b"100",
+    b"source": b"sim",
+}
 
 
 def with_(**changes: bytes | None) -> dict[bytes, bytes]:
@@ -58,8 +64,15 @@ def test_malformed_tick_is_rejected_with_reason(fields: dict[bytes, bytes], reas
 
 
 def test_signal_round_trips_with_reasons() -> None:
-    signal = Signal(symbol="MSFT", ts=1, price=Decimal("10"), action="buy", confidence=0.75, source="model:m-1",
-                    reasons={"rsi": {"value": 25.1, "fired": True}})
+    signal = Signal(
+        symbol="MSFT",
+        ts=1,
+        price=Decimal("10"),
+        action="buy",
+        confidence=0.75,
+        source="model:m-1",
+        reasons={"rsi": {"value": 25.1, "fired": True}},
+    )
     decoded = decode_signal({k.encode(): v.encode() for k, v in signal.to_fields().items()})
     assert decoded == signal
 
@@ -74,8 +87,16 @@ def test_signal_round_trips_with_reasons() -> None:
     ],
 )
 def test_malformed_signal_is_rejected(change: dict[str, str], reason: str) -> None:
-    fields = {"v": "1", "symbol": "MSFT", "ts": "1", "price": "10", "action": "buy", "confidence": "0.5",
-              "source": "rules", "reasons": "{}"} | change
+    fields = {
+        "v": "1",
+        "symbol": "MSFT",
+        "ts": "1",
+        "price": "10",
+        "action": "buy",
+        "confidence": "0.5",
+        "source": "rules",
+        "reasons": "{}",
+    } | change
     with pytest.raises(MessageError) as info:
         decode_signal(fields)
     assert reason in info.value.reason

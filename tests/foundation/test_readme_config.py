@@ -10,8 +10,16 @@ import pytest
 from pydantic_settings import BaseSettings
 
 SETTINGS_MODULES = [
-    "stocktrack_common.settings", "stocktrack_common.emf", "fetcher.settings", "writer.settings", "api.settings",
-    "api.dashboard", "streamer.settings", "recommender.settings", "janitor.settings", "alerts.settings",
+    "stocktrack_common.settings",
+    "stocktrack_common.emf",
+    "fetcher.settings",
+    "writer.settings",
+    "api.settings",
+    "api.dashboard",
+    "streamer.settings",
+    "recommender.settings",
+    "janitor.settings",
+    "alerts.settings",
 ]
 
 
@@ -20,7 +28,11 @@ def env_names() -> set[str]:
     for module_name in SETTINGS_MODULES:
         module = importlib.import_module(module_name)
         for value in vars(module).values():
-            if isinstance(value, type) and issubclass(value, BaseSettings) and value.__module__ == module_name:
+            if (
+                isinstance(value, type)
+                and issubclass(value, BaseSettings)
+                and value.__module__ == module_name
+            ):
                 prefix = str(value.model_config.get("env_prefix") or "")
                 names.update(f"{prefix}{field}".upper() for field in value.model_fields)
     return names

@@ -22,8 +22,13 @@ def publish(redis_url: str, prefix: str, shards: int) -> int:
     pipe = client.pipeline(transaction=False)
     for i in range(N):
         symbol = SYMBOLS[i % len(SYMBOLS)]
-        tick = Tick(symbol=symbol, ts=base + i * 37, price=f"{100 + (i % 97) / 10:.2f}", size=i % 500,  # type: ignore[arg-type]
-                    source="sim")
+        tick = Tick(
+            symbol=symbol,
+            ts=base + i * 37,
+            price=f"{100 + (i % 97) / 10:.2f}",
+            size=i % 500,  # type: ignore[arg-type]
+            source="sim",
+        )
         pipe.xadd(tick_stream(prefix, shard_for(symbol, shards)), tick.to_fields())  # type: ignore[arg-type]
         if i % 2000 == 1999:
             pipe.execute()
@@ -65,8 +70,10 @@ def test_kill_9_mid_batch_then_restart_stores_every_tick_once(
     wait_for(lambda: count(db_url)[0] >= N, 90, "all ticks")
     time.sleep(1.0)  # let any redelivered batch land, to prove it changes nothing
     rows, distinct, volume, trades = count(db_url)
-    print(f"\npublished={N} stored_at_crash={stored_at_crash} rows={rows} duplicates={rows - distinct}"
-          f" lost={N - distinct}")
+    print(
+        f"\npublished={N} stored_at_crash={stored_at_crash} rows={rows} duplicates={rows - distinct}"
+        f" lost={N - distinct}"
+    )
     assert rows == distinct == N
     assert volume == total_volume and trades == N, "bars counted a redelivered tick twice"
     client = redis.Redis.from_url(redis_url)

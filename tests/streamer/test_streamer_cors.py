@@ -20,7 +20,8 @@ async def test_sse_response_carries_cors_headers_for_allowed_origins(services: S
         async with session.get(url, headers={"Origin": "http://evil.example"}) as resp:
             assert resp.status == 200
             assert "Access-Control-Allow-Origin" not in resp.headers
-        async with session.options(url, headers={"Origin": "http://127.0.0.1:8080",
-                                                 "Access-Control-Request-Method": "GET"}) as resp:
+        async with session.options(
+            url, headers={"Origin": "http://127.0.0.1:8080", "Access-Control-Request-Method": "GET"}
+        ) as resp:
             assert resp.status == 204
             assert resp.headers["Access-Control-Allow-Origin"] == "http://127.0.0.1:8080"

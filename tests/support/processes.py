@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -28,8 +29,12 @@ class ServiceProcess:
     def start(self) -> ServiceProcess:
         self.port = int(self.env.get("METRICS_PORT") or self.env.get("HTTP_PORT") or 0)
         log = self.log_path.open("ab")
-        self.proc = subprocess.Popen([sys.executable, "-m", self.module, *self.args], env=self.env, stdout=log,
-                                     stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", self.module, *self.args],
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
         log.close()
         return self
 
@@ -38,7 +43,9 @@ class ServiceProcess:
         while time.monotonic() < deadline:
             assert self.proc is not None
             if self.proc.poll() is not None:
-                raise AssertionError(f"{self.module} exited with {self.proc.returncode}:\n{self.output()[-3000:]}")
+                raise AssertionError(
+                    f"{self.module} exited with {self.proc.returncode}:\n{self.output()[-3000:]}"
+                )
             try:
                 with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=1) as resp:
                     if resp.status == 200:
@@ -101,10 +108,8 @@ class Services:
 
     def stop_all(self) -> None:
         for proc in reversed(self.started):
-            try:
+            with contextlib.suppress(AssertionError):
                 proc.terminate(timeout=15)
-            except AssertionError:
-                pass
 
 
 def child_env(**values: str) -> dict[str, str]:

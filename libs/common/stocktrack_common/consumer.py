@@ -16,6 +16,7 @@ when XINFO GROUPS has no `lag` field (7.0+).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
@@ -50,9 +51,12 @@ BATCH_SECONDS = Histogram(
     ["group"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
-LAG = Gauge("stocktrack_consumer_lag", "Entries in the stream not yet delivered to the group", ["group", "stream"])
-PENDING = Gauge("stocktrack_consumer_pending", "Entries delivered to the group but not acknowledged",
-                ["group", "stream"])
+LAG = Gauge(
+    "stocktrack_consumer_lag", "Entries in the stream not yet delivered to the group", ["group", "stream"]
+)
+PENDING = Gauge(
+    "stocktrack_consumer_pending", "Entries delivered to the group but not acknowledged", ["group", "stream"]
+)
 LAST_PROCESSED = Gauge(
     "stocktrack_consumer_last_processed_timestamp_seconds",
     "Unix time of the last batch this consumer acknowledged",
@@ -114,8 +118,14 @@ def _s(value: bytes | str) -> str:
 
 
 def dead_letter_fields(
-    raw_fields: dict[bytes, bytes] | None, *, stream: str, entry_id: str, group: str, consumer: str,
-    error: str, deliveries: int,
+    raw_fields: dict[bytes, bytes] | None,
+    *,
+    stream: str,
+    entry_id: str,
+    group: str,
+    consumer: str,
+    error: str,
+    deliveries: int,
 ) -> dict[str, str]:
     """The dead-letter record: original fields as JSON plus where it came from and why."""
     original = {_s(k): v.decode("utf-8", "replace") for k, v in (raw_fields or {}).items()}
@@ -270,7 +280,11 @@ class StreamConsumer(Generic[M]):
             by_stream.setdefault(raw.stream, []).append(raw)
         for stream, items in by_stream.items():
             pending = await self.redis.xpending_range(
-                stream, self.group, min=items[0].id, max=items[-1].id, count=len(items) + 10,
+                stream,
+                self.group,
+                min=items[0].id,
+                max=items[-1].id,
+                count=len(items) + 10,
                 consumername=self.consumer,
             )
             counts = {_s(p["message_id"]): int(p["times_delivered"]) for p in pending}  # type: ignore[arg-type]
@@ -282,8 +296,13 @@ class StreamConsumer(Generic[M]):
         claimed_any = False
         for stream in self.streams:
             response = await self.redis.xautoclaim(
-                stream, self.group, self.consumer, min_idle_time=self.claim_idle_ms,
-                start_id=self._claim_cursors[stream], count=self.batch_size, justid=True,
+                stream,
+                self.group,
+                self.consumer,
+                min_idle_time=self.claim_idle_ms,
+                start_id=self._claim_cursors[stream],
+                count=self.batch_size,
+                justid=True,
             )
             ids = response if isinstance(response, list) else []
             if ids:
@@ -338,8 +357,12 @@ class StreamConsumer(Generic[M]):
                     return
                 delay = backoff_delay(attempt, 0.2, 5.0)
                 attempt += 1
-                self._log.warning("transient handler error, retrying batch", error=str(exc),
-                                  size=len(batch), delay_s=round(delay, 3))
+                self._log.warning(
+                    "transient handler error, retrying batch",
+                    error=str(exc),
+                    size=len(batch),
+                    delay_s=round(delay, 3),
+                )
                 self.heartbeat.beat()
                 await asyncio.sleep(delay)
             except Exception as exc:
@@ -348,8 +371,9 @@ class StreamConsumer(Generic[M]):
                     reason = f"{type(exc).__name__}: {exc}"
                     self._errors.remember(entry.id, reason)
                     MESSAGES.labels(self.group, "retried").inc()
-                    self._log.warning("handler failed; entry stays pending", stream=entry.stream,
-                                      id=entry.id, error=reason)
+                    self._log.warning(
+                        "handler failed; entry stays pending", stream=entry.stream, id=entry.id, error=reason
+                    )
                     self._schedule_retry()
                     return
                 # Split: one poison entry must not hold back the rest of the batch.
@@ -388,10 +412,18 @@ class StreamConsumer(Generic[M]):
     async def _dead_letter(self, items: list[tuple[_Raw, str]]) -> None:
         async with self.redis.pipeline(transaction=False) as pipe:
             for raw, reason in items:
-                pipe.xadd(self.dead_stream, dead_letter_fields(  # type: ignore[arg-type]
-                    raw.fields, stream=raw.stream, entry_id=raw.id, group=self.group, consumer=self.consumer,
-                    error=reason, deliveries=raw.deliveries,
-                ))
+                pipe.xadd(
+                    self.dead_stream,
+                    dead_letter_fields(  # type: ignore[arg-type]
+                        raw.fields,
+                        stream=raw.stream,
+                        entry_id=raw.id,
+                        group=self.group,
+                        consumer=self.consumer,
+                        error=reason,
+                        deliveries=raw.deliveries,
+                    ),
+                )
                 pipe.xack(raw.stream, self.group, raw.id)
             await pipe.execute()
         MESSAGES.labels(self.group, "dead_lettered").inc(len(items))
@@ -436,10 +468,8 @@ def _raw_reply(response: Any, **_: Any) -> Any:
 
 
 async def _sleep_or_stop(stop: asyncio.Event, delay: float) -> None:
-    try:
+    with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(stop.wait(), timeout=delay)
-    except TimeoutError:
-        pass
 
 
 def json_fields(fields: dict[bytes, bytes]) -> dict[str, Any]:

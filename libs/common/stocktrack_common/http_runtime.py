@@ -25,6 +25,13 @@ def serve(app_factory: Callable[[], web.Application], settings: CommonSettings, 
         loop = uvloop.new_event_loop()
     except ImportError:  # pragma: no cover - uvloop is absent on Windows only
         loop = asyncio.new_event_loop()
-    web.run_app(app, host="0.0.0.0", port=settings.http_port, access_log=None, print=None,
-                shutdown_timeout=settings.shutdown_timeout_seconds, loop=loop)
+    web.run_app(
+        app,
+        host="0.0.0.0",
+        port=settings.http_port,
+        access_log=None,
+        print=None,
+        shutdown_timeout=settings.shutdown_timeout_seconds,
+        loop=loop,
+    )
     return 0

@@ -120,7 +120,9 @@ def _decode(model: type[_Message], fields: dict[Any, Any]) -> Any:
         data = {_text(k): _text(v) for k, v in fields.items()}
     except UnicodeDecodeError as exc:
         # Any other exception type would escape the consumers' MessageError handling and stop them.
-        raise MessageError(f"field is not UTF-8: {exc.object[max(exc.start - 8, 0):exc.end + 8]!r}") from exc
+        raise MessageError(
+            f"field is not UTF-8: {exc.object[max(exc.start - 8, 0) : exc.end + 8]!r}"
+        ) from exc
     version = data.get("v")
     if version is None:
         raise MessageError("missing field: v")
@@ -183,10 +185,18 @@ def _fast_tick(fields: dict[Any, Any]) -> Tick | None:
     symbol, ts, price, size, source = row
     # What model_construct does, minus its generic bookkeeping: every value is already valid.
     tick = object.__new__(Tick)
-    object.__setattr__(tick, "__dict__", {
-        "v": 1, "symbol": symbol.decode(), "ts": int(ts), "price": Decimal(price.decode()), "size": int(size),
-        "source": source.decode(),
-    })
+    object.__setattr__(
+        tick,
+        "__dict__",
+        {
+            "v": 1,
+            "symbol": symbol.decode(),
+            "ts": int(ts),
+            "price": Decimal(price.decode()),
+            "size": int(size),
+            "source": source.decode(),
+        },
+    )
     object.__setattr__(tick, "__pydantic_fields_set__", _TICK_FIELDS)
     object.__setattr__(tick, "__pydantic_extra__", None)
     object.__setattr__(tick, "__pydantic_private__", None)
@@ -200,7 +210,13 @@ def tick_row(fields: dict[Any, Any]) -> TickRow:
         return row
     tick: Tick = _decode(Tick, fields)
     f = tick.to_fields()
-    return (f["symbol"].encode(), f["ts"].encode(), f["price"].encode(), f["size"].encode(), f["source"].encode())
+    return (
+        f["symbol"].encode(),
+        f["ts"].encode(),
+        f["price"].encode(),
+        f["size"].encode(),
+        f["source"].encode(),
+    )
 
 
 def decode_tick(fields: dict[Any, Any]) -> Tick:

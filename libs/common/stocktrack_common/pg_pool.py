@@ -32,8 +32,12 @@ async def open_pg_pool(
         await pool.open(wait=True, timeout=10)
 
     try:
-        await retry_async(open_and_check, what="postgres connect", retry_on=(psycopg.OperationalError,
-                          TimeoutError, OSError), attempts=attempts)
+        await retry_async(
+            open_and_check,
+            what="postgres connect",
+            retry_on=(psycopg.OperationalError, TimeoutError, OSError),
+            attempts=attempts,
+        )
     except BaseException:
         await pool.close()
         raise

@@ -32,8 +32,12 @@ async def create_redis(url: str, attempts: int = 30) -> aioredis.Redis:
         await client.ping()
 
     try:
-        await retry_async(ping, what="redis connect", retry_on=(RedisConnectionError, RedisTimeoutError, OSError),
-                          attempts=attempts)
+        await retry_async(
+            ping,
+            what="redis connect",
+            retry_on=(RedisConnectionError, RedisTimeoutError, OSError),
+            attempts=attempts,
+        )
     except BaseException:
         await client.aclose()
         raise

@@ -48,8 +48,9 @@ class CommonSettings(BaseSettings):
         default=SecretStr("postgresql://postgres@127.0.0.1:5432/stocktrack"),
         description="PostgreSQL connection URL (may carry a password, so it is a secret)",
     )
-    stream_prefix: str = Field(default="stocktrack", pattern=r"^[A-Za-z0-9_.:\-]{1,64}$",
-                               description="prefix of every Redis key")
+    stream_prefix: str = Field(
+        default="stocktrack", pattern=r"^[A-Za-z0-9_.:\-]{1,64}$", description="prefix of every Redis key"
+    )
     tick_shards: int = Field(default=4, ge=1, le=1024, description="number of tick shard streams")
     symbols: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: ["AAPL", "MSFT", "GOOG", "AMZN", "NVDA"],

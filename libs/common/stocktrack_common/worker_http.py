@@ -27,8 +27,9 @@ def add_health_routes(
     async def readyz(_: web.Request) -> web.Response:
         results = await run_checks(checks)
         ready = all(v == "ok" for v in results.values())
-        return web.json_response({"status": "ready" if ready else "not ready", "checks": results},
-                                 status=200 if ready else 503)
+        return web.json_response(
+            {"status": "ready" if ready else "not ready", "checks": results}, status=200 if ready else 503
+        )
 
     async def metrics(_: web.Request) -> web.Response:
         body = generate_latest(registry)

@@ -47,7 +47,9 @@ class WorkerContext:
 WorkerMain = Callable[[WorkerContext], Awaitable[None]]
 
 
-async def run_worker(settings: CommonSettings, service: str, main: WorkerMain, *, needs_db: bool = True) -> int:
+async def run_worker(
+    settings: CommonSettings, service: str, main: WorkerMain, *, needs_db: bool = True
+) -> int:
     """Run `main` until SIGTERM/SIGINT (or until it returns); returns the process exit code."""
     configure_logging(service, settings.log_level, settings.log_format)
     stop = asyncio.Event()
@@ -61,8 +63,12 @@ async def run_worker(settings: CommonSettings, service: str, main: WorkerMain, *
     emf_task = asyncio.create_task(emf.run(stop)) if emf is not None else None
     try:
         if needs_db:
-            pool = await open_pg_pool(settings.database_url.get_secret_value(), min_size=settings.db_pool_min,
-                                      max_size=settings.db_pool_max, name=service)
+            pool = await open_pg_pool(
+                settings.database_url.get_secret_value(),
+                min_size=settings.db_pool_min,
+                max_size=settings.db_pool_max,
+                name=service,
+            )
         checks: dict[str, ReadinessCheck] = {"redis": redis_check(redis)}
         if pool is not None:
             checks["postgres"] = postgres_check(pool)

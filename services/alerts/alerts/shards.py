@@ -15,7 +15,10 @@ from stocktrack_common.shard_ownership import owned_shards as shared_owned_shard
 def owned_shards(settings: AlertsSettings) -> list[int]:
     """ALERTS_SHARDS when given, else this replica's share by REPLICA_COUNT, else every shard."""
     return shared_owned_shards(
-        tick_shards=settings.tick_shards, explicit=settings.alerts_shards, explicit_name="ALERTS_SHARDS",
-        replica_count=settings.replica_count, replica_index=settings.replica_index,
+        tick_shards=settings.tick_shards,
+        explicit=settings.alerts_shards,
+        explicit_name="ALERTS_SHARDS",
+        replica_count=settings.replica_count,
+        replica_index=settings.replica_index,
         consumer_name=settings.consumer_name,
     )

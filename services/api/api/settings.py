@@ -53,4 +53,3 @@ class ApiSettings(CommonSettings):
     @classmethod
     def _networks(cls, value: Any) -> list[IpNetwork]:
         return [ipaddress.ip_network(item, strict=False) for item in _split(value)]
-

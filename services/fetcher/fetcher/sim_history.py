@@ -29,17 +29,22 @@ ON CONFLICT (symbol, bucket) DO NOTHING
 """
 
 
-def simulated_closes(start_price: float, drift: float, volatility: float, scale: float, minutes: int,
-                     rng: np.random.Generator) -> np.ndarray:
+def simulated_closes(
+    start_price: float, drift: float, volatility: float, scale: float, minutes: int, rng: np.random.Generator
+) -> np.ndarray:
     """A GBM path of `minutes` closes whose last value is `start_price`."""
     dt_years = 60.0 * scale / SECONDS_PER_YEAR
-    steps = (drift - 0.5 * volatility**2) * dt_years + volatility * math.sqrt(dt_years) * rng.standard_normal(minutes)
+    steps = (drift - 0.5 * volatility**2) * dt_years + volatility * math.sqrt(dt_years) * rng.standard_normal(
+        minutes
+    )
     path = np.exp(np.cumsum(steps))
     return np.asarray(start_price * path / path[-1])
 
 
 def seed(url: str, settings: FetcherSettings, minutes: int, now: dt.datetime | None = None) -> int:
-    market = SimMarket(settings.symbols, seed=settings.sim_seed, volatility_scale=settings.sim_volatility_scale)
+    market = SimMarket(
+        settings.symbols, seed=settings.sim_seed, volatility_scale=settings.sim_volatility_scale
+    )
     rng = np.random.default_rng(settings.sim_seed + 1)
     end = (now or dt.datetime.now(dt.UTC)).replace(second=0, microsecond=0)
     buckets = [end - dt.timedelta(minutes=minutes - i) for i in range(minutes)]
@@ -51,19 +56,30 @@ def seed(url: str, settings: FetcherSettings, minutes: int, now: dt.datetime | N
             ).fetchone()
             if recent and recent[0] > 0:
                 continue
-            closes = simulated_closes(state.price, state.drift, state.volatility, settings.sim_volatility_scale,
-                                      minutes, rng)
+            closes = simulated_closes(
+                state.price, state.drift, state.volatility, settings.sim_volatility_scale, minutes, rng
+            )
             opens = np.concatenate([[closes[0]], closes[:-1]])
             spread = np.abs(rng.normal(0, 0.0008, minutes)) * closes
             highs = np.maximum(opens, closes) + spread
             lows = np.maximum(0.01, np.minimum(opens, closes) - spread)
             trades = rng.integers(20, 120, minutes)
             volumes = trades * rng.integers(80, 300, minutes)
-            cur = conn.execute(INSERT_BARS, (
-                [symbol] * minutes, buckets, [f"{v:.4f}" for v in opens], [f"{v:.4f}" for v in highs],
-                [f"{v:.4f}" for v in lows], [f"{v:.4f}" for v in closes], volumes.tolist(), trades.tolist(),
-                buckets, [b + dt.timedelta(seconds=59) for b in buckets],
-            ))
+            cur = conn.execute(
+                INSERT_BARS,
+                (
+                    [symbol] * minutes,
+                    buckets,
+                    [f"{v:.4f}" for v in opens],
+                    [f"{v:.4f}" for v in highs],
+                    [f"{v:.4f}" for v in lows],
+                    [f"{v:.4f}" for v in closes],
+                    volumes.tolist(),
+                    trades.tolist(),
+                    buckets,
+                    [b + dt.timedelta(seconds=59) for b in buckets],
+                ),
+            )
             written += max(cur.rowcount, 0)
         conn.commit()
     return written

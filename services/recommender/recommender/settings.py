@@ -44,7 +44,10 @@ class RecommenderSettings(CommonSettings):
 def owned_shards(settings: RecommenderSettings) -> list[int]:
     """The tick shards this replica consumes (RECOMMENDER_SHARDS, else by REPLICA_COUNT, else all)."""
     return shared_owned_shards(
-        tick_shards=settings.tick_shards, explicit=settings.recommender_shards, explicit_name="RECOMMENDER_SHARDS",
-        replica_count=settings.replica_count, replica_index=settings.replica_index,
+        tick_shards=settings.tick_shards,
+        explicit=settings.recommender_shards,
+        explicit_name="RECOMMENDER_SHARDS",
+        replica_count=settings.replica_count,
+        replica_index=settings.replica_index,
         consumer_name=settings.consumer_name,
     )

@@ -97,8 +97,11 @@ def train(argv: list[str], settings: CommonSettings | None = None) -> dict[str, 
             train_from=date.fromisoformat(data["train_from"]),
             train_to=date.fromisoformat(data["train_to"]),
             # The chart travels with the model so the dashboard can show it from any pod.
-            metrics={"evaluation": report["evaluation"]["overall"], "backtest": report["backtest"],
-                     "equity_chart_png": base64.b64encode(chart_path.read_bytes()).decode()},
+            metrics={
+                "evaluation": report["evaluation"]["overall"],
+                "backtest": report["backtest"],
+                "equity_chart_png": base64.b64encode(chart_path.read_bytes()).decode(),
+            },
             pipeline=result.pipeline,
         )
         activate = report["beats_rules_baseline"] or args.force

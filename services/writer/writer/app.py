@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import structlog
 from prometheus_client import Counter, Histogram
@@ -27,8 +28,10 @@ log = structlog.get_logger(__name__)
 ROWS = Counter("stocktrack_writer_rows_total", "Rows inserted by table", ["table"])
 DUPLICATES = Counter("stocktrack_writer_duplicates_total", "Redelivered rows skipped by table", ["table"])
 COMMIT_SECONDS = Histogram(
-    "stocktrack_writer_commit_seconds", "Time to persist one batch",
-    ["table"], buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+    "stocktrack_writer_commit_seconds",
+    "Time to persist one batch",
+    ["table"],
+    buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
 )
 
 
@@ -54,26 +57,33 @@ def create_app(settings: WriterSettings) -> WorkerMain:
             ROWS.labels("signals").inc(inserted)
             DUPLICATES.labels("signals").inc(len(batch) - inserted)
 
-        common = {
-            "group": WRITER_GROUP,
-            "consumer": settings.consumer_name,
-            "dead_stream": dead_stream(settings.stream_prefix),
-            "max_deliveries": settings.max_deliveries,
-            "block_ms": settings.writer_block_ms,
-            "claim_idle_ms": settings.writer_claim_idle_ms,
-            "heartbeat": ctx.heartbeat,
-            "emf": ctx.emf,
-        }
+        def consumer_of(
+            streams: list[str], handler: Any, decode: Any, batch_size: int
+        ) -> StreamConsumer[Any]:
+            return StreamConsumer(
+                ctx.redis,
+                streams=streams,
+                group=WRITER_GROUP,
+                consumer=settings.consumer_name,
+                handler=handler,
+                decode=decode,
+                dead_stream=dead_stream(settings.stream_prefix),
+                batch_size=batch_size,
+                max_deliveries=settings.max_deliveries,
+                block_ms=settings.writer_block_ms,
+                claim_idle_ms=settings.writer_claim_idle_ms,
+                heartbeat=ctx.heartbeat,
+                emf=ctx.emf,
+            )
+
         # One consumer per shard: while one batch waits on PostgreSQL, the next shard's batch is
         # read and decoded, so the database and the Python side work at the same time.
-        tick_consumers: list[StreamConsumer[TickRow]] = [
-            StreamConsumer(ctx.redis, streams=[stream], handler=handle_ticks, decode=tick_row,
-                           batch_size=settings.writer_batch_size, **common)  # type: ignore[arg-type]
+        tick_consumers = [
+            consumer_of([stream], handle_ticks, tick_row, settings.writer_batch_size)
             for stream in tick_streams(settings.stream_prefix, settings.tick_shards)
         ]
-        signal_consumer: StreamConsumer[Signal] = StreamConsumer(
-            ctx.redis, streams=[signals_stream(settings.stream_prefix)],
-            handler=handle_signals, decode=decode_signal, batch_size=500, **common,  # type: ignore[arg-type]
+        signal_consumer = consumer_of(
+            [signals_stream(settings.stream_prefix)], handle_signals, decode_signal, 500
         )
         log.info("writer consuming", shards=settings.tick_shards, consumer=settings.consumer_name)
         await asyncio.gather(*(c.run(ctx.stop) for c in tick_consumers), signal_consumer.run(ctx.stop))

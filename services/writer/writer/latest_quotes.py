@@ -33,9 +33,15 @@ return updated
 
 
 def quote_json(tick: NewestTick) -> bytes:
-    return orjson.dumps({
-        "symbol": tick.symbol, "ts": tick.ts, "price": tick.price, "size": tick.size, "source": tick.source,
-    })
+    return orjson.dumps(
+        {
+            "symbol": tick.symbol,
+            "ts": tick.ts,
+            "price": tick.price,
+            "size": tick.size,
+            "source": tick.source,
+        }
+    )
 
 
 class LatestQuotes:

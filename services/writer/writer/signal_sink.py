@@ -23,7 +23,9 @@ async def write_signals(conn: AsyncConnection, signals: Sequence[Signal]) -> int
     async with conn.transaction(), conn.cursor() as cur:
         await cur.executemany(
             INSERT_SIGNAL,
-            [(s.symbol, s.ts, s.source, s.action, s.confidence, s.price, orjson.dumps(s.reasons).decode())
-             for s in signals],
+            [
+                (s.symbol, s.ts, s.source, s.action, s.confidence, s.price, orjson.dumps(s.reasons).decode())
+                for s in signals
+            ],
         )
         return max(cur.rowcount, 0)

@@ -132,8 +132,11 @@ class TickSink:
             current = newest.get(symbol)
             if current is None or ts >= current[0]:
                 newest[symbol] = (ts, row)
-        days = {dt.date(1970, 1, 1) + dt.timedelta(days=d) for b in span.values() for d in
-                range(b[0] // DAY_MS, b[1] // DAY_MS + 1)}
+        days = {
+            dt.date(1970, 1, 1) + dt.timedelta(days=d)
+            for b in span.values()
+            for d in range(b[0] // DAY_MS, b[1] // DAY_MS + 1)
+        }
         missing = days - self.known_days
         if missing:
             await ensure_tick_partitions(conn, missing)
@@ -144,22 +147,32 @@ class TickSink:
             await conn.execute(LOCK_SYMBOLS, (BAR_LOCK_CLASS, symbols))
             try:
                 async with conn.transaction():
-                    async with conn.cursor().copy("COPY ticks (symbol, ts, price, size, source) FROM STDIN") as copy:
+                    async with conn.cursor().copy(
+                        "COPY ticks (symbol, ts, price, size, source) FROM STDIN"
+                    ) as copy:
                         await copy.write(payload)
                 inserted = len(rows)
             except psycopg.errors.UniqueViolation:
                 inserted = await self._insert_new_only(conn, payload)
             bars = 0
             if inserted:
-                cur = await conn.execute(RECOMPUTE_BARS, (
-                    symbols,
-                    [_utc(span[s][0] - span[s][0] % MINUTE_MS) for s in symbols],
-                    [_utc(span[s][1] - span[s][1] % MINUTE_MS + MINUTE_MS) for s in symbols],
-                ))
+                cur = await conn.execute(
+                    RECOMPUTE_BARS,
+                    (
+                        symbols,
+                        [_utc(span[s][0] - span[s][0] % MINUTE_MS) for s in symbols],
+                        [_utc(span[s][1] - span[s][1] % MINUTE_MS + MINUTE_MS) for s in symbols],
+                    ),
+                )
                 bars = max(cur.rowcount, 0)
-        latest = [
-            NewestTick(r[0].decode(), ts, r[2].decode(), int(r[3]), r[4].decode()) for ts, r in newest.values()
-        ] if inserted else []
+        latest = (
+            [
+                NewestTick(r[0].decode(), ts, r[2].decode(), int(r[3]), r[4].decode())
+                for ts, r in newest.values()
+            ]
+            if inserted
+            else []
+        )
         return SinkResult(len(rows), inserted, bars, latest)
 
     async def _insert_new_only(self, conn: AsyncConnection, payload: bytes) -> int:

@@ -8,6 +8,7 @@ the same price path, which is what tests and demos need.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 import time
 import zlib
@@ -140,10 +141,8 @@ class SimSource:
             if batch:
                 produced += len(batch)
                 yield batch
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=self.batch_interval)
-            except TimeoutError:
-                pass
 
     async def aclose(self) -> None:
         return None
