@@ -23,7 +23,7 @@ async def open_pg_pool(
         max_size=max_size,
         name=name,
         open=False,
-        kwargs={"autocommit": False, "application_name": name},
+        kwargs={"autocommit": False, "application_name": name, "connect_timeout": 10},
         check=AsyncConnectionPool.check_connection,
         reconnect_timeout=300,
     )

@@ -18,6 +18,8 @@ def redis_from_url(url: str) -> aioredis.Redis:
         decode_responses=False,
         health_check_interval=15,
         socket_connect_timeout=5,
+        # Bounds a hung server; every blocking read (the *_BLOCK_MS settings) must stay below it.
+        socket_timeout=30,
         socket_keepalive=True,
         retry=Retry(ExponentialWithJitterBackoff(base=0.05, cap=2.0), retries=8),
         retry_on_error=[RedisConnectionError, RedisTimeoutError],
