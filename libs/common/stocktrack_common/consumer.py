@@ -21,7 +21,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, NamedTuple, TypeVar
 
 import hiredis
 import orjson
@@ -78,9 +78,8 @@ except ImportError:  # pragma: no cover
     pass
 
 
-@dataclass(frozen=True)
-class Delivery(Generic[M]):
-    """One decoded stream entry handed to a handler."""
+class Delivery(NamedTuple, Generic[M]):
+    """One decoded stream entry handed to a handler (a tuple: cheapest to build per entry)."""
 
     stream: str
     id: str
@@ -226,22 +225,53 @@ class StreamConsumer(Generic[M]):
         self._log.info("consumer stopped")
 
     async def _loop(self, stop: asyncio.Event) -> None:
-        while not stop.is_set():
-            self.heartbeat.beat()
-            now = time.monotonic()
-            if now >= self._next_claim:
-                self._next_claim = now + self.claim_interval
-                if await self._claim_stale():
+        """Read, process, ack; the next batch is read while the current one is processed.
+
+        The read-ahead overlaps Redis and the handler's own I/O (the database). It is settled
+        before any pending-entry maintenance, which would otherwise see its entries as pending,
+        and on the way out its entries are processed too: they were already delivered to us.
+        """
+        ahead: asyncio.Task[list[_Raw]] | None = None
+        try:
+            while not stop.is_set():
+                self.heartbeat.beat()
+                now = time.monotonic()
+                claim_due = now >= self._next_claim
+                retry_due = self._retry_pending_at is not None and now >= self._retry_pending_at
+                if (claim_due or retry_due) and ahead is not None:
+                    raws, ahead = await ahead, None
+                    if raws:
+                        await self._process(raws, stop)
+                if claim_due:
+                    self._next_claim = now + self.claim_interval
+                    if await self._claim_stale():
+                        await self._drain_pending(stop)
+                if retry_due:
+                    self._retry_pending_at = None
                     await self._drain_pending(stop)
-            if self._retry_pending_at is not None and now >= self._retry_pending_at:
-                self._retry_pending_at = None
-                await self._drain_pending(stop)
-            if now >= self._next_lag:
-                self._next_lag = now + self.lag_interval
-                await self.update_lag_metrics()
-            raws = await self._read(dict.fromkeys(self.streams, ">"), block=True)
-            if raws:
-                await self._process(raws, stop)
+                if now >= self._next_lag:
+                    self._next_lag = now + self.lag_interval
+                    await self.update_lag_metrics()
+                if ahead is not None:
+                    raws, ahead = await ahead, None
+                else:
+                    raws = await self._read(dict.fromkeys(self.streams, ">"), block=True)
+                if raws:
+                    if not stop.is_set():
+                        ahead = asyncio.create_task(self._read(dict.fromkeys(self.streams, ">"), block=True))
+                    await self._process(raws, stop)
+        finally:
+            if ahead is not None:
+                await self._finish_read_ahead(ahead, stop)
+
+    async def _finish_read_ahead(self, ahead: asyncio.Task[list[_Raw]], stop: asyncio.Event) -> None:
+        try:
+            raws = await ahead
+        except self.transient_errors as exc:
+            self._log.warning("read-ahead failed; its entries stay pending", error=str(exc))
+            return
+        if raws:
+            await self._process(raws, stop)
 
     async def _drain_pending(self, stop: asyncio.Event) -> None:
         """Re-read this consumer's own pending entries once each (after a restart or a failure)."""

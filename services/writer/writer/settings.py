@@ -8,6 +8,6 @@ from stocktrack_common.settings import CommonSettings
 
 
 class WriterSettings(CommonSettings):
-    writer_batch_size: int = Field(default=2000, ge=1, le=50_000, description="entries per XREADGROUP")
+    writer_batch_size: int = Field(default=10_000, ge=1, le=50_000, description="entries per XREADGROUP")
     writer_block_ms: int = Field(default=1000, ge=1)
     writer_claim_idle_ms: int = Field(default=60_000, ge=1000, description="reclaim entries idle this long")
