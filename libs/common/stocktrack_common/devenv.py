@@ -227,12 +227,14 @@ def _stop_proc(proc: subprocess.Popen[bytes]) -> None:
 def find_or_start(data_dir: Path, log: Any = print) -> DevServers:
     """Resolve both servers as the module docstring says; the caller must `close()` the result."""
     cleanups: list[Any] = []
+    # STOCKTRACK_EMBEDDED=1 skips local servers and Docker: the same path as a bare machine.
+    embedded_only = os.environ.get("STOCKTRACK_EMBEDDED", "") not in ("", "0", "false")
     redis_url = os.environ.get("REDIS_URL")
     redis_origin = "environment"
     if not redis_url:
-        if _port_answers(6379) and _redis_ok(DEFAULT_REDIS):
+        if not embedded_only and _port_answers(6379) and _redis_ok(DEFAULT_REDIS):
             redis_url, redis_origin = DEFAULT_REDIS, "local server on :6379"
-        elif _docker_available():
+        elif not embedded_only and _docker_available():
             from testcontainers.redis import RedisContainer
 
             container = RedisContainer("redis:7-alpine").start()
@@ -246,9 +248,9 @@ def find_or_start(data_dir: Path, log: Any = print) -> DevServers:
     pg_url = os.environ.get("DATABASE_URL")
     pg_origin = "environment"
     if not pg_url:
-        if _port_answers(5432) and _postgres_ok(DEFAULT_POSTGRES):
+        if not embedded_only and _port_answers(5432) and _postgres_ok(DEFAULT_POSTGRES):
             pg_url, pg_origin = DEFAULT_POSTGRES, "local server on :5432"
-        elif _docker_available():
+        elif not embedded_only and _docker_available():
             from testcontainers.postgres import PostgresContainer
 
             pg_container = PostgresContainer("postgres:16-alpine", driver=None).start()
