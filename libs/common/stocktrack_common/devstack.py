@@ -32,20 +32,16 @@ class ServiceSpec:
 
 
 def stack_services(api_port: int, streamer_port: int, metrics_base: int) -> list[ServiceSpec]:
+    # The page's default is the streamer on its own host at port 8081; say so when it moved.
+    dashboard = {} if streamer_port == 8081 else {"DASHBOARD_STREAM_URL": f"http://127.0.0.1:{streamer_port}"}
     return [
         ServiceSpec("writer", "writer", {"METRICS_PORT": str(metrics_base)}),
         ServiceSpec("recommender", "recommender", {"METRICS_PORT": str(metrics_base + 1)}),
         ServiceSpec("fetcher", "fetcher", {"METRICS_PORT": str(metrics_base + 2)}),
-        ServiceSpec("api", "api", {"HTTP_PORT": str(api_port)}),
-        # The dashboard (served by the api) opens its live stream on the streamer's port.
-        ServiceSpec(
-            "streamer",
-            "streamer",
-            {
-                "HTTP_PORT": str(streamer_port),
-                "CORS_ORIGINS": ",".join(f"http://{host}:{api_port}" for host in ("127.0.0.1", "localhost")),
-            },
-        ),
+        ServiceSpec("api", "api", {"HTTP_PORT": str(api_port), **dashboard}),
+        # The dashboard (served by the api) opens its live stream on the streamer's port, from
+        # whatever host name the browser used: a local stack lets any origin read the stream.
+        ServiceSpec("streamer", "streamer", {"HTTP_PORT": str(streamer_port), "CORS_ORIGINS": "*"}),
         ServiceSpec("alerts", "alerts", {"METRICS_PORT": str(metrics_base + 3)}),
     ]
 
