@@ -42,8 +42,3 @@ def models_stream(prefix: str) -> str:
 def latest_quotes_key(prefix: str) -> str:
     """Hash symbol -> JSON of the newest tick persisted; the api's fast path for latest quotes."""
     return f"{prefix}:latest"
-
-
-def bars_stream(prefix: str) -> str:
-    """Closed 1-minute bars, published by the writer for live subscribers."""
-    return f"{prefix}:bars"

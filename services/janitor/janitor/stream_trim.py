@@ -10,7 +10,7 @@ just as safe (it only ever removes less), but exact makes the reported counts tr
 
 Why reading then trimming is safe without a transaction: between the two, groups only move
 forward (deliver, acknowledge), so the boundary computed earlier is at most too conservative.
-Streams without groups (bars, models, dead letters) are read with XREAD by broadcast readers
+Streams without groups (models, dead letters) are read with XREAD by broadcast readers
 and keep just their tail; the dead-letter stream keeps a longer one for inspection.
 """
 
@@ -27,7 +27,6 @@ from janitor.report import TaskOutcome
 from janitor.stream_ids import StreamId, format_id, parse_id, successor
 from stocktrack_common.consumer import group_info
 from stocktrack_common.stream_names import (
-    bars_stream,
     dead_stream,
     models_stream,
     signals_stream,
@@ -74,7 +73,6 @@ async def discover_streams(redis: aioredis.Redis, prefix: str, shards: int) -> l
         signals_stream(prefix),
         dead_stream(prefix),
         models_stream(prefix),
-        bars_stream(prefix),
     }
     async for key in redis.scan_iter(match=f"{prefix}:*", count=1000, _type="stream"):
         names.add(_s(key))
