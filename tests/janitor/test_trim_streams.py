@@ -112,3 +112,30 @@ async def test_boundary_is_the_entry_right_after_last_delivered(
 
     assert report.details["streams"][shard]["trim_below"] == "5-3"
     assert stored_ids(await redis_client.xrange(shard)) == ["5-3", "5-4", "5-5"]
+
+
+async def test_idle_consumers_are_deleted_only_when_they_hold_nothing(
+    redis_client: aioredis.Redis, prefix: str, run_janitor: RunJanitor
+) -> None:
+    """Pods renamed by rollouts leave consumers behind; one still holding entries must stay."""
+    shard = tick_stream(prefix, 0)
+    ids = await fill(redis_client, shard, 10)
+    await redis_client.xgroup_create(shard, "writer", id="0")
+    for name, count in (("gone-pod", 4), ("busy-pod", 3), ("other-gone-pod", 3)):
+        reply: Any = await redis_client.xreadgroup("writer", name, {shard: ">"}, count=count)
+        if name != "busy-pod":
+            await redis_client.xack(shard, "writer", *[eid for _, entries in reply for eid, _ in entries])
+    settings = {"stream_keep": 100, "consumer_idle_delete_hours": 1e-6}  # idle for > 3.6 ms
+
+    dry = (await run_janitor("trim-streams", dry_run=True, **settings))[0]
+    assert dry.counts["idle_consumers_deleted"] == 2
+    report = (await run_janitor("trim-streams", **settings))[0]
+
+    assert report.status == "ok", report.error
+    left = {
+        c["name"].decode(): int(c["pending"]) for c in await redis_client.xinfo_consumers(shard, "writer")
+    }
+    assert left == {"busy-pod": 3}
+    assert report.counts["idle_consumers_deleted"] == 2
+    still_pending: Any = await redis_client.xpending_range(shard, "writer", min="-", max="+", count=100)
+    assert sorted(p["message_id"].decode() for p in still_pending) == ids[4:7]

@@ -31,6 +31,9 @@ class JanitorSettings(CommonSettings):
     dead_stream_keep: int = Field(
         default=100_000, ge=1, description="newest dead-letter entries kept for inspection"
     )
+    consumer_idle_delete_hours: float = Field(
+        default=24.0, gt=0, description="delete group consumers idle this long that hold nothing pending"
+    )
     models_keep: int = Field(default=5, ge=0, description="newest models kept besides the active one")
     lock_wait_seconds: float = Field(
         default=0.0, ge=0, description="wait this long for a running task's lock; 0 skips at once"

@@ -114,11 +114,39 @@ async def count_below(redis: aioredis.Redis, stream: str, min_id: StreamId) -> i
         start = f"({page[-1]}"
 
 
+# Deletes a consumer only if it holds no pending entry, checked and done atomically: deleting a
+# consumer drops its pending entries from the group, which would lose them.
+DELETE_IF_IDLE_AND_EMPTY = """
+local pending = redis.call('XPENDING', KEYS[1], ARGV[1], '-', '+', 1, ARGV[2])
+if #pending > 0 then return -1 end
+return redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], ARGV[2])
+"""
+
+
+async def prune_consumers(
+    redis: aioredis.Redis, stream: str, group: str, idle_ms: int, dry_run: bool
+) -> list[str]:
+    """Consumers left by pods that are gone (Deployments rename pods on every rollout)."""
+    stale = [
+        _s(c["name"])
+        for c in await redis.xinfo_consumers(stream, group)
+        if int(c["pending"]) == 0 and int(c["idle"]) >= idle_ms
+    ]
+    if dry_run or not stale:
+        return stale
+    script = redis.register_script(DELETE_IF_IDLE_AND_EMPTY)
+    deleted = []
+    for name in stale:
+        if int(await script(keys=[stream], args=[group, name])) == 0:
+            deleted.append(name)
+    return deleted
+
+
 async def run_trim_streams(ctx: TaskContext) -> TaskOutcome:
     settings = ctx.settings
     redis = await ctx.redis()
     dead = dead_stream(settings.stream_prefix)
-    outcome = TaskOutcome(counts={"streams": 0, "entries_trimmed": 0})
+    outcome = TaskOutcome(counts={"streams": 0, "entries_trimmed": 0, "idle_consumers_deleted": 0})
     report: dict[str, Any] = {}
     for stream in await discover_streams(redis, settings.stream_prefix, settings.tick_shards):
         keep = settings.dead_stream_keep if stream == dead else settings.stream_keep
@@ -131,11 +159,16 @@ async def run_trim_streams(ctx: TaskContext) -> TaskOutcome:
             else:
                 trimmed = int(await redis.xtrim(stream, minid=format_id(min_id), approximate=False))
         groups = {}
+        consumers_pruned = 0
         for group in await redis.xinfo_groups(stream):
             name = _s(group["name"])
             info = await group_info(redis, stream, name)
             if info is not None:
                 groups[name] = info
+            pruned = await prune_consumers(
+                redis, stream, name, int(settings.consumer_idle_delete_hours * 3_600_000), ctx.dry_run
+            )
+            consumers_pruned += len(pruned)
         length = int(await redis.xlen(stream))
         entry = {
             "length": length,
@@ -143,6 +176,7 @@ async def run_trim_streams(ctx: TaskContext) -> TaskOutcome:
             "trim_below": format_id(min_id) if min_id else None,
             "held_by": plan.holding_group if min_id and min_id == plan.group_floor else "tail",
             "groups": groups,
+            "idle_consumers_deleted": consumers_pruned,
         }
         log.info(
             "would trim stream" if ctx.dry_run else "trimmed stream",
@@ -168,5 +202,6 @@ async def run_trim_streams(ctx: TaskContext) -> TaskOutcome:
         report[stream] = entry
         outcome.add("streams")
         outcome.add("entries_trimmed", trimmed)
+        outcome.add("idle_consumers_deleted", consumers_pruned)
     outcome.details["streams"] = report
     return outcome
