@@ -20,10 +20,11 @@ from api.rate_limit import RateLimiter
 from api.routing import add_endpoints
 from api.settings import ApiSettings
 from api.state import POOL, PREFIX, REDIS, SETTINGS
+from stocktrack_common.emf import EmfDistributions, EmfSettings
 from stocktrack_common.health import postgres_check, redis_check
 from stocktrack_common.http_cors import add_cors
 from stocktrack_common.http_errors import error_middleware, request_id_middleware
-from stocktrack_common.http_observability import observability_middleware
+from stocktrack_common.http_observability import add_emf_flush, observability_middleware
 from stocktrack_common.pg_pool import open_pg_pool
 from stocktrack_common.redis_client import create_redis
 from stocktrack_common.worker_http import add_health_routes
@@ -32,16 +33,18 @@ log = structlog.get_logger(__name__)
 
 
 def create_app(settings: ApiSettings) -> web.Application:
+    emf = EmfDistributions.from_settings(EmfSettings(), service="api")
     app = web.Application(
         middlewares=[
             request_id_middleware,
-            observability_middleware("api"),
+            observability_middleware("api", emf),
             error_middleware,
             auth_middleware,
         ],
         client_max_size=settings.api_max_body_bytes,
     )
     add_cors(app, settings.cors_origins, position=2)
+    add_emf_flush(app, emf)
     app[SETTINGS] = settings
     app[PREFIX] = settings.stream_prefix
     app[KEY_CACHE] = KeyCache(settings.api_key_cache_seconds)

@@ -8,10 +8,11 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
+from stocktrack_common.emf import EmfDistributions, EmfSettings
 from stocktrack_common.health import Heartbeat, redis_check
 from stocktrack_common.http_cors import add_cors
 from stocktrack_common.http_errors import error_middleware, request_id_middleware
-from stocktrack_common.http_observability import observability_middleware
+from stocktrack_common.http_observability import add_emf_flush, observability_middleware
 from stocktrack_common.redis_client import create_redis
 from stocktrack_common.stream_names import signals_stream, tick_streams
 from stocktrack_common.worker_http import add_health_routes
@@ -23,11 +24,13 @@ from streamer.ws import websocket
 
 
 def create_app(settings: StreamerSettings) -> web.Application:
+    emf = EmfDistributions.from_settings(EmfSettings(), service="streamer")
     app = web.Application(
-        middlewares=[request_id_middleware, observability_middleware("streamer"), error_middleware],
+        middlewares=[request_id_middleware, observability_middleware("streamer", emf), error_middleware],
         client_max_size=16 * 1024,
     )
     add_cors(app, settings.cors_origins, position=2)
+    add_emf_flush(app, emf)
     app[SETTINGS] = settings
     # The reader loop beats this; a reader stuck for this long fails /healthz.
     heartbeat = Heartbeat(max_age=max(30.0, settings.streamer_block_ms / 1000 * 10))
