@@ -28,6 +28,8 @@ WORKER_ENV = {
     "ALERTS_MAX_ATTEMPTS": "3",
     "ALERTS_SENDER_POLL_SECONDS": "0.1",
     "ALERTS_BLOCK_MS": "100",
+    # The test receiver listens on loopback, which the worker refuses by default.
+    "ALERTS_ALLOW_PRIVATE_TARGETS": "true",
     "ALERTS_CLAIM_IDLE_MS": "1000",
 }
 

@@ -22,6 +22,7 @@ from alerts.sender import DeliverySender
 from alerts.settings import AlertsSettings
 from alerts.shards import owned_shards
 from alerts.symbol_state import SymbolStateStore
+from alerts.target_guard import connector_kwargs
 from stocktrack_common.consumer import Delivery, StreamConsumer
 from stocktrack_common.messages import Signal, Tick, decode_signal, decode_tick
 from stocktrack_common.stream_names import dead_stream, signals_stream, tick_stream
@@ -109,10 +110,12 @@ def create_app(settings: AlertsSettings) -> WorkerMain:
 
     async def main(ctx: WorkerContext) -> None:
         timeout = aiohttp.ClientTimeout(total=settings.alerts_http_timeout_seconds)
-        async with aiohttp.ClientSession(timeout=timeout) as session:
+        connector = aiohttp.TCPConnector(**connector_kwargs(settings.alerts_allow_private_targets))
+        async with aiohttp.ClientSession(timeout=timeout, connector=connector) as session:
             sender = DeliverySender(
                 ctx.db,
                 session,
+                allow_private=settings.alerts_allow_private_targets,
                 max_attempts=settings.alerts_max_attempts,
                 retry_base=settings.alerts_retry_base_seconds,
                 retry_cap=settings.alerts_retry_max_seconds,

@@ -21,6 +21,7 @@ from prometheus_client import Counter, Histogram
 from psycopg_pool import AsyncConnectionPool
 
 from alerts.outbox import ClaimedDelivery, claim_due, mark_dead, mark_delivered, mark_retry
+from alerts.target_guard import PrivateTargetError, literal_target_refused
 from alerts.webhook_request import build_request
 from stocktrack_common.backoff import backoff_delay
 from stocktrack_common.consumer import TRANSIENT_ERRORS
@@ -43,6 +44,7 @@ class Attempt:
     status_code: int | None
     error: str | None
     retry_after: float | None = None
+    refused: bool = False  # the target may never be called (see target_guard)
 
 
 def verdict(attempt: Attempt, attempts_made: int, max_attempts: int) -> Verdict:
@@ -74,6 +76,7 @@ class DeliverySender:
         pool: AsyncConnectionPool,
         session: aiohttp.ClientSession,
         *,
+        allow_private: bool = False,
         max_attempts: int,
         retry_base: float,
         retry_cap: float,
@@ -83,6 +86,7 @@ class DeliverySender:
     ) -> None:
         self.pool = pool
         self.session = session
+        self.allow_private = allow_private
         self.max_attempts = max_attempts
         self.retry_base = retry_base
         self.retry_cap = retry_cap
@@ -121,9 +125,11 @@ class DeliverySender:
         if not item.enabled:
             outcome: Verdict = "dead"
             attempt = Attempt(None, "rule disabled before delivery")
+        elif (refused := None if self.allow_private else literal_target_refused(item.target_url)) is not None:
+            outcome, attempt = "dead", Attempt(None, refused)
         else:
             attempt = await self._post(item)
-            outcome = verdict(attempt, item.attempts, self.max_attempts)
+            outcome = "dead" if attempt.refused else verdict(attempt, item.attempts, self.max_attempts)
         DELIVERIES.labels(outcome).inc()
         async with self.pool.connection() as conn:
             if outcome == "delivered":
@@ -153,6 +159,10 @@ class DeliverySender:
                 text = await resp.text(errors="replace")
                 error = None if 200 <= resp.status < 300 else f"HTTP {resp.status}: {text[:300]}"
                 return Attempt(resp.status, error, _retry_after(resp.headers.get("Retry-After")))
+        except aiohttp.ClientConnectorError as exc:
+            # A guarded name that resolves only to private addresses will never be deliverable.
+            refused = isinstance(exc.os_error, PrivateTargetError)
+            return Attempt(None, f"{type(exc).__name__}: {exc}"[:500], refused=refused)
         except (aiohttp.ClientError, TimeoutError) as exc:
             return Attempt(None, f"{type(exc).__name__}: {exc}"[:500])
         finally:

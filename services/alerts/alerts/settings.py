@@ -33,6 +33,9 @@ class AlertsSettings(CommonSettings):
     )
     alerts_retry_max_seconds: float = Field(default=300.0, gt=0)
     alerts_http_timeout_seconds: float = Field(default=10.0, gt=0)
+    alerts_allow_private_targets: bool = Field(
+        default=False, description="allow webhooks to loopback/private addresses (local receivers)"
+    )
     alerts_sender_poll_seconds: float = Field(
         default=1.0, gt=0, description="how often due retries are looked for when nothing new arrived"
     )
