@@ -82,7 +82,21 @@ def _optional_float(value: Any) -> float | None:
 # ---------------------------------------------------------------------------------------------
 
 
-class SMA:
+class _Scalar:
+    """The read side every single-valued indicator shares: `value` is None until warmed up."""
+
+    _value: float | None
+
+    @property
+    def ready(self) -> bool:
+        return self._value is not None
+
+    @property
+    def value(self) -> float | None:
+        return self._value
+
+
+class SMA(_Scalar):
     """Simple moving average over the last `period` values.
 
     Keeps the window in a ring buffer and, like TA-Lib, a running total of the newest period-1
@@ -100,14 +114,6 @@ class SMA:
         self._count = 0
         self._total = 0.0
         self._value: float | None = None
-
-    @property
-    def ready(self) -> bool:
-        return self._value is not None
-
-    @property
-    def value(self) -> float | None:
-        return self._value
 
     def update(self, value: float) -> float | None:
         """Add one value; returns the average once `period` values were seen, else None."""
@@ -151,7 +157,7 @@ class SMA:
         return sma
 
 
-class EMA:
+class EMA(_Scalar):
     """Exponential moving average seeded with the SMA of the first `period` values (TA-Lib)."""
 
     __slots__ = ("_count", "_seed_sum", "_value", "k", "period")
@@ -162,14 +168,6 @@ class EMA:
         self._count = 0
         self._seed_sum = 0.0
         self._value: float | None = None
-
-    @property
-    def ready(self) -> bool:
-        return self._value is not None
-
-    @property
-    def value(self) -> float | None:
-        return self._value
 
     def update(self, value: float) -> float | None:
         """Add one value; returns the EMA once `period` values were seen, else None."""
@@ -205,7 +203,7 @@ class EMA:
         return ema
 
 
-class RSI:
+class RSI(_Scalar):
     """Relative strength index with Wilder smoothing, first value after `period` changes (TA-Lib)."""
 
     __slots__ = ("_changes", "_gain", "_loss", "_prev", "_value", "period")
@@ -217,14 +215,6 @@ class RSI:
         self._gain = 0.0
         self._loss = 0.0
         self._value: float | None = None
-
-    @property
-    def ready(self) -> bool:
-        return self._value is not None
-
-    @property
-    def value(self) -> float | None:
-        return self._value
 
     def update(self, value: float) -> float | None:
         """Add one value; returns the RSI once `period` changes were seen, else None."""
