@@ -85,8 +85,10 @@ async def test_schemathesis_finds_no_server_error_or_schema_violation(
         "15",
         "--seed",
         "7",
+        # One worker: schemathesis' threaded workers can trip a CPython 3.11 AST recursion-depth
+        # check ("AST constructor recursion depth mismatch"), a fault of the tool, not the api.
         "--workers",
-        "2",
+        "1",
         "--max-time",
         "45",
         # A loaded CI machine can stall one request for seconds; that is not a server error.
