@@ -473,8 +473,30 @@ class StreamConsumer(Generic[M]):
         return result
 
 
+LAG_COUNT_LIMIT = 100_000
+_COUNT_PAGE = 10_000
+
+
+async def count_entries_after(
+    redis: aioredis.Redis, stream: str, last_id: str, limit: int = LAG_COUNT_LIMIT
+) -> tuple[int, bool]:
+    """Entries after `last_id` (a group's lag on Redis < 7.0), counted page by page up to `limit`.
+
+    Returns (count, exact); exact is False when counting stopped at the limit.
+    """
+    counted = 0
+    start = "-" if last_id == "0-0" else f"({last_id}"
+    while counted < limit:
+        page: list[Any] = await redis.xrange(stream, min=start, max="+", count=_COUNT_PAGE) or []
+        counted += len(page)
+        if len(page) < _COUNT_PAGE:
+            return counted, True
+        start = f"({_s(page[-1][0])}"
+    return counted, False
+
+
 async def group_info(redis: aioredis.Redis, stream: str, group: str) -> dict[str, int] | None:
-    """Pending and lag of one group on one stream; lag is counted on servers older than 7.0."""
+    """Pending and lag of one group on one stream; lag is counted where XINFO does not report it."""
     try:
         groups = await redis.xinfo_groups(stream)
     except ResponseError:
@@ -484,11 +506,7 @@ async def group_info(redis: aioredis.Redis, stream: str, group: str) -> dict[str
             continue
         lag = g.get("lag")
         if lag is None:
-            last = _s(g["last-delivered-id"])
-            if last == "0-0":
-                lag = int(await redis.xlen(stream))
-            else:
-                lag = len(await redis.xrange(stream, min=f"({last}", max="+", count=100_000) or [])
+            lag, _ = await count_entries_after(redis, stream, _s(g["last-delivered-id"]))
         return {"pending": int(g["pending"]), "lag": int(lag)}
     return None
 
@@ -500,8 +518,3 @@ def _raw_reply(response: Any, **_: Any) -> Any:
 async def _sleep_or_stop(stop: asyncio.Event, delay: float) -> None:
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(stop.wait(), timeout=delay)
-
-
-def json_fields(fields: dict[bytes, bytes]) -> dict[str, Any]:
-    """Raw stream fields as a str dict, for logs and tests."""
-    return {_s(k): v.decode("utf-8", "replace") for k, v in fields.items()}

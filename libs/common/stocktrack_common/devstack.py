@@ -109,8 +109,7 @@ def _seed_demo_history(db_url: str) -> None:
         return
     commands = {ep.name: ep for ep in entry_points(group="stocktrack.commands")}
     if "seed-sim-history" in commands:
-        os.environ["DATABASE_URL"] = db_url
-        commands["seed-sim-history"].load()([])
+        commands["seed-sim-history"].load()(["--database-url", db_url])
 
 
 class _Output:

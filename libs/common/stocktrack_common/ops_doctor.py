@@ -27,7 +27,7 @@ import psycopg
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from stocktrack_common.migrations import load_migrations
+from stocktrack_common.migrations import Migration, migration_status
 from stocktrack_common.ops_args import Target, add_target_args, connect_redis, resolve_target
 from stocktrack_common.ops_streams import StreamStatus, format_age, stream_report
 from stocktrack_common.partitions import existing_partitions, partition_name
@@ -67,16 +67,18 @@ async def check_migrations(conn: psycopg.AsyncConnection) -> Check:
     if row and row[0]:
         cur = await conn.execute("SELECT version, checksum FROM schema_migrations")
         applied = {int(version): str(checksum) for version, checksum in await cur.fetchall()}
-    shipped = load_migrations()
-    pending = [f"{m.version:04d}_{m.name}" for m in shipped if m.version not in applied]
-    edited = [
-        f"{m.version:04d}_{m.name}" for m in shipped if applied.get(m.version, m.checksum) != m.checksum
-    ]
+    pending, edited = migration_status(applied)
     if edited:
-        return Check("migrations", "fail", f"edited after they ran: {', '.join(edited)}")
+        return Check("migrations", "fail", f"edited after they ran: {', '.join(_names(edited))}")
     if pending:
-        return Check("migrations", "fail", f"pending: {', '.join(pending)} (run `stocktrack migrate`)")
-    return Check("migrations", "ok", f"{len(shipped)} applied")
+        return Check(
+            "migrations", "fail", f"pending: {', '.join(_names(pending))} (run `stocktrack migrate`)"
+        )
+    return Check("migrations", "ok", f"{len(applied)} applied")
+
+
+def _names(migrations: list[Migration]) -> list[str]:
+    return [f"{m.version:04d}_{m.name}" for m in migrations]
 
 
 async def check_partitions(conn: psycopg.AsyncConnection, today: dt.date, days_ahead: int) -> Check:

@@ -2,7 +2,7 @@
 
 Works on Redis 6.2: XINFO GROUPS only reports `lag` from 7.0 on (and 7.x leaves it empty after
 deletions in the stream), so lag is then counted as the entries after the group's last-delivered
-id. Counting stops at LAG_COUNT_LIMIT, and the report says when it is a lower bound. Ages come
+id. Counting stops at consumer.LAG_COUNT_LIMIT, and the report says when it is a lower bound. Ages come
 from the server's clock, not the operator's, so a skewed laptop clock cannot mislead.
 """
 
@@ -18,10 +18,8 @@ import orjson
 import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
 
+from stocktrack_common.consumer import count_entries_after
 from stocktrack_common.ops_args import add_target_args, connect_redis, resolve_target
-
-LAG_COUNT_LIMIT = 100_000
-_COUNT_PAGE = 10_000
 
 
 def _text(value: Any) -> str:
@@ -58,25 +56,12 @@ async def discover_streams(redis: aioredis.Redis, prefix: str) -> list[str]:
     return sorted(names)
 
 
-async def _count_after(redis: aioredis.Redis, stream: str, last_id: str) -> tuple[int, bool]:
-    """Entries after `last_id`, counted page by page up to LAG_COUNT_LIMIT; (count, exact)."""
-    counted = 0
-    start = "-" if last_id == "0-0" else f"({last_id}"
-    while counted < LAG_COUNT_LIMIT:
-        page = await redis.xrange(stream, min=start, max="+", count=_COUNT_PAGE) or []
-        counted += len(page)
-        if len(page) < _COUNT_PAGE:
-            return counted, True
-        start = f"({_text(page[-1][0])}"
-    return counted, False
-
-
 async def group_status(redis: aioredis.Redis, stream: str, info: dict[str, Any], now_ms: int) -> GroupStatus:
     name = _text(info["name"])
     last_delivered = _text(info["last-delivered-id"])
     reported_lag = info.get("lag")
     if reported_lag is None:
-        lag, exact = await _count_after(redis, stream, last_delivered)
+        lag, exact = await count_entries_after(redis, stream, last_delivered)
     else:
         lag, exact = int(reported_lag), True
     pending = int(info["pending"])

@@ -88,9 +88,10 @@ def seed(url: str, settings: FetcherSettings, minutes: int, now: dt.datetime | N
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="stocktrack seed-sim-history", description=__doc__.splitlines()[0])
     parser.add_argument("--minutes", type=int, default=300, help="bars per symbol (default 300)")
+    parser.add_argument("--database-url", help="defaults to DATABASE_URL")
     args = parser.parse_args(argv)
     settings = FetcherSettings()
     started = time.monotonic()
-    written = seed(settings.database_url.get_secret_value(), settings, args.minutes)
+    written = seed(args.database_url or settings.database_url.get_secret_value(), settings, args.minutes)
     print(f"seeded {written} simulated 1-minute bars in {time.monotonic() - started:.1f}s")
     return 0

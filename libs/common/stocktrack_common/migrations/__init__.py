@@ -52,6 +52,14 @@ def applied_versions(conn: psycopg.Connection) -> dict[int, str]:
     return {v: c for v, c in conn.execute("SELECT version, checksum FROM schema_migrations")}
 
 
+def migration_status(applied: dict[int, str]) -> tuple[list[Migration], list[Migration]]:
+    """Shipped migrations not applied yet, and applied ones whose file changed since (by checksum)."""
+    shipped = load_migrations()
+    pending = [m for m in shipped if m.version not in applied]
+    edited = [m for m in shipped if applied.get(m.version, m.checksum) != m.checksum]
+    return pending, edited
+
+
 def migrate(url: str) -> list[int]:
     """Apply pending migrations; returns the versions applied by this call."""
     applied_now: list[int] = []
@@ -62,12 +70,10 @@ def migrate(url: str) -> list[int]:
                 "CREATE TABLE IF NOT EXISTS schema_migrations (version integer PRIMARY KEY, name text NOT NULL,"
                 " checksum text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())"
             )
-            done = applied_versions(conn)
-            for mig in load_migrations():
-                if mig.version in done:
-                    if done[mig.version] != mig.checksum:
-                        raise RuntimeError(f"migration {mig.version}_{mig.name} was edited after it ran")
-                    continue
+            pending, edited = migration_status(applied_versions(conn))
+            if edited:
+                raise RuntimeError(f"migration {edited[0].version}_{edited[0].name} was edited after it ran")
+            for mig in pending:
                 with conn.transaction():
                     conn.execute(mig.sql.encode())
                     conn.execute(
@@ -83,8 +89,7 @@ def migrate(url: str) -> list[int]:
 
 def pending_migrations(url: str) -> list[Migration]:
     with psycopg.connect(url) as conn:
-        done = applied_versions(conn)
-    return [m for m in load_migrations() if m.version not in done]
+        return migration_status(applied_versions(conn))[0]
 
 
 def cli(argv: list[str]) -> int:
