@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import Iterator
 from decimal import Decimal
+from pathlib import Path
 
 import orjson
 import pytest
 import redis.asyncio as aioredis
+from redis.exceptions import ResponseError
 
 from recommender.bar_builder import Bar, BarBuilder
 from recommender.checkpoint import CheckpointStore
@@ -16,6 +19,7 @@ from recommender.rules import confidence_bucket
 from recommender.rules_config import RulesConfig
 from recommender.settings import RecommenderSettings, owned_shards
 from stocktrack_common.consumer import Delivery
+from stocktrack_common.devenv import start_embedded_redis
 from stocktrack_common.messages import Tick
 from stocktrack_common.stream_names import signals_stream
 
@@ -153,3 +157,42 @@ def test_owned_shards(env: dict[str, object], expected: list[int]) -> None:
 def test_owned_shards_rejects_impossible_settings(env: dict[str, object]) -> None:
     with pytest.raises(ValueError):
         owned_shards(RecommenderSettings.model_validate(env))
+
+
+@pytest.fixture
+def own_redis_url(tmp_path: Path) -> Iterator[str]:
+    """A redis-server only this test uses: it is driven out of memory, which no shared server may be."""
+    url, proc = start_embedded_redis(tmp_path / "redis")
+    yield url
+    proc.terminate()
+    proc.wait(10)
+
+
+async def test_a_failed_publish_keeps_no_state_so_the_retry_publishes_the_same_signals(
+    own_redis_url: str, redis_client: aioredis.Redis, prefix: str
+) -> None:
+    batch = deliveries([float(p) for p in PRICES])
+    control = processor(redis_client, prefix)
+    await control.handle(batch)
+    expected = await signals(redis_client, prefix)
+    assert expected
+
+    client = aioredis.Redis.from_url(own_redis_url)
+    try:
+        proc = processor(client, prefix)
+        # Out of memory, Redis refuses every write: the batch's transaction fails after the ticks
+        # were folded, the moment at which the state used to run ahead of what was published.
+        await client.config_set("maxmemory-policy", "noeviction")
+        await client.config_set("maxmemory", "1")
+        with pytest.raises(ResponseError, match="maxmemory"):
+            await proc.handle(batch)
+        await client.config_set("maxmemory", "0")
+        assert await signals(client, prefix) == []
+        assert await client.hget(f"{prefix}:recommender:state", "ABC") is None
+
+        await proc.handle(batch)  # the consumer's retry of the same batch
+        assert await signals(client, prefix) == expected
+        await proc.handle(batch)  # and a redelivery after that adds nothing
+        assert await signals(client, prefix) == expected
+    finally:
+        await client.aclose()

@@ -79,18 +79,28 @@ class TickHandler:
         self.recorder = recorder
 
     async def __call__(self, batch: list[Delivery[Tick]]) -> None:
+        """Evaluate, record, then save the states; a failure anywhere keeps none of the batch's state.
+
+        Evaluating moves each symbol's state past the batch's ticks. If recording or saving then
+        fails, a retry against the moved state would see no crossing and lose the alerts, so
+        the touched symbols are dropped from memory and reloaded from the last saved state.
+        """
         book = await self.rules.current()
         alerts: list[PendingAlert] = []
         touched: set[str] = set()
-        for delivery in batch:
-            tick = delivery.message
-            if not book.watches_ticks_of(tick.symbol):
-                continue
-            await self._ensure_rsi(book, tick)
-            alerts += evaluate_tick(book, self.states.cache[tick.symbol], tick)
-            touched.add(tick.symbol)
-        await self.recorder.record(alerts)
-        await self.states.save(touched)
+        try:
+            for delivery in batch:
+                tick = delivery.message
+                if not book.watches_ticks_of(tick.symbol):
+                    continue
+                touched.add(tick.symbol)
+                await self._ensure_rsi(book, tick)
+                alerts += evaluate_tick(book, self.states.cache[tick.symbol], tick)
+            await self.recorder.record(alerts)
+            await self.states.save(touched)
+        except BaseException:
+            self.states.forget(touched)
+            raise
 
     async def _ensure_rsi(self, book: RuleBook, tick: Tick) -> None:
         state = await self.states.get(tick.symbol)

@@ -72,6 +72,11 @@ class SymbolStateStore:
             self.cache[symbol] = state
         return state
 
+    def forget(self, symbols: set[str]) -> None:
+        """Drop cached states (after a failed batch), so the next read comes from the saved hash."""
+        for symbol in symbols:
+            self.cache.pop(symbol, None)
+
     async def save(self, symbols: set[str]) -> None:
         if symbols:
             await self.redis.hset(self.key, mapping={s: self.cache[s].to_json() for s in symbols})

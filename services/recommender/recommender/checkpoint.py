@@ -1,8 +1,9 @@
 """Per-symbol state checkpoints in one Redis hash, so a restart resumes without a long warm-up.
 
-Written after the batch's signals are published and before it is acknowledged: a crash in
-between replays the batch, whose ticks the restored state then recognises by stream id and skips;
-at worst a signal is published twice, which the writer's (symbol, ts, source) key absorbs.
+Written in the same MULTI/EXEC as the batch's signals, so a checkpoint exists only for a batch
+whose signals are out, and the signals of a batch are out only with its checkpoint. A crash after
+the transaction and before the acknowledgement replays the batch; the restored state recognises
+its ticks by stream id and skips them, so nothing is published twice.
 """
 
 from __future__ import annotations
@@ -27,6 +28,6 @@ class CheckpointStore:
         return None if raw is None else orjson.loads(raw)
 
     def save_in(self, pipe: Any, states: dict[str, dict[str, Any]]) -> None:
-        """Queue the save on a pipeline, so it goes out with the signals in one round trip."""
+        """Queue the save on the batch's transaction, so it commits with the signals or not at all."""
         if states:
             pipe.hset(self.key, mapping={symbol: orjson.dumps(state) for symbol, state in states.items()})

@@ -4,7 +4,10 @@ For each tick shard batch: restore each symbol's state (memory, else checkpoint,
 from Postgres), fold the ticks into bars, and on each closed bar run the rule engine and, when a
 model is active, the model. A signal is published for a source only when its action or
 confidence bucket differs from the last one published, so subscribers see changes, not noise.
-Signals and checkpoints leave in one pipeline at the end of the batch; the consumer acks after.
+Signals and checkpoints leave in one MULTI/EXEC transaction at the end of the batch; the
+consumer acks after. Nothing the batch did to a symbol's state is kept unless that transaction
+succeeded: a failed batch drops the symbols it touched from memory, so the retry restores them
+from the last checkpoint and derives (and publishes) the same signals again.
 """
 
 from __future__ import annotations
@@ -66,9 +69,32 @@ class TickProcessor:
         self.states: dict[str, SymbolState] = {}
 
     async def handle(self, batch: list[Delivery[Tick]]) -> None:
-        """The consumer's handler: idempotent, so a redelivered batch changes nothing twice."""
-        signals: list[Signal] = []
+        """The consumer's handler: idempotent, so a redelivered batch changes nothing twice.
+
+        State advances only together with its outputs. The ticks are folded into the in-memory
+        states first; should publishing fail (Redis down, a reply lost), those states are already
+        past ticks whose signals never left, and a retry would skip the ticks as seen and lose
+        the signals. So on any failure the touched symbols are forgotten and come back from the
+        checkpoint, which the transaction writes only together with the signals.
+        """
         touched: dict[str, SymbolState] = {}
+        try:
+            signals = await self._fold(batch, touched)
+            async with self.redis.pipeline(transaction=True) as pipe:
+                for signal in signals:
+                    pipe.xadd(self.signals_key, signal.to_fields())  # type: ignore[arg-type]
+                self.checkpoints.save_in(pipe, {s: st.to_state() for s, st in touched.items()})
+                await pipe.execute()
+        except BaseException:
+            for symbol in touched:
+                self.states.pop(symbol, None)
+            raise
+        for signal in signals:
+            SIGNALS.labels("rules" if signal.source == "rules" else "model", signal.action).inc()
+
+    async def _fold(self, batch: list[Delivery[Tick]], touched: dict[str, SymbolState]) -> list[Signal]:
+        """Fold the batch's unseen ticks into their symbols' states; returns the signals of closed bars."""
+        signals: list[Signal] = []
         for delivery in batch:
             tick = delivery.message
             state = touched.get(tick.symbol) or await self._state(tick.symbol, tick.ts)
@@ -82,13 +108,7 @@ class TickProcessor:
                 LATE_TICKS.inc()
             if closed is not None:
                 signals.extend(self._on_bar(state, closed, publish=True))
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for signal in signals:
-                pipe.xadd(self.signals_key, signal.to_fields())  # type: ignore[arg-type]
-            self.checkpoints.save_in(pipe, {s: st.to_state() for s, st in touched.items()})
-            await pipe.execute()
-        for signal in signals:
-            SIGNALS.labels("rules" if signal.source == "rules" else "model", signal.action).inc()
+        return signals
 
     async def _state(self, symbol: str, first_ts: int) -> SymbolState:
         state = self.states.get(symbol)
