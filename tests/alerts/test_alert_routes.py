@@ -10,8 +10,8 @@ import pytest_asyncio
 from aiohttp.test_utils import TestClient, TestServer
 from pydantic import SecretStr
 
-from api.api_keys import create_key
 from api.app import create_app
+from api.keys.store import create_key
 from api.settings import ApiSettings
 
 PEPPER = "alert-route-tests-pepper"

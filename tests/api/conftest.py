@@ -13,8 +13,8 @@ from aiohttp.test_utils import TestClient, TestServer
 from psycopg_pool import AsyncConnectionPool
 from pydantic import SecretStr
 
-from api.api_keys import create_key
 from api.app import create_app
+from api.keys.store import create_key
 from api.settings import ApiSettings
 from stocktrack_common.partitions import ensure_tick_partitions
 

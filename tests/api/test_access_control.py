@@ -9,8 +9,8 @@ import sys
 
 import pytest
 
-from api.client_ip import client_ip
-from api.rate_limit import decide
+from api.access.auth import client_ip
+from api.access.request_limits import decide
 from api.settings import ApiSettings
 from tests.api.conftest import PEPPER, ApiFactory, assert_error, get_json
 

@@ -17,7 +17,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from pydantic import SecretStr
 
 from api.app import create_app
-from api.dashboard import STATIC_DIR, session_start
+from api.dashboard.routes import STATIC_DIR, session_start
 from api.settings import ApiSettings
 from stocktrack_common.stream_names import latest_quotes_key
 from tests.dashboard import seed

@@ -15,7 +15,7 @@ SETTINGS_MODULES = [
     "fetcher.settings",
     "writer.settings",
     "api.settings",
-    "api.dashboard",
+    "api.dashboard.routes",
     "streamer.settings",
     "recommender.settings",
     "janitor.settings",

@@ -20,7 +20,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from api.api_keys import create_key
+from api.keys.store import create_key
 from tests.faults.harness import pipeline_env, row_count, wait_for
 from tests.support.processes import Services
 

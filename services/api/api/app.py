@@ -1,7 +1,8 @@
 """The api's app factory: pools open and close in one cleanup context; middleware and routes wired here.
 
-Routes are registered one module per line with `add_endpoints(app, *module.ENDPOINTS)`; an
-endpoint registered that way is validated, scope-checked and documented in /openapi.json.
+Each feature package (market, alerts, dashboard) declares its routes as ENDPOINTS, registered
+here one module per line with `add_endpoints(app, *module.ENDPOINTS)`; an endpoint registered
+that way is validated, scope-checked and documented in /openapi.json.
 """
 
 from __future__ import annotations
@@ -11,15 +12,14 @@ from collections.abc import AsyncIterator
 import structlog
 from aiohttp import web
 
-from api import bars, quotes, signals, symbols
-from api.alert_routes import add_alert_routes
-from api.auth import KEY_CACHE, LIMITER, KeyCache, auth_middleware
-from api.dashboard import add_dashboard_routes
-from api.docs import add_docs_routes
-from api.rate_limit import RateLimiter
-from api.routing import add_endpoints
-from api.settings import ApiSettings
-from api.state import POOL, PREFIX, REDIS, SETTINGS
+from api.access.auth import KEY_CACHE, LIMITER, KeyCache, auth_middleware
+from api.access.request_limits import RateLimiter
+from api.alerts import routes as alerts
+from api.dashboard.routes import add_dashboard_routes
+from api.http.endpoints import add_endpoints
+from api.http.openapi import add_docs_routes
+from api.market import bars, quotes, signals, symbols
+from api.settings import POOL, PREFIX, REDIS, SETTINGS, ApiSettings
 from stocktrack_common.emf import EmfDistributions, EmfSettings
 from stocktrack_common.health import postgres_check, redis_check
 from stocktrack_common.http_cors import add_cors
@@ -78,6 +78,6 @@ def create_app(settings: ApiSettings) -> web.Application:
     add_endpoints(app, *quotes.ENDPOINTS)
     add_endpoints(app, *bars.ENDPOINTS)
     add_endpoints(app, *signals.ENDPOINTS)
-    add_alert_routes(app)
+    add_endpoints(app, *alerts.ENDPOINTS)
     add_dashboard_routes(app)
     return app

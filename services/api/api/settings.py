@@ -1,12 +1,16 @@
-"""API configuration: limits, auth, rate limiting and CORS, all from the environment."""
+"""What the api runs with: its configuration from the environment (limits, auth, rate limiting,
+CORS) and the typed keys under which the app factory stores the settings, pools and clients."""
 
 from __future__ import annotations
 
 import ipaddress
 from typing import Annotated, Any
 
+from aiohttp import web
+from psycopg_pool import AsyncConnectionPool
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import NoDecode
+from redis.asyncio import Redis
 
 from stocktrack_common.http_cors import CorsOrigins
 from stocktrack_common.settings import CommonSettings
@@ -53,3 +57,9 @@ class ApiSettings(CommonSettings):
     @classmethod
     def _networks(cls, value: Any) -> list[IpNetwork]:
         return [ipaddress.ip_network(item, strict=False) for item in _split(value)]
+
+
+POOL: web.AppKey[AsyncConnectionPool] = web.AppKey("pool", AsyncConnectionPool)
+PREFIX: web.AppKey[str] = web.AppKey("prefix", str)
+REDIS: web.AppKey[Redis] = web.AppKey("redis", Redis)
+SETTINGS: web.AppKey[ApiSettings] = web.AppKey("settings", ApiSettings)

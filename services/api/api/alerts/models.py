@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from api.params import SYMBOL_PARAM_PATTERN
+from api.http.params import SYMBOL_PARAM_PATTERN
 
 Direction = Literal["above", "below", "either"]
 

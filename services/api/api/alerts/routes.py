@@ -11,8 +11,8 @@ import secrets
 
 from aiohttp import web
 
-from api import alert_queries
-from api.alert_schemas import (
+from api.alerts import queries
+from api.alerts.models import (
     AlertListQuery,
     AlertRuleCreate,
     AlertRuleCreated,
@@ -23,9 +23,8 @@ from api.alert_schemas import (
     DeliveriesQuery,
     DeliveryList,
 )
-from api.responses import json_ok
-from api.routing import Endpoint, Inputs, add_endpoints
-from api.state import POOL
+from api.http.endpoints import Endpoint, Inputs, json_ok
+from api.settings import POOL
 from stocktrack_common.http_errors import ApiError
 
 
@@ -42,7 +41,7 @@ async def create_rule(request: web.Request, inputs: Inputs) -> web.StreamRespons
         raise ApiError(422, "a slack target takes no secret (its URL is the secret)")
     principal = request.get("principal")
     async with request.app[POOL].connection() as conn:
-        row = await alert_queries.insert_rule(
+        row = await queries.insert_rule(
             conn,
             rule_id=new_rule_id(),
             symbol=body.symbol.upper(),
@@ -53,39 +52,39 @@ async def create_rule(request: web.Request, inputs: Inputs) -> web.StreamRespons
             secret=secret,
             created_by=getattr(principal, "key_id", None),
         )
-    return json_ok({**alert_queries.rule_json(row), "secret": secret}, status=201)
+    return json_ok({**queries.rule_json(row), "secret": secret}, status=201)
 
 
 async def list_rules(request: web.Request, inputs: Inputs) -> web.StreamResponse:
     query = inputs.query_as(AlertListQuery)
     async with request.app[POOL].connection() as conn:
-        rows = await alert_queries.list_rules(conn, query.symbol.upper() if query.symbol else None)
-    return json_ok({"items": [alert_queries.rule_json(r) for r in rows]})
+        rows = await queries.list_rules(conn, query.symbol.upper() if query.symbol else None)
+    return json_ok({"items": [queries.rule_json(r) for r in rows]})
 
 
 async def get_rule(request: web.Request, inputs: Inputs) -> web.StreamResponse:
     rule_id = inputs.path_as(AlertRulePath).rule_id
     async with request.app[POOL].connection() as conn:
-        row = await alert_queries.get_rule(conn, rule_id)
+        row = await queries.get_rule(conn, rule_id)
     if row is None:
         raise ApiError(404, f"no alert rule {rule_id}")
-    return json_ok(alert_queries.rule_json(row))
+    return json_ok(queries.rule_json(row))
 
 
 async def patch_rule(request: web.Request, inputs: Inputs) -> web.StreamResponse:
     rule_id = inputs.path_as(AlertRulePath).rule_id
     body = inputs.body_as(AlertRulePatch)
     async with request.app[POOL].connection() as conn:
-        row = await alert_queries.update_rule(conn, rule_id, body.enabled, body.name)
+        row = await queries.update_rule(conn, rule_id, body.enabled, body.name)
     if row is None:
         raise ApiError(404, f"no alert rule {rule_id}")
-    return json_ok(alert_queries.rule_json(row))
+    return json_ok(queries.rule_json(row))
 
 
 async def delete_rule(request: web.Request, inputs: Inputs) -> web.StreamResponse:
     rule_id = inputs.path_as(AlertRulePath).rule_id
     async with request.app[POOL].connection() as conn:
-        if not await alert_queries.delete_rule(conn, rule_id):
+        if not await queries.delete_rule(conn, rule_id):
             raise ApiError(404, f"no alert rule {rule_id}")
     return web.Response(status=204)
 
@@ -94,9 +93,9 @@ async def list_deliveries(request: web.Request, inputs: Inputs) -> web.StreamRes
     rule_id = inputs.path_as(AlertRulePath).rule_id
     query = inputs.query_as(DeliveriesQuery)
     async with request.app[POOL].connection() as conn:
-        if await alert_queries.get_rule(conn, rule_id) is None:
+        if await queries.get_rule(conn, rule_id) is None:
             raise ApiError(404, f"no alert rule {rule_id}")
-        rows = await alert_queries.list_deliveries(conn, rule_id, query.status, query.limit)
+        rows = await queries.list_deliveries(conn, rule_id, query.status, query.limit)
     return json_ok({"items": rows})
 
 
@@ -170,7 +169,3 @@ ENDPOINTS = (
         response=DeliveryList,
     ),
 )
-
-
-def add_alert_routes(app: web.Application) -> None:
-    add_endpoints(app, *ENDPOINTS)

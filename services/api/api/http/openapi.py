@@ -1,23 +1,29 @@
-"""The OpenAPI 3.1 document, generated from the declared endpoints and their pydantic models.
+"""/openapi.json, generated from the declared endpoints and their pydantic models, and the /docs page.
 
 Nothing here is written by hand per endpoint: parameters come from the path and query models
 that validate requests, bodies and responses from their models (JSON Schema 2020-12, which
-OpenAPI 3.1 uses as is), and the error responses from the shared error shape.
+OpenAPI 3.1 uses as is), and the error responses from the shared error shape. The /docs page
+works offline: Swagger UI is vendored in the package's static/ directory.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from importlib import resources
 from typing import Any
 
-from pydantic import BaseModel
+import orjson
+from aiohttp import web
+from pydantic import BaseModel, Field
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
-from api.routing import Endpoint
-from api.schemas import ErrorBody
+from api.http.endpoints import ENDPOINTS, Endpoint
+from api.settings import SETTINGS
 
+STATIC_DIR = resources.files("api") / "static"
 REF = "#/components/schemas/{model}"
+_DOCUMENT: web.AppKey[dict[str, bytes]] = web.AppKey("openapi_document", dict)
 _ERROR_TEXT = {
     400: "Malformed request (bad JSON body, tampered cursor)",
     401: "API key missing where required, malformed, unknown or revoked",
@@ -33,6 +39,18 @@ _SECURITY_SCHEMES = {
     "bearerAuth": {"type": "http", "scheme": "bearer", "description": "Authorization: Bearer <api key>"},
     "apiKeyHeader": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
 }
+
+
+class ErrorDetail(BaseModel):
+    code: str = Field(description="machine readable, e.g. validation_error, not_found, rate_limited")
+    message: str
+    details: Any = None
+
+
+class ErrorBody(BaseModel):
+    """The shape of every error response, as stocktrack_common.http_errors writes it."""
+
+    error: ErrorDetail
 
 
 def _without_null(schema: dict[str, Any]) -> dict[str, Any]:
@@ -151,3 +169,30 @@ def build_openapi(
         "paths": paths,
         "components": {"schemas": defs.get("$defs", {}), "securitySchemes": _SECURITY_SCHEMES},
     }
+
+
+def openapi_document(app: web.Application) -> dict[str, Any]:
+    endpoints: list[Endpoint] = app[ENDPOINTS]
+    return build_openapi(
+        endpoints, title="stocktrack API", version="1", read_requires_key=app[SETTINGS].api_read_requires_key
+    )
+
+
+async def openapi_json(request: web.Request) -> web.Response:
+    # Built on first use, when every module has registered its endpoints, then served from memory.
+    cache = request.app[_DOCUMENT]
+    if "body" not in cache:
+        cache["body"] = orjson.dumps(openapi_document(request.app))
+    return web.Response(body=cache["body"], content_type="application/json")
+
+
+async def docs_page(_: web.Request) -> web.Response:
+    html = (STATIC_DIR / "docs.html").read_text(encoding="utf-8")
+    return web.Response(text=html, content_type="text/html")
+
+
+def add_docs_routes(app: web.Application) -> None:
+    app[_DOCUMENT] = {}
+    app.router.add_get("/openapi.json", openapi_json)
+    app.router.add_get("/docs", docs_page)
+    app.router.add_static("/docs/static", str(STATIC_DIR), append_version=False)

@@ -5,20 +5,11 @@ from __future__ import annotations
 import orjson
 from aiohttp import web
 
-from api import queries
-from api.params import (
-    LatestQuotesQuery,
-    SymbolPath,
-    TicksQuery,
-    cursor_text,
-    cursor_time,
-    decode_cursor,
-    encode_cursor,
-)
-from api.responses import json_ok, page_size
-from api.routing import Endpoint, Inputs
-from api.schemas import Quote, QuoteMap, TickPage
-from api.state import POOL, PREFIX, REDIS, SETTINGS
+from api.http.endpoints import Endpoint, Inputs, json_ok, page_size
+from api.http.params import cursor_text, cursor_time, decode_cursor, encode_cursor
+from api.market import queries
+from api.market.models import LatestQuotesQuery, Quote, QuoteMap, SymbolPath, TickPage, TicksQuery
+from api.settings import POOL, PREFIX, REDIS, SETTINGS
 from stocktrack_common.http_errors import ApiError
 from stocktrack_common.stream_names import latest_quotes_key
 

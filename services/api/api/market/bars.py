@@ -9,13 +9,11 @@ from typing import Any
 import numpy as np
 from aiohttp import web
 
-from api import queries
-from api.bar_queries import STEPS, fetch_bars, window
-from api.params import BarsQuery, IndicatorsQuery, SymbolPath
-from api.responses import json_ok, page_size
-from api.routing import Endpoint, Inputs
-from api.schemas import BarSeries, IndicatorSeries
-from api.state import POOL, SETTINGS
+from api.http.endpoints import Endpoint, Inputs, json_ok, page_size
+from api.market import queries
+from api.market.bar_rollup import STEPS, fetch_bars, window
+from api.market.models import BarSeries, BarsQuery, IndicatorSeries, IndicatorsQuery, SymbolPath
+from api.settings import POOL, SETTINGS
 from stocktrack_common import indicators
 from stocktrack_common.http_errors import ApiError
 

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from api import queries
-from api.params import SymbolCreate, SymbolPath, SymbolsQuery
-from api.responses import json_ok
-from api.routing import Endpoint, Inputs
-from api.schemas import SymbolList, SymbolOut
-from api.state import POOL
+from api.http.endpoints import Endpoint, Inputs, json_ok
+from api.market import queries
+from api.market.models import SymbolCreate, SymbolList, SymbolOut, SymbolPath, SymbolsQuery
+from api.settings import POOL
 from stocktrack_common.http_errors import ApiError
 
 

@@ -2,19 +2,21 @@
 
 A handler never parses its own inputs: the wrapper validates path, query and body with the
 declared pydantic models and hands them over, so what is documented is exactly what is enforced.
+Handlers answer with `json_ok` (orjson) and size pages with `page_size`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Literal, TypeVar
+from typing import Any, Literal, TypeVar
 
 import orjson
 from aiohttp import web
 from pydantic import BaseModel
 
-from api.auth import require_scope
+from api.access.auth import require_scope
+from api.settings import ApiSettings
 from stocktrack_common.http_errors import ApiError
 
 M = TypeVar("M", bound=BaseModel)
@@ -105,3 +107,12 @@ def add_endpoints(app: web.Application, *endpoints: Endpoint) -> None:
     for endpoint in endpoints:
         app.router.add_route(endpoint.method, endpoint.path, _wrap(endpoint))
         registry.append(endpoint)
+
+
+def json_ok(body: Any, status: int = 200) -> web.Response:
+    return web.Response(body=orjson.dumps(body), status=status, content_type="application/json")
+
+
+def page_size(requested: int | None, settings: ApiSettings) -> int:
+    """The client's limit, else the server default; never above API_MAX_LIMIT."""
+    return min(requested or settings.api_default_limit, settings.api_max_limit)

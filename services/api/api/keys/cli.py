@@ -13,7 +13,7 @@ import sys
 import orjson
 import psycopg
 
-from api.api_keys import SCOPES, create_key, list_keys, revoke_key
+from api.keys.store import SCOPES, create_key, list_keys, revoke_key
 from api.settings import ApiSettings
 
 

@@ -21,15 +21,14 @@ import orjson
 from aiohttp import web
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from api import dashboard_queries
-from api.dashboard_schemas import ModelList, ModelPath, WatchList
-from api.responses import json_ok
-from api.routing import Endpoint, Inputs, add_endpoints
-from api.state import POOL, PREFIX, REDIS, SETTINGS
+from api.dashboard import queries
+from api.dashboard.models import ModelList, ModelPath, WatchList
+from api.http.endpoints import Endpoint, Inputs, add_endpoints, json_ok
+from api.settings import POOL, PREFIX, REDIS, SETTINGS
 from stocktrack_common.http_errors import ApiError
 from stocktrack_common.stream_names import latest_quotes_key
 
-STATIC_DIR = Path(__file__).parent / "static" / "dashboard"
+STATIC_DIR = Path(__file__).parent.parent / "static" / "dashboard"
 # Sessions (and so "previous close") follow the US exchanges' calendar day.
 MARKET_TZ = ZoneInfo("America/New_York")
 SPARKLINE_WINDOW = dt.timedelta(days=1)
@@ -65,13 +64,13 @@ def session_start(now: dt.datetime) -> tuple[dt.date, dt.datetime]:
 async def watch_list(request: web.Request, _: Inputs) -> web.StreamResponse:
     """Every watched symbol with its newest quote, the price change is measured against, and a sparkline."""
     async with request.app[POOL].connection() as conn:
-        table = await dashboard_queries.active_symbols(conn)
+        table = await queries.active_symbols(conn)
         names = dict(table)
         symbols = list(dict.fromkeys([*request.app[SETTINGS].symbols, *names]))
         now = dt.datetime.now(dt.UTC)
         day, day_start = session_start(now)
-        references = await dashboard_queries.reference_prices(conn, symbols, day, day_start)
-        sparks = await dashboard_queries.sparklines(conn, symbols, now - SPARKLINE_WINDOW)
+        references = await queries.reference_prices(conn, symbols, day, day_start)
+        sparks = await queries.sparklines(conn, symbols, now - SPARKLINE_WINDOW)
     cached = (
         await request.app[REDIS].hmget(latest_quotes_key(request.app[PREFIX]), symbols) if symbols else []
     )
@@ -93,7 +92,7 @@ async def watch_list(request: web.Request, _: Inputs) -> web.StreamResponse:
 
 async def models(request: web.Request, _: Inputs) -> web.StreamResponse:
     async with request.app[POOL].connection() as conn:
-        items = await dashboard_queries.list_models(conn, MODELS_SHOWN)
+        items = await queries.list_models(conn, MODELS_SHOWN)
     return json_ok({"items": items})
 
 
@@ -101,7 +100,7 @@ async def equity_chart(request: web.Request, inputs: Inputs) -> web.StreamRespon
     """The equity-curve picture a training stored with the model (base64 PNG in its metrics)."""
     model_id = inputs.path_as(ModelPath).model_id
     async with request.app[POOL].connection() as conn:
-        encoded = await dashboard_queries.equity_chart_base64(conn, model_id)
+        encoded = await queries.equity_chart_base64(conn, model_id)
     if not encoded:
         raise ApiError(404, f"no equity chart stored for model {model_id}")
     try:

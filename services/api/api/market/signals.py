@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from api import queries
-from api.params import SignalsQuery, SymbolPath, cursor_text, cursor_time, decode_cursor, encode_cursor
-from api.responses import json_ok, page_size
-from api.routing import Endpoint, Inputs
-from api.schemas import SignalOut, SignalPage
-from api.state import POOL, SETTINGS
+from api.http.endpoints import Endpoint, Inputs, json_ok, page_size
+from api.http.params import cursor_text, cursor_time, decode_cursor, encode_cursor
+from api.market import queries
+from api.market.models import SignalOut, SignalPage, SignalsQuery, SymbolPath
+from api.settings import POOL, SETTINGS
 from stocktrack_common.http_errors import ApiError
 
 

@@ -2,23 +2,29 @@
 
 A request may present a key (`Authorization: Bearer <key>` or `X-API-Key: <key>`); a wrong,
 malformed or revoked key is refused with 401 on any endpoint rather than silently treated as
-anonymous. Each endpoint declares the scope it needs (routing.py); `write` includes `read`.
+anonymous. Each endpoint declares the scope it needs (api.http.endpoints); `write` includes `read`.
 Rate limits count per key when one is presented, otherwise per client address.
+
+The client's address is the TCP peer, or X-Forwarded-For when the peer is a trusted proxy.
+X-Forwarded-For is written by whoever sent the request, so it is believed only when the peer is
+one of TRUSTED_PROXIES; then the rightmost address that is not itself a trusted proxy is the
+client (entries further left could have been forged by the client).
 """
 
 from __future__ import annotations
 
+import ipaddress
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import structlog
 from aiohttp import web
 from prometheus_client import Counter
 
-from api.api_keys import ApiKeyRow, find_key, key_id_of, key_matches
-from api.client_ip import client_ip
-from api.rate_limit import RateLimiter
-from api.state import POOL, SETTINGS
+from api.access.request_limits import RateLimiter
+from api.keys.store import ApiKeyRow, find_key, key_id_of, key_matches
+from api.settings import POOL, SETTINGS, IpNetwork
 from stocktrack_common.http_errors import ApiError, Handler
 from stocktrack_common.http_observability import CLIENT_IP
 
@@ -70,6 +76,28 @@ class KeyCache:
 
 PRINCIPAL: web.RequestKey[Principal] = web.RequestKey("principal", Principal)
 KEY_CACHE: web.AppKey[KeyCache] = web.AppKey("key_cache", KeyCache)
+
+
+def _trusted(address: str, proxies: Sequence[IpNetwork]) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in net for net in proxies)
+
+
+def client_ip(peer: str | None, forwarded_for: str | None, proxies: Sequence[IpNetwork]) -> str:
+    address = peer or "unknown"
+    if not proxies or not forwarded_for or not _trusted(address, proxies):
+        return address
+    hops = [h.strip() for h in forwarded_for.split(",") if h.strip()]
+    for hop in reversed(hops):
+        if not _trusted(hop, proxies):
+            try:
+                return str(ipaddress.ip_address(hop))
+            except ValueError:
+                return address
+    return hops[0] if hops else address
 
 
 def presented_key(request: web.Request) -> str | None:

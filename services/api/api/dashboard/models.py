@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.schemas import Quote
+from api.market.models import Quote
 
 
 class WatchItem(BaseModel):

@@ -1,7 +1,8 @@
-"""Request parameters as pydantic models: one definition validates requests and documents them.
+"""Request parameters every feature uses (times, symbols, page sizes, cursors) as pydantic types.
 
-The JSON schemas these models emit are the OpenAPI document's parameters, so every pattern here
-accepts exactly what the parsers accept (a fuzzer reading the document finds no gap between them).
+One definition validates requests and documents them: the JSON schemas these types emit are the
+OpenAPI document's parameters, so every pattern here accepts exactly what the parsers accept (a
+fuzzer reading the document finds no gap between them).
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import base64
 import binascii
 import datetime as dt
 import re
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 import orjson
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, model_validator
@@ -18,33 +19,13 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSche
 from stocktrack_common.http_errors import ApiError
 
 MAX_LIMIT = 5000
-MAX_SYMBOLS_PER_REQUEST = 100
 # Symbols are upper case in storage; requests may use any case.
 SYMBOL_PARAM_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9.\-]{0,14}$"
-_SYMBOL = re.compile(SYMBOL_PARAM_PATTERN)
-SYMBOL_LIST_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9.\-]{0,14}(,[A-Za-z0-9][A-Za-z0-9.\-]{0,14})*$"
 TIME_PATTERN = r"^(\d{1,13}|\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?)?(Z|[+-]\d{2}:\d{2})?)$"
 _TIME = re.compile(TIME_PATTERN)
 CURSOR_PATTERN = r"^[A-Za-z0-9_\-]{1,512}$"
 # Epoch milliseconds accepted: up to year 9999, the last year Python's datetime can hold.
 _MAX_EPOCH_MS = 253_402_300_799_999
-
-
-def parse_symbol(raw: str) -> str:
-    if not _SYMBOL.match(raw):
-        raise ApiError(
-            422,
-            f"invalid symbol {raw[:32]!r}",
-            code="validation_error",
-            details=[
-                {
-                    "loc": ["path", "symbol"],
-                    "msg": f"must match {SYMBOL_PARAM_PATTERN}",
-                    "type": "string_pattern_mismatch",
-                }
-            ],
-        )
-    return raw.upper()
 
 
 def parse_time(value: Any) -> Any:
@@ -66,12 +47,6 @@ def parse_time(value: Any) -> Any:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
 
 
-def parse_symbol_csv(value: Any) -> Any:
-    if isinstance(value, str):
-        return [item.upper() for item in value.split(",")]
-    return value
-
-
 Timestamp = Annotated[
     dt.datetime | None,
     BeforeValidator(parse_time),
@@ -84,19 +59,6 @@ Timestamp = Annotated[
         }
     ),
 ]
-SymbolList = Annotated[
-    list[Annotated[str, Field(pattern=SYMBOL_PARAM_PATTERN)]],
-    BeforeValidator(parse_symbol_csv),
-    WithJsonSchema(
-        {
-            "type": "string",
-            "pattern": SYMBOL_LIST_PATTERN,
-            "description": f"comma separated, at most {MAX_SYMBOLS_PER_REQUEST}",
-            "examples": ["AAPL,MSFT"],
-        }
-    ),
-]
-Interval = Literal["1m", "5m", "15m", "1h", "1d"]
 Limit = Annotated[
     int | None, Field(ge=1, le=MAX_LIMIT, description="page size (server default when omitted)")
 ]
@@ -134,71 +96,18 @@ def cursor_text(value: Any) -> str:
     return value
 
 
-class _Query(BaseModel):
+class QueryModel(BaseModel):
+    """Query and path parameters: unknown names are refused, aliases (`from`) accepted."""
+
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
 
-class _TimeRange(_Query):
+class TimeRange(QueryModel):
     from_: Timestamp = Field(default=None, alias="from", description="inclusive")
     to: Timestamp = Field(default=None, description="exclusive")
 
     @model_validator(mode="after")
-    def _ordered(self) -> _TimeRange:
+    def _ordered(self) -> TimeRange:
         if self.from_ is not None and self.to is not None and self.to <= self.from_:
             raise ValueError("'to' must be later than 'from'")
         return self
-
-
-class SymbolPath(_Query):
-    symbol: str = Field(pattern=SYMBOL_PARAM_PATTERN, description="ticker, any case")
-
-
-class SymbolsQuery(_Query):
-    include_inactive: bool = Field(default=False, description="also list removed symbols")
-
-
-class LatestQuotesQuery(_Query):
-    symbols: SymbolList = Field(min_length=1, max_length=MAX_SYMBOLS_PER_REQUEST)
-
-
-class TicksQuery(_TimeRange):
-    limit: Limit = None
-    cursor: Cursor = None
-
-
-class BarsQuery(_TimeRange):
-    interval: Interval = Field(default="1m", description="bar width; coarser bars are rolled up from 1m bars")
-    limit: Limit = None
-
-
-class IndicatorsQuery(BarsQuery):
-    sma_period: int = Field(default=20, ge=2, le=500)
-    ema_period: int = Field(default=20, ge=2, le=500)
-    rsi_period: int = Field(default=14, ge=2, le=500)
-    macd_fast: int = Field(default=12, ge=2, le=500)
-    macd_slow: int = Field(default=26, ge=3, le=500)
-    macd_signal: int = Field(default=9, ge=1, le=500)
-
-    @model_validator(mode="after")
-    def _macd_periods(self) -> IndicatorsQuery:
-        if self.macd_fast >= self.macd_slow:
-            raise ValueError("macd_fast must be smaller than macd_slow")
-        return self
-
-
-class SignalsQuery(_TimeRange):
-    symbol: str | None = Field(default=None, pattern=SYMBOL_PARAM_PATTERN)
-    action: Literal["buy", "sell", "hold"] | None = None
-    limit: Limit = None
-    cursor: Cursor = None
-
-
-class SymbolCreate(BaseModel):
-    """Body of POST /v1/symbols: add (or re-activate) a symbol on the watch list."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    symbol: str = Field(pattern=SYMBOL_PARAM_PATTERN)
-    name: str | None = Field(default=None, max_length=200)
-    exchange: str | None = Field(default=None, max_length=32)
-    currency: str = Field(default="USD", pattern=r"^[A-Z]{3}$")

@@ -1,0 +1,1 @@
+"""Alert rules over HTTP: register, list, pause and remove them; inspect their deliveries."""

@@ -1,0 +1,1 @@
+"""The dashboard pages served by the api, and the summaries only they need."""

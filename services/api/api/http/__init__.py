@@ -1,0 +1,1 @@
+"""HTTP machinery every api feature shares: declared endpoints, request parameters, the OpenAPI document."""
