@@ -6,7 +6,7 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
-from janitor.stream_ids import parse_id, successor
+from stocktrack_common.stream_ids import next_stream_id, parse_stream_id
 from stocktrack_common.stream_names import dead_stream, signals_stream, tick_stream
 from tests.janitor.conftest import RunJanitor
 
@@ -106,7 +106,7 @@ async def test_boundary_is_the_entry_right_after_last_delivered(
     for seq in range(6):
         await redis_client.xadd(shard, {"n": str(seq)}, id=f"5-{seq}")
     await redis_client.xgroup_create(shard, "writer", id="5-2")
-    assert successor(parse_id("5-2")) == (5, 3)
+    assert next_stream_id(parse_stream_id("5-2")) == (5, 3)
 
     report = (await run_janitor("trim-streams", stream_keep=1))[0]
 

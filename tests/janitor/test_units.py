@@ -1,4 +1,4 @@
-"""Pure pieces: stream id ordering and the EMF document shape."""
+"""Pure pieces: the EMF document shape."""
 
 from __future__ import annotations
 
@@ -8,15 +8,6 @@ import json
 import pytest
 
 from janitor.emf_lines import EmfWriter, emf_line
-from janitor.stream_ids import format_id, parse_id, successor
-
-
-def test_stream_ids_compare_numerically_not_as_text() -> None:
-    assert parse_id("9-0") < parse_id("10-0")
-    assert parse_id(b"5-12") > parse_id("5-3")
-    assert parse_id("7") == (7, 0)
-    assert format_id(successor(parse_id("5-2"))) == "5-3"
-    assert successor((5, 2**64 - 1)) == (6, 0)
 
 
 def test_emf_line_shape() -> None:

@@ -16,7 +16,6 @@ when XINFO GROUPS has no `lag` field (7.0+).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
@@ -35,6 +34,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from stocktrack_common.backoff import backoff_delay
 from stocktrack_common.emf import EmfDistributions
 from stocktrack_common.health import Heartbeat
+from stocktrack_common.lifecycle import sleep_or_stop
 from stocktrack_common.messages import MessageError
 
 M = TypeVar("M")
@@ -216,7 +216,7 @@ class StreamConsumer(Generic[M]):
                 delay = backoff_delay(attempt, 0.2, 5.0)
                 attempt += 1
                 self._log.warning("redis unavailable, backing off", error=str(exc), delay_s=round(delay, 3))
-                await _sleep_or_stop(stop, delay)
+                await sleep_or_stop(stop, delay)
             except ResponseError as exc:
                 if "NOGROUP" not in str(exc):
                     raise
@@ -513,8 +513,3 @@ async def group_info(redis: aioredis.Redis, stream: str, group: str) -> dict[str
 
 def _raw_reply(response: Any, **_: Any) -> Any:
     return response
-
-
-async def _sleep_or_stop(stop: asyncio.Event, delay: float) -> None:
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(stop.wait(), timeout=delay)

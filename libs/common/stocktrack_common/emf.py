@@ -16,7 +16,6 @@ the distribution is split over several lines, which CloudWatch merges.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import math
 import sys
 import threading
@@ -28,6 +27,8 @@ from typing import Any, TextIO
 import orjson
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from stocktrack_common.lifecycle import sleep_or_stop
 
 # EMF accepts at most 100 distinct values in one Values array.
 MAX_VALUES_PER_LINE = 100
@@ -159,8 +160,7 @@ class EmfDistributions:
     async def run(self, stop: asyncio.Event) -> None:
         """Flush every interval until ``stop`` is set, then flush once more so nothing is lost."""
         while not stop.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=self.flush_interval)
+            await sleep_or_stop(stop, self.flush_interval)
             self.flush()
 
     def _value_count_pairs(self, series: _Series) -> list[tuple[float, int]]:

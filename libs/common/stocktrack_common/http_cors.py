@@ -10,26 +10,20 @@ and so do errors.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Annotated, Any
+from typing import Annotated
 
 from aiohttp import web
 from pydantic import BeforeValidator
 from pydantic_settings import NoDecode
 
 from stocktrack_common.http_errors import Handler
+from stocktrack_common.settings import split_list
 
 _ALLOW_HEADERS = "Authorization, Content-Type, X-API-Key, X-Request-ID, Last-Event-ID"
 _EXPOSE_HEADERS = "Retry-After, X-Request-ID"
 
 
-def _split(value: Any) -> list[str]:
-    if value is None:
-        return []
-    items = value.split(",") if isinstance(value, str) else list(value)
-    return [str(item).strip() for item in items if str(item).strip()]
-
-
-CorsOrigins = Annotated[list[str], NoDecode, BeforeValidator(_split)]
+CorsOrigins = Annotated[list[str], NoDecode, BeforeValidator(split_list)]
 """Settings type for CORS_ORIGINS: a comma-separated list in the environment."""
 
 

@@ -18,16 +18,29 @@ from stocktrack_common.messages import SYMBOL_PATTERN
 _SYMBOL_RE = re.compile(SYMBOL_PATTERN)
 
 
-def parse_symbol_list(value: Any) -> list[str]:
-    """Accept 'AAPL, msft' or a list; normalise to upper case and reject malformed symbols."""
+def split_list(value: Any) -> list[str]:
+    """'a, b,,c' -> ['a', 'b', 'c']: the one reading of a comma-separated list.
+
+    Environment variables, CLI options and query strings carry lists as text; a value that is
+    already a list (tests, JSON, a dotenv parser) gets the same cleaning. Items are stripped,
+    empty ones dropped, order and case kept: callers normalise case for what they hold.
+    """
     if value is None:
         return []
-    items = value.split(",") if isinstance(value, str) else list(value)
+    if isinstance(value, str):
+        items: list[Any] = value.split(",")
+    elif isinstance(value, (list, tuple, set, frozenset)):
+        items = list(value)
+    else:
+        items = [value]
+    return [text for text in (str(item).strip() for item in items) if text]
+
+
+def parse_symbol_list(value: Any) -> list[str]:
+    """Accept 'AAPL, msft' or a list; normalise to upper case and reject malformed symbols."""
     symbols: list[str] = []
-    for item in items:
-        symbol = str(item).strip().upper()
-        if not symbol:
-            continue
+    for item in split_list(value):
+        symbol = item.upper()
         if not _SYMBOL_RE.match(symbol):
             raise ValueError(f"invalid symbol: {symbol!r}")
         if symbol not in symbols:

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import re
 
+from stocktrack_common.settings import split_list
+
 
 def owned_shards(
     *,
@@ -21,7 +23,7 @@ def owned_shards(
     consumer_name: str,
 ) -> list[int]:
     if explicit.strip():
-        chosen = sorted({int(s) for s in explicit.split(",") if s.strip()})
+        chosen = sorted({int(s) for s in split_list(explicit)})
         bad = [k for k in chosen if not 0 <= k < tick_shards]
         if bad:
             raise ValueError(f"{explicit_name} {bad} out of range for TICK_SHARDS={tick_shards}")

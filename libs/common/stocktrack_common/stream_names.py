@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import zlib
 
-WRITER_GROUP = "writer"
-RECOMMENDER_GROUP = "recommender"
+# Consumer groups: every reader of a stream that must see each entry once reads in one of these.
+WRITER_GROUP = "writer"  # tick shards and the signals stream -> PostgreSQL
+RECOMMENDER_GROUP = "recommender"  # owned tick shards -> signals
+ALERTS_GROUP = "alerts"  # the signals stream and owned tick shards -> alert deliveries
 
 
 def shard_for(symbol: str, shards: int) -> int:

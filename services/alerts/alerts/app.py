@@ -25,12 +25,10 @@ from alerts.symbol_state import SymbolStateStore
 from alerts.target_guard import connector_kwargs
 from stocktrack_common.consumer import Delivery, StreamConsumer
 from stocktrack_common.messages import Signal, Tick, decode_signal, decode_tick
-from stocktrack_common.stream_names import dead_stream, signals_stream, tick_stream
+from stocktrack_common.stream_names import ALERTS_GROUP, dead_stream, signals_stream, tick_stream
 from stocktrack_common.worker_runtime import WorkerContext, WorkerMain
 
 log = structlog.get_logger(__name__)
-
-ALERTS_GROUP = "alerts"
 
 FIRED = Counter(
     "stocktrack_alerts_fired_total", "Alerts queued for delivery, by condition type", ["condition"]

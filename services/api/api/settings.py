@@ -13,16 +13,9 @@ from pydantic_settings import NoDecode
 from redis.asyncio import Redis
 
 from stocktrack_common.http_cors import CorsOrigins
-from stocktrack_common.settings import CommonSettings
+from stocktrack_common.settings import CommonSettings, split_list
 
 IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
-
-
-def _split(value: Any) -> list[str]:
-    if value is None:
-        return []
-    items = value.split(",") if isinstance(value, str) else list(value)
-    return [str(item).strip() for item in items if str(item).strip()]
 
 
 class ApiSettings(CommonSettings):
@@ -56,7 +49,7 @@ class ApiSettings(CommonSettings):
     @field_validator("trusted_proxies", mode="before")
     @classmethod
     def _networks(cls, value: Any) -> list[IpNetwork]:
-        return [ipaddress.ip_network(item, strict=False) for item in _split(value)]
+        return [ipaddress.ip_network(item, strict=False) for item in split_list(value)]
 
 
 POOL: web.AppKey[AsyncConnectionPool] = web.AppKey("pool", AsyncConnectionPool)

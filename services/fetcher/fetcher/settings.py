@@ -8,14 +8,11 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import NoDecode
 
-from stocktrack_common.settings import CommonSettings, parse_symbol_list
+from stocktrack_common.settings import CommonSettings, parse_symbol_list, split_list
 
 
 def _parse_provider_list(value: Any) -> list[str]:
-    if value is None:
-        return []
-    items = value.split(",") if isinstance(value, str) else list(value)
-    return [str(item).strip().lower() for item in items if str(item).strip()]
+    return [item.lower() for item in split_list(value)]
 
 
 def _parse_routes(value: Any) -> dict[str, list[str]]:

@@ -8,13 +8,13 @@ failure is logged and counted) rather than the fetcher stopping or dropping symb
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Awaitable, Callable
 
 import psycopg
 import structlog
 
 from fetcher.provider_metrics import WATCHLIST_RELOAD_FAILURES, WATCHLIST_SIZE
+from stocktrack_common.lifecycle import sleep_or_stop
 from stocktrack_common.settings import parse_symbol_list
 
 log = structlog.get_logger(__name__)
@@ -72,7 +72,6 @@ class WatchList:
     async def run(self, stop: asyncio.Event) -> None:
         """Reload every `reload_seconds` until `stop` is set (the caller does the first load)."""
         while not stop.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=self.reload_seconds)
+            await sleep_or_stop(stop, self.reload_seconds)
             if not stop.is_set():
                 await self.refresh()

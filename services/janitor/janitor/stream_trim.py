@@ -24,8 +24,8 @@ import structlog
 
 from janitor.context import TaskContext
 from janitor.report import TaskOutcome
-from janitor.stream_ids import StreamId, format_id, parse_id, successor
 from stocktrack_common.consumer import group_info
+from stocktrack_common.stream_ids import StreamId, format_stream_id, next_stream_id, parse_stream_id
 from stocktrack_common.stream_names import (
     dead_stream,
     models_stream,
@@ -87,17 +87,17 @@ async def plan_trim(redis: aioredis.Redis, stream: str, keep: int) -> TrimPlan:
     plan = TrimPlan(stream=stream, length=int(await redis.xlen(stream)), keep=keep)
     for group in await redis.xinfo_groups(stream):
         name = _s(group["name"])
-        floor = successor(parse_id(group["last-delivered-id"]))
+        floor = next_stream_id(parse_stream_id(group["last-delivered-id"]))
         if int(group["pending"]) > 0:
             summary = await redis.xpending(stream, name)
             if summary.get("min") is not None:
-                floor = min(floor, parse_id(summary["min"]))
+                floor = min(floor, parse_stream_id(summary["min"]))
         if plan.group_floor is None or floor < plan.group_floor:
             plan.group_floor = floor
             plan.holding_group = name
     tail = _entry_ids(await redis.xrevrange(stream, max="+", min="-", count=keep))
     if len(tail) >= keep:
-        plan.tail_floor = parse_id(tail[-1])
+        plan.tail_floor = parse_stream_id(tail[-1])
     return plan
 
 
@@ -106,7 +106,7 @@ async def count_below(redis: aioredis.Redis, stream: str, min_id: StreamId) -> i
     total, start = 0, "-"
     while True:
         page = _entry_ids(
-            await redis.xrange(stream, min=start, max=f"({format_id(min_id)}", count=_COUNT_PAGE)
+            await redis.xrange(stream, min=start, max=f"({format_stream_id(min_id)}", count=_COUNT_PAGE)
         )
         total += len(page)
         if len(page) < _COUNT_PAGE:
@@ -157,7 +157,7 @@ async def run_trim_streams(ctx: TaskContext) -> TaskOutcome:
             if ctx.dry_run:
                 trimmed = await count_below(redis, stream, min_id)
             else:
-                trimmed = int(await redis.xtrim(stream, minid=format_id(min_id), approximate=False))
+                trimmed = int(await redis.xtrim(stream, minid=format_stream_id(min_id), approximate=False))
         groups = {}
         consumers_pruned = 0
         for group in await redis.xinfo_groups(stream):
@@ -173,7 +173,7 @@ async def run_trim_streams(ctx: TaskContext) -> TaskOutcome:
         entry = {
             "length": length,
             "trimmed": trimmed,
-            "trim_below": format_id(min_id) if min_id else None,
+            "trim_below": format_stream_id(min_id) if min_id else None,
             "held_by": plan.holding_group if min_id and min_id == plan.group_floor else "tail",
             "groups": groups,
             "idle_consumers_deleted": consumers_pruned,

@@ -9,14 +9,9 @@ from recommender.bar_builder import BarBuilder
 from recommender.features import FeatureState
 from recommender.rules import RuleIndicators
 from recommender.rules_config import RulesConfig
+from stocktrack_common.stream_ids import parse_stream_id
 
 STATE_VERSION = 1
-
-
-def stream_id_key(entry_id: str) -> tuple[int, int]:
-    """Stream ids compare as (milliseconds, sequence), not as strings."""
-    ms, _, seq = entry_id.partition("-")
-    return int(ms), int(seq or 0)
 
 
 @dataclass
@@ -32,7 +27,7 @@ class SymbolState:
     bars_closed: int = 0
 
     def seen(self, entry_id: str) -> bool:
-        return stream_id_key(entry_id) <= stream_id_key(self.last_id)
+        return parse_stream_id(entry_id) <= parse_stream_id(self.last_id)
 
     def to_state(self) -> dict[str, Any]:
         return {

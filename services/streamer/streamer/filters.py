@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from stocktrack_common.http_errors import ApiError
-from stocktrack_common.settings import parse_symbol_list
+from stocktrack_common.settings import parse_symbol_list, split_list
 from streamer.events import EVENT_TYPES
 
 MAX_SYMBOLS = 500
@@ -27,10 +27,7 @@ def parse_symbols(value: Any) -> list[str] | None:
 def parse_types(value: Any) -> set[str]:
     if value is None:
         return set(EVENT_TYPES.values())
-    items = (
-        value.split(",") if isinstance(value, str) else list(value) if isinstance(value, list) else [value]
-    )
-    names = [str(i).strip().lower() for i in items if str(i).strip()]
+    names = [name.lower() for name in split_list(value)]
     unknown = [n for n in names if n not in EVENT_TYPES]
     if unknown or not names:
         raise ApiError(

@@ -23,9 +23,10 @@ from prometheus_client import Counter, Gauge
 
 from stocktrack_common.health import Heartbeat
 from stocktrack_common.messages import MessageError, decode_signal, decode_tick
+from stocktrack_common.stream_ids import StreamId, format_stream_id, parse_stream_id
 from streamer.events import Event
 from streamer.minute_bars import MinuteBars
-from streamer.positions import ZERO, EntryId, Position, PositionCodec, format_entry_id, parse_entry_id
+from streamer.positions import ZERO, Position, PositionCodec
 from streamer.subscription import Subscription
 
 log = structlog.get_logger(__name__)
@@ -41,7 +42,7 @@ RESUMES = Counter(
 READ_ERRORS = Counter("stocktrack_streamer_read_errors_total", "Failed XREAD calls (retried)")
 LAG = Gauge("stocktrack_streamer_read_lag_seconds", "Age of the newest entry read when it was read")
 
-RawEntry = tuple[EntryId, int, dict[bytes, bytes]]
+RawEntry = tuple[StreamId, int, dict[bytes, bytes]]
 
 
 class ResumeTooOld(Exception):
@@ -65,7 +66,7 @@ class Hub:
         self.streams = [*tick_streams, signal_stream]
         self.signal_index = len(tick_streams)
         self.codec = PositionCodec(self.streams)
-        self.position: list[EntryId] = [ZERO] * len(self.streams)
+        self.position: list[StreamId] = [ZERO] * len(self.streams)
         self.ring: deque[Event] = deque()
         self.ring_size = ring_size
         self.ring_seq: dict[str, int] = {}
@@ -85,7 +86,7 @@ class Hub:
         """Begin at the current end of every stream (new clients want what happens next)."""
         for k, stream in enumerate(self.streams):
             newest: Any = await self.redis.xrevrange(stream, count=1)
-            self.position[k] = parse_entry_id(newest[0][0]) if newest else ZERO
+            self.position[k] = parse_stream_id(newest[0][0]) if newest else ZERO
         self.started.set()
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -94,7 +95,7 @@ class Hub:
             self.heartbeat.beat()
             try:
                 reply = await self.redis.xread(
-                    {s: format_entry_id(p) for s, p in zip(self.streams, self.position, strict=True)},
+                    {s: format_stream_id(p) for s, p in zip(self.streams, self.position, strict=True)},
                     count=self.read_count,
                     block=self.block_ms,
                 )
@@ -111,11 +112,11 @@ class Hub:
         entries: list[RawEntry] = []
         for name, items in reply:
             k = index[name.decode() if isinstance(name, bytes) else name]
-            entries.extend((parse_entry_id(eid), k, fields) for eid, fields in items)
+            entries.extend((parse_stream_id(eid), k, fields) for eid, fields in items)
         entries.sort(key=lambda e: (e[0], e[1]))
         return entries
 
-    def _events(self, entries: list[RawEntry], position: list[EntryId], bars: MinuteBars) -> Iterator[Event]:
+    def _events(self, entries: list[RawEntry], position: list[StreamId], bars: MinuteBars) -> Iterator[Event]:
         """Turn raw entries into events, advancing `position` (the hub's, or a replay's own copy)."""
         for entry, k, fields in entries:
             position[k] = entry
@@ -222,7 +223,7 @@ class Hub:
         if events:
             sub.wake.set()
 
-    async def _read_range(self, after: tuple[EntryId, ...], upto: list[EntryId]) -> list[RawEntry]:
+    async def _read_range(self, after: tuple[StreamId, ...], upto: list[StreamId]) -> list[RawEntry]:
         streams: list[list[RawEntry]] = []
         total = 0
         for k, stream in enumerate(self.streams):
@@ -230,14 +231,14 @@ class Hub:
                 continue
             items: Any = await self.redis.xrange(
                 stream,
-                min=f"({format_entry_id(after[k])}",
-                max=format_entry_id(upto[k]),
+                min=f"({format_stream_id(after[k])}",
+                max=format_stream_id(upto[k]),
                 count=self.max_replay + 1,
             )
             total += len(items)
             if total > self.max_replay:
                 raise ResumeTooOld(f"more than {self.max_replay} events were missed")
-            streams.append([(parse_entry_id(eid), k, fields) for eid, fields in items])
+            streams.append([(parse_stream_id(eid), k, fields) for eid, fields in items])
         return list(heapq.merge(*streams, key=lambda e: (e[0], e[1])))
 
     def unsubscribe(self, sub: Subscription) -> None:

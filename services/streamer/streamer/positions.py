@@ -14,22 +14,13 @@ import binascii
 import zlib
 from dataclasses import dataclass
 
-EntryId = tuple[int, int]
-ZERO: EntryId = (0, 0)
+from stocktrack_common.stream_ids import StreamId, format_stream_id, parse_stream_id
+
+ZERO: StreamId = (0, 0)
 
 
 class BadEventId(ValueError):
     """A resume id that this streamer did not issue (or that was edited)."""
-
-
-def parse_entry_id(raw: bytes | str) -> EntryId:
-    text = raw.decode() if isinstance(raw, bytes) else raw
-    ms, _, seq = text.partition("-")
-    return int(ms), int(seq or 0)
-
-
-def format_entry_id(entry: EntryId) -> str:
-    return f"{entry[0]}-{entry[1]}"
 
 
 def layout_fingerprint(streams: list[str]) -> str:
@@ -38,7 +29,7 @@ def layout_fingerprint(streams: list[str]) -> str:
 
 @dataclass(frozen=True)
 class Position:
-    entries: tuple[EntryId, ...]
+    entries: tuple[StreamId, ...]
     after_bar: bool = False
 
 
@@ -47,8 +38,8 @@ class PositionCodec:
         self.size = len(streams)
         self.fingerprint = layout_fingerprint(streams)
 
-    def encode(self, entries: tuple[EntryId, ...] | list[EntryId], after_bar: bool = False) -> str:
-        text = ",".join(f"{ms}-{seq}" for ms, seq in entries) + (",b" if after_bar else "")
+    def encode(self, entries: tuple[StreamId, ...] | list[StreamId], after_bar: bool = False) -> str:
+        text = ",".join(map(format_stream_id, entries)) + (",b" if after_bar else "")
         return f"{self.fingerprint}.{base64.urlsafe_b64encode(text.encode()).decode().rstrip('=')}"
 
     def decode(self, event_id: str) -> Position:
@@ -61,7 +52,7 @@ class PositionCodec:
             after_bar = parts[-1] == "b"
             if after_bar:
                 parts.pop()
-            entries = tuple(parse_entry_id(p) for p in parts)
+            entries = tuple(parse_stream_id(p) for p in parts)
         except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
             raise BadEventId("malformed event id") from exc
         if len(entries) != self.size or any(ms < 0 or seq < 0 for ms, seq in entries):

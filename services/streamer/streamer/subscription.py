@@ -6,8 +6,8 @@ import asyncio
 from collections import deque
 from collections.abc import Iterable
 
+from stocktrack_common.stream_ids import StreamId
 from streamer.events import Event
-from streamer.positions import EntryId
 
 
 class Subscription:
@@ -30,7 +30,7 @@ class Subscription:
         self.dropped = False
         self.closing = False
         # Entries at or below this position were sent already (a resume from the streams).
-        self.floor: tuple[EntryId, ...] | None = None
+        self.floor: tuple[StreamId, ...] | None = None
         self.transport = transport
 
     def matches(self, event: Event) -> bool:

@@ -27,6 +27,7 @@ from api.keys.store import ApiKeyRow, find_key, key_id_of, key_matches
 from api.settings import POOL, SETTINGS, IpNetwork
 from stocktrack_common.http_errors import ApiError, Handler
 from stocktrack_common.http_observability import CLIENT_IP
+from stocktrack_common.settings import split_list
 
 log = structlog.get_logger(__name__)
 
@@ -90,7 +91,7 @@ def client_ip(peer: str | None, forwarded_for: str | None, proxies: Sequence[IpN
     address = peer or "unknown"
     if not proxies or not forwarded_for or not _trusted(address, proxies):
         return address
-    hops = [h.strip() for h in forwarded_for.split(",") if h.strip()]
+    hops = split_list(forwarded_for)
     for hop in reversed(hops):
         if not _trusted(hop, proxies):
             try:

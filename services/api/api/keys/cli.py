@@ -15,6 +15,7 @@ import psycopg
 
 from api.keys.store import SCOPES, create_key, list_keys, revoke_key
 from api.settings import ApiSettings
+from stocktrack_common.settings import split_list
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -40,7 +41,7 @@ async def _run(args: argparse.Namespace, settings: ApiSettings) -> int:
             if not pepper:
                 print("API_KEY_PEPPER must be set (the api must use the same value)", file=sys.stderr)
                 return 2
-            scopes = [s.strip() for s in args.scopes.split(",") if s.strip()]
+            scopes = split_list(args.scopes)
             try:
                 row, key = await create_key(conn, args.name, scopes, pepper)
             except ValueError as exc:

@@ -28,11 +28,11 @@ from pydantic import SecretStr
 from fetcher.provider_metrics import GAP_BACKFILLS, STREAM_RECONNECTS, observe_quote_lag
 from fetcher.providers.alpaca import AlpacaClient, trade_to_quote
 from fetcher.providers.errors import MalformedResponse, ProviderError
-from fetcher.providers.polling import sleep_or_stop
 from fetcher.quotes import Quote
 from fetcher.tick_builder import TickBuilder
 from fetcher.watchlist import WatchList
 from stocktrack_common.backoff import backoff_delay
+from stocktrack_common.lifecycle import sleep_or_stop
 from stocktrack_common.messages import Tick
 
 log = structlog.get_logger(__name__)

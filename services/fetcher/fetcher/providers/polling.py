@@ -9,7 +9,6 @@ interval so a large watch list does not queue all at once. While the market is c
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -21,18 +20,12 @@ from fetcher.provider_metrics import observe_quote_lag
 from fetcher.providers.router import QuoteRouter
 from fetcher.tick_builder import TickBuilder
 from fetcher.watchlist import WatchList
+from stocktrack_common.lifecycle import sleep_or_stop
 from stocktrack_common.messages import Tick
 
 log = structlog.get_logger(__name__)
 
 CLOSED_RECHECK_SECONDS = 300.0
-
-
-async def sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:
-    if seconds <= 0:
-        return
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(stop.wait(), timeout=seconds)
 
 
 class PollingSource:

@@ -13,7 +13,6 @@ per second; 0 plays as fast as the publisher takes it.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import csv
 import time
 from collections.abc import AsyncIterator, Iterable, Iterator
@@ -23,6 +22,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
+from stocktrack_common.lifecycle import sleep_or_stop
 from stocktrack_common.messages import Tick
 from stocktrack_common.settings import parse_symbol_list
 
@@ -195,9 +195,7 @@ class ReplaySource:
                 pause = (self.ticks[index].ts - batch[-1].ts) / 1000.0 / self.speed
                 if self.max_pause is not None:
                     pause = min(pause, self.max_pause)
-                if pause > 0:
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(stop.wait(), timeout=pause)
+                await sleep_or_stop(stop, pause)
 
     async def aclose(self) -> None:
         return None

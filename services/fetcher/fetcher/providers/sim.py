@@ -8,7 +8,6 @@ the same price path, which is what tests and demos need.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import math
 import time
 import zlib
@@ -18,6 +17,7 @@ from decimal import Decimal
 
 import numpy as np
 
+from stocktrack_common.lifecycle import sleep_or_stop
 from stocktrack_common.messages import Tick
 
 SECONDS_PER_YEAR = 252 * 6.5 * 3600
@@ -141,8 +141,7 @@ class SimSource:
             if batch:
                 produced += len(batch)
                 yield batch
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=self.batch_interval)
+            await sleep_or_stop(stop, self.batch_interval)
 
     async def aclose(self) -> None:
         return None
