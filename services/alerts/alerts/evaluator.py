@@ -12,9 +12,14 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from alerts.conditions import PriceCrossCondition, RsiCrossCondition, SignalCondition, crossing
 from alerts.rules import AlertRule, RuleBook
 from alerts.symbol_state import SymbolState
+from stocktrack_common.alert_conditions import (
+    PriceCrossCondition,
+    RsiCrossCondition,
+    SignalCondition,
+    crossing,
+)
 from stocktrack_common.indicators import RSI
 from stocktrack_common.messages import Signal, Tick
 

@@ -12,7 +12,12 @@ import structlog
 from psycopg import AsyncConnection
 from pydantic import ValidationError
 
-from alerts.conditions import CONDITION_ADAPTER, PriceCrossCondition, RsiCrossCondition, SignalCondition
+from stocktrack_common.alert_conditions import (
+    CONDITION_ADAPTER,
+    PriceCrossCondition,
+    RsiCrossCondition,
+    SignalCondition,
+)
 
 log = structlog.get_logger(__name__)
 

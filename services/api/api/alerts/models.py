@@ -1,52 +1,22 @@
 """Alert rules over HTTP: what a client sends to register one and what it gets back.
 
-The condition shapes are the contract with the alerts worker, which reads them from
-`alert_rules.condition` (see the migration that creates the table); `extra="forbid"` keeps
-typos from becoming rules that silently never fire.
+The condition shapes are the contract with the alerts worker and live once, in
+`stocktrack_common.alert_conditions`; `extra="forbid"` keeps typos out of every body here too.
 """
 
 from __future__ import annotations
 
-from decimal import Decimal
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from api.http.params import SYMBOL_PARAM_PATTERN
-
-Direction = Literal["above", "below", "either"]
+from stocktrack_common.alert_conditions import Condition
 
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
-
-
-class SignalCondition(_Strict):
-    type: Literal["signal"]
-    actions: list[Literal["buy", "sell", "hold"]] = Field(default=["buy", "sell"], min_length=1, max_length=3)
-    source: str | None = Field(
-        default=None,
-        pattern=r"^(rules|model|model:[A-Za-z0-9_.\-]+)$",
-        description="rules, model (any model) or model:<id>; null for any source",
-    )
-    min_confidence: float = Field(default=0.0, ge=0.0, le=1.0)
-
-
-class PriceCrossCondition(_Strict):
-    type: Literal["price_cross"]
-    level: Decimal = Field(gt=0, max_digits=20, decimal_places=8)
-    direction: Direction = "either"
-
-
-class RsiCrossCondition(_Strict):
-    type: Literal["rsi_cross"]
-    threshold: float = Field(gt=0, lt=100)
-    direction: Direction = "either"
-    period: int = Field(default=14, ge=2, le=200, description="RSI period over 1-minute closes")
-
-
-Condition = Annotated[SignalCondition | PriceCrossCondition | RsiCrossCondition, Field(discriminator="type")]
 
 
 class Target(_Strict):

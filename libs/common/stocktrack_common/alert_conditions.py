@@ -1,9 +1,9 @@
-"""Alert conditions as stored in `alert_rules.condition`, and the crossing test they share.
+"""Alert conditions: the JSON the api accepts for a rule and the alerts worker evaluates.
 
-The api validates the same JSON shape when a rule is registered; the worker parses it again
-here because the table, not a shared import, is the contract between the two services. A
-row that no longer parses (edited by hand) is skipped with a log line instead of stopping
-every other rule.
+The api validates a rule's condition with these models and stores `model_dump(mode="json")` in
+`alert_rules.condition`; the worker parses that column with the same models. One definition
+means a rule the api accepts is one the worker can evaluate (tests/alerts/test_condition_contract.py
+proves it). `extra="forbid"` keeps typos from becoming rules that silently never fire.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 from stocktrack_common.messages import Signal
 
 Direction = Literal["above", "below", "either"]
+SIGNAL_SOURCE_PATTERN = r"^(rules|model|model:[A-Za-z0-9_.\-]+)$"
 
 
 class _Condition(BaseModel):
@@ -26,8 +27,14 @@ class SignalCondition(_Condition):
     """Fires on a signal with one of `actions` from `source` ('model' matches every model)."""
 
     type: Literal["signal"]
-    actions: tuple[Literal["buy", "sell", "hold"], ...] = Field(default=("buy", "sell"), min_length=1)
-    source: str | None = Field(default=None, pattern=r"^(rules|model|model:[A-Za-z0-9_.\-]+)$")
+    actions: tuple[Literal["buy", "sell", "hold"], ...] = Field(
+        default=("buy", "sell"), min_length=1, max_length=3
+    )
+    source: str | None = Field(
+        default=None,
+        pattern=SIGNAL_SOURCE_PATTERN,
+        description="rules, model (any model) or model:<id>; null for any source",
+    )
     min_confidence: float = Field(default=0.0, ge=0.0, le=1.0)
 
     def matches(self, signal: Signal) -> bool:
@@ -44,7 +51,7 @@ class PriceCrossCondition(_Condition):
     """Fires on the tick whose price crosses `level` from the previous tick's side."""
 
     type: Literal["price_cross"]
-    level: Decimal = Field(gt=0)
+    level: Decimal = Field(gt=0, max_digits=20, decimal_places=8)
     direction: Direction = "either"
 
 
@@ -54,13 +61,12 @@ class RsiCrossCondition(_Condition):
     type: Literal["rsi_cross"]
     threshold: float = Field(gt=0, lt=100)
     direction: Direction = "either"
-    period: int = Field(default=14, ge=2, le=200)
+    period: int = Field(default=14, ge=2, le=200, description="RSI period over 1-minute closes")
 
 
-Condition = Annotated[SignalCondition | PriceCrossCondition | RsiCrossCondition, Field(discriminator="type")]
-CONDITION_ADAPTER: TypeAdapter[SignalCondition | PriceCrossCondition | RsiCrossCondition] = TypeAdapter(
-    Condition
-)
+AnyCondition = SignalCondition | PriceCrossCondition | RsiCrossCondition
+Condition = Annotated[AnyCondition, Field(discriminator="type")]
+CONDITION_ADAPTER: TypeAdapter[AnyCondition] = TypeAdapter(Condition)
 
 
 def crossing(
