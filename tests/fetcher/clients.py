@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import SecretStr
 
 from fetcher.clock import REAL_CLOCK, Clock
+from fetcher.daily_quota import DailyQuota
+from fetcher.market_hours import MarketHours
 from fetcher.provider_http import ProviderHttp
 from fetcher.providers.alpaca import AlpacaClient
 from fetcher.providers.alpaca import auth_headers as alpaca_headers
@@ -28,6 +32,7 @@ def http(
     timeout: float = 2.0,
     headers: dict[str, str] | None = None,
     clock: Clock = REAL_CLOCK,
+    quota: DailyQuota | None = None,
 ) -> ProviderHttp:
     return ProviderHttp(
         provider,
@@ -39,14 +44,26 @@ def http(
         backoff_cap=0.05,
         headers=headers,
         clock=clock,
+        quota=quota,
     )
 
 
 def alphavantage(
-    url: str, *, rpm: float = 60_000, attempts: int = 3, timeout: float = 2.0, clock: Clock = REAL_CLOCK
+    url: str,
+    *,
+    rpm: float = 60_000,
+    attempts: int = 3,
+    timeout: float = 2.0,
+    clock: Clock = REAL_CLOCK,
+    plan: Literal["free", "premium"] = "free",
+    quota: DailyQuota | None = None,
 ) -> AlphaVantageClient:
-    transport = http("alphavantage", url, rpm=rpm, attempts=attempts, timeout=timeout, clock=clock)
-    return AlphaVantageClient(transport, SecretStr(AV_KEY), clock=clock)
+    transport = http(
+        "alphavantage", url, rpm=rpm, attempts=attempts, timeout=timeout, clock=clock, quota=quota
+    )
+    return AlphaVantageClient(
+        transport, SecretStr(AV_KEY), clock=clock, plan=plan, session_close=MarketHours().session_close
+    )
 
 
 def finnhub(url: str, *, rpm: float = 60_000, attempts: int = 3, timeout: float = 2.0) -> FinnhubClient:

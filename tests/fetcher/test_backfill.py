@@ -15,6 +15,7 @@ import orjson
 import psycopg
 import pytest
 import pytest_asyncio
+import redis
 from aiohttp import web
 
 from fetcher.backfill import backfill, chunk_ranges
@@ -52,7 +53,7 @@ async def test_daily_backfill_twice_yields_the_same_rows(fake_provider: FakeProv
     fake_provider.script(
         "/query?function=TIME_SERIES_DAILY_ADJUSTED", Reply(fixture_text("alphavantage/daily_adjusted.json"))
     )
-    client = clients.alphavantage(fake_provider.url)
+    client = clients.alphavantage(fake_provider.url, plan="premium")
     try:
         first = await backfill(
             db_url,
@@ -83,7 +84,7 @@ async def test_daily_backfill_twice_yields_the_same_rows(fake_provider: FakeProv
     # Without the progress records the upsert alone is idempotent too.
     with psycopg.connect(db_url, autocommit=True) as conn:
         conn.execute("DELETE FROM backfill_progress")
-    client = clients.alphavantage(fake_provider.url)
+    client = clients.alphavantage(fake_provider.url, plan="premium")
     try:
         third = await backfill(
             db_url,
@@ -144,7 +145,7 @@ async def test_provider_failures_are_reported_and_other_symbols_continue(
     fake_provider.script(
         "/query?function=TIME_SERIES_DAILY_ADJUSTED", Reply(fixture_text("alphavantage/daily_adjusted.json"))
     )
-    client = clients.alphavantage(fake_provider.url, attempts=1)
+    client = clients.alphavantage(fake_provider.url, attempts=1, plan="premium")
     try:
         result = await backfill(
             db_url,
@@ -159,6 +160,38 @@ async def test_provider_failures_are_reported_and_other_symbols_continue(
         await client.aclose()
     assert result.failures == ["BAD 2024-01-01..2024-12-31: server_error"]
     assert {r[0] for r in rows(db_url, DAILY_ROWS)} == {"IBM"}
+
+
+async def test_free_key_backfill_from_2015_uses_free_endpoints_within_the_daily_quota(
+    fake_provider: FakeProvider, db_url: str, redis_url: str, prefix: str
+) -> None:
+    """`stocktrack backfill --provider alphavantage --symbols IBM --from 2015-01-01` on a free key."""
+    fake_provider.script(
+        "/query?function=TIME_SERIES_DAILY", Reply(fixture_text("alphavantage/daily_compact.json"))
+    )
+    env = child_env(
+        DATABASE_URL=db_url,
+        REDIS_URL=redis_url,
+        STREAM_PREFIX=prefix,
+        ALPHAVANTAGE_API_KEY=clients.AV_KEY,
+        ALPHAVANTAGE_BASE_URL=fake_provider.url,
+        ALPHAVANTAGE_REQUESTS_PER_MINUTE="600",
+        LOG_LEVEL="WARNING",
+    )
+    argv = [sys.executable, "-m", "stocktrack_common.cli", "backfill", "--provider", "alphavantage"]
+    argv += ["--symbols", "IBM", "--from", "2015-01-01", "--to", "2026-11-27", "--no-progress"]
+    proc = await asyncio.create_subprocess_exec(*argv, env=env, stderr=asyncio.subprocess.PIPE)
+    _, err = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode == 0, err.decode()[-2000:]
+    sent = [(r.query["function"], r.query.get("outputsize")) for r in fake_provider.requests]
+    assert sent == [("TIME_SERIES_DAILY", "compact")]  # one free request; the old code made 44
+    stored = rows(db_url, DAILY_ROWS)
+    assert len(stored) == 100 and stored[0][1] == date(2026, 7, 9)
+    # 2015..2025 lie beyond what the plan serves: not requested, and no chunk is marked complete.
+    assert rows(db_url, "SELECT chunk_start FROM backfill_progress") == []
+    with redis.Redis.from_url(redis_url) as client:
+        used = [int(client.get(key) or 0) for key in client.scan_iter(match=f"{prefix}:quota:alphavantage:*")]
+    assert used == [1]  # the shared daily budget counted it
 
 
 def month_of_bars(symbol: str, month: str) -> dict[str, object]:
@@ -205,6 +238,8 @@ async def test_backfill_killed_midway_completes_on_rerun(
         ALPHAVANTAGE_API_KEY=clients.AV_KEY,
         ALPHAVANTAGE_BASE_URL=url,
         ALPHAVANTAGE_REQUESTS_PER_MINUTE="60000",
+        ALPHAVANTAGE_PLAN="premium",
+        ALPHAVANTAGE_REQUESTS_PER_DAY="0",
         LOG_LEVEL="WARNING",
     )
     argv = [

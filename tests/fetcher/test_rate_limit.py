@@ -65,3 +65,20 @@ async def test_max_wait_refuses_instead_of_sleeping() -> None:
     assert clock.now == start  # nothing slept, nothing taken
     clock.now += 12.0
     assert await bucket.acquire(max_wait=0.0)
+
+
+async def test_a_busy_queue_is_waited_for_within_max_wait() -> None:
+    # 600/min: a token every 0.1 s. While one caller sleeps for its token, a second caller with a
+    # 1 s budget queues behind it and gets the next token instead of failing over at once.
+    bucket = TokenBucket("q", 600)
+    assert await bucket.acquire()
+    first = asyncio.create_task(bucket.acquire())
+    await asyncio.sleep(0)  # the first waiter now holds the queue and sleeps for its token
+    assert bucket._lock.locked()
+    assert await bucket.acquire(max_wait=1.0)
+    assert await first
+    # A budget shorter than the queue still refuses, and takes nothing.
+    blocker = asyncio.create_task(bucket.acquire())
+    await asyncio.sleep(0)
+    assert not await bucket.acquire(max_wait=0.01)
+    assert await blocker

@@ -8,7 +8,7 @@ has drained. Resources open and close here and nowhere else.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
 import redis.asyncio as aioredis
@@ -48,9 +48,17 @@ WorkerMain = Callable[[WorkerContext], Awaitable[None]]
 
 
 async def run_worker(
-    settings: CommonSettings, service: str, main: WorkerMain, *, needs_db: bool = True
+    settings: CommonSettings,
+    service: str,
+    main: WorkerMain,
+    *,
+    needs_db: bool = True,
+    checks: Mapping[str, ReadinessCheck] | None = None,
 ) -> int:
-    """Run `main` until SIGTERM/SIGINT (or until it returns); returns the process exit code."""
+    """Run `main` until SIGTERM/SIGINT (or until it returns); returns the process exit code.
+
+    `checks` adds service-specific readiness checks to the Redis/PostgreSQL pings.
+    """
     configure_logging(service, settings.log_level, settings.log_format)
     stop = asyncio.Event()
     install_signal_handlers(stop)
@@ -69,10 +77,11 @@ async def run_worker(
                 max_size=settings.db_pool_max,
                 name=service,
             )
-        checks: dict[str, ReadinessCheck] = {"redis": redis_check(redis)}
+        readiness: dict[str, ReadinessCheck] = {"redis": redis_check(redis)}
         if pool is not None:
-            checks["postgres"] = postgres_check(pool)
-        runner = await start_worker_http(settings.metrics_host, settings.metrics_port, heartbeat, checks)
+            readiness["postgres"] = postgres_check(pool)
+        readiness.update(checks or {})
+        runner = await start_worker_http(settings.metrics_host, settings.metrics_port, heartbeat, readiness)
         log.info("worker started", metrics_port=settings.metrics_port)
         await main(WorkerContext(redis=redis, pool=pool, heartbeat=heartbeat, stop=stop, emf=emf))
         return 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 from fetcher.app import create_app
+from fetcher.providers.registry import build_source
 from fetcher.settings import FetcherSettings
 from stocktrack_common.lifecycle import run_main
 from stocktrack_common.worker_runtime import run_worker
@@ -12,7 +13,11 @@ from stocktrack_common.worker_runtime import run_worker
 
 def main() -> int:
     settings = FetcherSettings()
-    return run_main(lambda: run_worker(settings, "fetcher", create_app(settings), needs_db=False))
+    source = build_source(settings)
+    checks = source.readiness_checks() if hasattr(source, "readiness_checks") else {}
+    return run_main(
+        lambda: run_worker(settings, "fetcher", create_app(settings, source), needs_db=False, checks=checks)
+    )
 
 
 if __name__ == "__main__":

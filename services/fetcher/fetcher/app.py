@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import structlog
 
+from fetcher.providers.base import TickSource
 from fetcher.providers.registry import build_source
 from fetcher.settings import FetcherSettings
 from fetcher.tick_publisher import TickPublisher
@@ -12,8 +13,8 @@ from stocktrack_common.worker_runtime import WorkerContext, WorkerMain
 log = structlog.get_logger(__name__)
 
 
-def create_app(settings: FetcherSettings) -> WorkerMain:
-    source = build_source(settings)
+def create_app(settings: FetcherSettings, source: TickSource | None = None) -> WorkerMain:
+    source = source if source is not None else build_source(settings)
 
     async def main(ctx: WorkerContext) -> None:
         publisher = TickPublisher(ctx.redis, settings.stream_prefix, settings.tick_shards)

@@ -5,8 +5,11 @@ Each chunk's rows and its completion record are written in one transaction, so a
 at any point leaves only whole chunks behind; a rerun skips completed chunks and redoes the
 rest. Writes are idempotent on the tables' natural keys, so running twice changes nothing.
 A chunk that reaches into today is never marked complete: the provider may still add to it.
-Requests go through the provider's token bucket, so backfill respects the same rate limits
-as live polling.
+Requests go through the provider's token bucket (and daily budget), so backfill respects the
+same limits as live polling. When the provider's plan serves only recent history (Alpha
+Vantage's free key: the latest 100 sessions), chunks older than that are reported as beyond the
+plan and nothing is asked for them; a chunk the plan covers only in part is written but not
+marked complete, so a later run with a better plan fills it.
 """
 
 from __future__ import annotations
@@ -62,7 +65,17 @@ class BackfillResult:
     rows: int = 0
     chunks_done: int = 0
     chunks_skipped: int = 0
+    chunks_beyond_plan: int = 0
     failures: list[str] = field(default_factory=list)
+
+
+async def _history_start(client: HistoryClient, symbol: str, interval: str) -> date | None:
+    """First day the client's plan serves (None: no plan limit); clients without the notion have none."""
+    start_of = getattr(client, "history_start", None)
+    if start_of is None:
+        return None
+    first: date | None = await start_of(symbol, interval)
+    return first
 
 
 def chunk_ranges(start: date, end: date, interval: str) -> list[tuple[date, date]]:
@@ -143,7 +156,33 @@ async def backfill(
     )
     async with await psycopg.AsyncConnection.connect(database_url) as conn:
         for symbol in symbols:
+            try:
+                plan_start = await _history_start(client, symbol, interval)
+            except ProviderError as exc:
+                result.failures.append(f"{symbol}: {exc.outcome}")
+                log.error(
+                    "backfill of symbol failed",
+                    provider=client.name,
+                    symbol=symbol,
+                    outcome=exc.outcome,
+                    error=exc.message,
+                )
+                bar.update(len(chunks))
+                continue
+            beyond = [chunk for chunk in chunks if plan_start is not None and chunk[1] < plan_start]
+            if beyond:
+                result.chunks_beyond_plan += len(beyond)
+                log.warning(
+                    "history older than the provider plan serves was not requested",
+                    provider=client.name,
+                    symbol=symbol,
+                    plan_starts=str(plan_start),
+                    chunks=len(beyond),
+                )
+                bar.update(len(beyond))
             for chunk in chunks:
+                if chunk in beyond:
+                    continue
                 bar.set_postfix_str(f"{symbol} {chunk[0]:%Y-%m}", refresh=False)
                 done = await conn.execute(CHUNK_DONE, (client.name, symbol, interval, chunk[0], chunk[1]))
                 if await done.fetchone():
@@ -182,7 +221,8 @@ async def backfill(
                     interval,
                     chunk,
                     bars,
-                    complete=chunk[1] < today - timedelta(days=1),
+                    complete=chunk[1] < today - timedelta(days=1)
+                    and (plan_start is None or plan_start <= chunk[0]),
                 )
                 BACKFILL_ROWS.labels(client.name, interval).inc(written)
                 result.rows += written
@@ -196,6 +236,7 @@ async def backfill(
         rows=result.rows,
         chunks_done=result.chunks_done,
         chunks_skipped=result.chunks_skipped,
+        chunks_beyond_plan=result.chunks_beyond_plan,
         failures=len(result.failures),
     )
     return result

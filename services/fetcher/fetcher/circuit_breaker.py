@@ -3,6 +3,8 @@
 Closed: requests flow and consecutive failures are counted. Open: requests are refused until
 `reset_seconds` have passed. Half-open: one trial request decides between closing again and
 another open period. This keeps a dead provider from eating the poll budget of every symbol.
+Disabled: a failure no retry can mend (the provider rejected the key) keeps it open until the
+process restarts with a new setting; `disabled_reason` says why, for logs and /readyz.
 """
 
 from __future__ import annotations
@@ -30,10 +32,13 @@ class CircuitBreaker:
         self.failures = 0
         self.opened_at: float | None = None
         self._trial_in_flight = False
+        self.disabled_reason: str | None = None
         CIRCUIT_OPEN.labels(provider).set(0)
 
     @property
     def state(self) -> str:
+        if self.disabled_reason is not None:
+            return "disabled"
         if self.opened_at is None:
             return "closed"
         if self.clock.monotonic() - self.opened_at >= self.reset_seconds:
@@ -71,6 +76,16 @@ class CircuitBreaker:
                 )
             self.opened_at = self.clock.monotonic()
             CIRCUIT_OPEN.labels(self.provider).set(1)
+
+    def disable(self, reason: str) -> None:
+        """Open for good: nothing but a restart with a fixed setting can help."""
+        if self.disabled_reason is None:
+            log.error("provider disabled", provider=self.provider, reason=reason)
+        self.disabled_reason = reason
+        self._trial_in_flight = False
+        if self.opened_at is None:
+            self.opened_at = self.clock.monotonic()
+        CIRCUIT_OPEN.labels(self.provider).set(1)
 
     def release_trial(self) -> None:
         """A half-open trial that ended without a verdict (e.g. unknown symbol) frees the slot."""

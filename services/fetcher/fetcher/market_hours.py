@@ -8,7 +8,7 @@ session is the US pre-market and after-hours window: from 5.5 hours before the r
 from __future__ import annotations
 
 import warnings
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from functools import cached_property
 from typing import Any
 
@@ -50,6 +50,14 @@ class MarketHours:
                 start, end = start - PRE_MARKET, end + AFTER_HOURS
             windows.append((start, end))
         return windows
+
+    def session_close(self, day: date) -> datetime | None:
+        """The regular close of `day`'s session (13:00 ET on early-close days); None if no session."""
+        cal = self._calendar
+        session = pd.Timestamp(day)
+        if not cal.first_session <= session <= cal.last_session or not cal.is_session(session):
+            return None
+        return cal.session_close(session).to_pydatetime()
 
     def is_open(self, when: datetime) -> bool:
         if self.session == "always":

@@ -16,10 +16,13 @@ import orjson
 import structlog
 
 from fetcher.clock import REAL_CLOCK, Clock
+from fetcher.daily_quota import DailyQuota
 from fetcher.provider_metrics import PROVIDER_REQUESTS, RETRIES
 from fetcher.providers.errors import (
+    BurstLimited,
     MalformedResponse,
     ProviderError,
+    QuotaExhausted,
     RateLimitedError,
     RequestRejected,
     RequestTimeout,
@@ -45,6 +48,16 @@ def _retry_after_seconds(value: str | None) -> float | None:
         return None
 
 
+def _reset_in_seconds(value: str | None, now: float) -> float | None:
+    """`X-RateLimit-Reset` (Alpaca): the epoch second at which the minute's budget refills."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value) - now)
+    except ValueError:
+        return None
+
+
 class ProviderHttp:
     def __init__(
         self,
@@ -58,6 +71,7 @@ class ProviderHttp:
         backoff_cap: float = 60.0,
         headers: Mapping[str, str] | None = None,
         clock: Clock = REAL_CLOCK,
+        quota: DailyQuota | None = None,
     ) -> None:
         self.provider = provider
         self.base_url = base_url.rstrip("/")
@@ -68,6 +82,7 @@ class ProviderHttp:
         self.backoff_cap = backoff_cap
         self._headers = dict(headers or {})
         self.clock = clock
+        self.quota = quota
         self._session: aiohttp.ClientSession | None = None
 
     def _client(self) -> aiohttp.ClientSession:
@@ -79,6 +94,8 @@ class ProviderHttp:
         if self._session is not None:
             await self._session.close()
             self._session = None
+        if self.quota is not None:
+            await self.quota.aclose()
 
     async def get_json(
         self,
@@ -106,6 +123,9 @@ class ProviderHttp:
                 delay = backoff_delay(attempt, self.backoff_base, self.backoff_cap)
                 if isinstance(exc, RateLimitedError) and exc.retry_after is not None:
                     delay = max(delay, min(exc.retry_after, self.backoff_cap))
+                if isinstance(exc, BurstLimited) and exc.retry_after is not None:
+                    # A per-second limit needs the second to pass, whatever the backoff cap says.
+                    delay = max(delay, exc.retry_after)
                 RETRIES.labels(self.provider, exc.outcome).inc()
                 log.info(
                     "retrying provider request",
@@ -126,14 +146,23 @@ class ProviderHttp:
         check: BodyCheck | None,
         max_wait: float | None,
     ) -> Any:
-        if not await self.bucket.acquire(max_wait):
-            PROVIDER_REQUESTS.labels(self.provider, Throttled.outcome).inc()
-            raise Throttled(self.provider, f"{endpoint}: no rate-limit token within {max_wait}s")
+        try:
+            if self.quota is not None:
+                self.quota.check()
+            if not await self.bucket.acquire(max_wait):
+                raise Throttled(self.provider, f"{endpoint}: no rate-limit token within {max_wait}s")
+            if self.quota is not None:
+                await self.quota.reserve()
+        except (Throttled, QuotaExhausted) as exc:
+            PROVIDER_REQUESTS.labels(self.provider, exc.outcome).inc()
+            raise
         try:
             data = await self._fetch(path, params, endpoint)
             if check is not None:
                 check(data)
         except ProviderError as exc:
+            if isinstance(exc, QuotaExhausted) and self.quota is not None:
+                exc.resets_at = await self.quota.exhaust()
             PROVIDER_REQUESTS.labels(self.provider, exc.outcome).inc()
             log.warning(
                 "provider request failed",
@@ -152,6 +181,8 @@ class ProviderHttp:
             async with self._client().get(url, params=params, allow_redirects=False) as resp:
                 status = resp.status
                 retry_after = _retry_after_seconds(resp.headers.get("Retry-After"))
+                if retry_after is None:
+                    retry_after = _reset_in_seconds(resp.headers.get("X-RateLimit-Reset"), self.clock.wall())
                 body = await resp.read()
         except TimeoutError:
             raise RequestTimeout(

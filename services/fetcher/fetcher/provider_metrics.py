@@ -63,6 +63,11 @@ GAP_BACKFILLS = Counter(
     "Per-symbol REST backfills of a streaming gap, by outcome (filled, failed)",
     ["provider", "outcome"],
 )
+QUOTA_REMAINING = Gauge(
+    "stocktrack_fetcher_daily_quota_remaining",
+    "Requests left in the provider's daily budget (shared through Redis by every replica)",
+    ["provider"],
+)
 WATCHLIST_SIZE = Gauge("stocktrack_fetcher_watchlist_symbols", "Symbols currently polled or subscribed")
 WATCHLIST_RELOAD_FAILURES = Counter(
     "stocktrack_fetcher_watchlist_reload_failures_total", "Failed reloads of the symbols table"

@@ -45,10 +45,22 @@ class TokenBucket:
         return max(0.0, (1.0 - self._tokens) / self.rate_per_second)
 
     async def acquire(self, max_wait: float | None = None) -> bool:
-        """Take one token, sleeping for it; False (nothing taken) if that would exceed `max_wait`."""
-        if max_wait is not None and self._lock.locked():
-            return False
-        async with self._lock:
+        """Take one token, sleeping for it; False (nothing taken) if that would exceed `max_wait`.
+
+        `max_wait` covers the whole wait: queueing behind other waiters and then for the token.
+        A caller that finds the queue busy waits its turn instead of giving up at once, so a
+        momentary queue does not push it onto another (scarcer) provider.
+        """
+        if max_wait is None or not self._lock.locked():
+            await self._lock.acquire()
+        else:
+            deadline = self.clock.monotonic() + max_wait
+            try:
+                await asyncio.wait_for(self._lock.acquire(), timeout=max_wait)
+            except TimeoutError:
+                return False
+            max_wait = max(0.0, deadline - self.clock.monotonic())
+        try:
             self._refill()
             if self._tokens < 1.0:
                 wait = (1.0 - self._tokens) / self.rate_per_second
@@ -60,3 +72,5 @@ class TokenBucket:
                 self._refill()
             self._tokens -= 1.0
             return True
+        finally:
+            self._lock.release()

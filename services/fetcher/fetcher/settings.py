@@ -73,7 +73,18 @@ class FetcherSettings(CommonSettings):
     # Alpha Vantage.
     alphavantage_api_key: SecretStr | None = None
     alphavantage_base_url: str = "https://www.alphavantage.co"
-    alphavantage_requests_per_minute: float = Field(default=5.0, gt=0)
+    alphavantage_requests_per_minute: float = Field(
+        default=5.0,
+        gt=0,
+        description="token bucket; the free key also refuses more than 1 request per second",
+    )
+    alphavantage_requests_per_day: int = Field(
+        default=25, ge=0, description="daily budget shared through Redis by every replica; 0 = no daily limit"
+    )
+    alphavantage_plan: Literal["free", "premium"] = Field(
+        default="free",
+        description="free: end-of-day GLOBAL_QUOTE, compact raw daily history; premium: live quotes, full adjusted history",
+    )
 
     # Finnhub.
     finnhub_api_key: SecretStr | None = None

@@ -1,43 +1,113 @@
 """Alpha Vantage: GLOBAL_QUOTE for polling, TIME_SERIES_* for history.
 
 Quirks handled here:
-- errors and quota exhaustion arrive as HTTP 200 with a `Note`, `Information` or
-  `Error Message` key instead of data;
+- errors and limits arrive as HTTP 200 with a `Note`, `Information` or `Error Message` key
+  instead of data, and are told apart by their text (see `classify`): the per-second burst
+  limit, the daily quota, a premium-only endpoint or parameter, a rejected key, an unknown
+  symbol. The burst text also mentions "25 requests per day" and "premium endpoints", so the
+  order of the tests matters;
+- a free key gets end-of-day GLOBAL_QUOTE data, `TIME_SERIES_DAILY` with `outputsize=compact`
+  (the latest 100 sessions) and no adjusted series: `plan="free"` asks only for those;
 - every number is a string ("225.9700");
 - time-series timestamps are local to the zone named in the metadata (US/Eastern);
 - GLOBAL_QUOTE carries no intraday time, only the latest trading day, so the identity of a
-  quote is (day, price, volume) and its tick time is the moment it was observed.
+  quote is (day, price, volume). An end-of-day quote is stamped at that session's close from
+  the exchange calendar (13:00 ET on early-close days); a live one at the moment it was
+  observed, never later than its session's close.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import SecretStr
 
 from fetcher.clock import REAL_CLOCK, Clock
 from fetcher.provider_http import ProviderHttp
-from fetcher.providers.errors import MalformedResponse, RateLimitedError, RequestRejected, SymbolNotFound
+from fetcher.providers.errors import (
+    BurstLimited,
+    InvalidCredentials,
+    MalformedResponse,
+    PremiumRequired,
+    ProviderError,
+    QuotaExhausted,
+    RateLimitedError,
+    SymbolNotFound,
+)
 from fetcher.providers.parsing import non_negative_int, positive_decimal, require_dict
 from fetcher.quotes import MinuteBar, Quote
 from stocktrack_common.daily_bars_csv import DailyBar
 
 NAME = "alphavantage"
+KEY_SETTING = "ALPHAVANTAGE_API_KEY"
 EASTERN = ZoneInfo("America/New_York")
 REGULAR_CLOSE = time(16, 0)
+COMPACT_SESSIONS = 100
+
+Plan = Literal["free", "premium"]
+SessionClose = Callable[[date], datetime | None]
+
+
+def _regular_close(day: date) -> datetime:
+    return datetime.combine(day, REGULAR_CLOSE, tzinfo=EASTERN)
+
+
+def classify(body: dict[str, Any], redact: Callable[[str], str] = str) -> ProviderError | None:
+    """The error an HTTP-200 answer stands for, or None when it carries data.
+
+    The texts are Alpha Vantage's own (recorded in tests/fixtures/providers/alphavantage).
+    """
+    for key in ("Error Message", "Information", "Note"):
+        if key not in body:
+            continue
+        text = redact(str(body[key]))
+        lower = text.lower()
+        short = f"{key}: {text[:200]}"
+        if "apikey is invalid" in lower or "api key is valid" in lower or "demo purposes only" in lower:
+            return InvalidCredentials(NAME, f"{key}: the API key was rejected", setting=KEY_SETTING)
+        if key == "Error Message":
+            return SymbolNotFound(NAME, short)
+        if "1 request per second" in lower or "spreading out" in lower or "burst" in lower:
+            return BurstLimited(NAME, short)
+        if "requests per day" in lower or ("calls per day" in lower and "per minute" not in lower):
+            return QuotaExhausted(NAME, short, resets_at=0.0)  # the daily budget knows when it resets
+        if "premium feature" in lower or "premium endpoint" in lower:
+            return PremiumRequired(NAME, short)
+        return RateLimitedError(NAME, short)
+    return None
 
 
 class AlphaVantageClient:
     name = NAME
 
-    def __init__(self, http: ProviderHttp, api_key: SecretStr, clock: Clock = REAL_CLOCK) -> None:
+    def __init__(
+        self,
+        http: ProviderHttp,
+        api_key: SecretStr,
+        clock: Clock = REAL_CLOCK,
+        *,
+        plan: Plan = "free",
+        session_close: SessionClose | None = None,
+    ) -> None:
         self.http = http
         self._api_key = api_key
         self.clock = clock
-        self._daily_cache: dict[tuple[str, bool], list[DailyBar]] = {}
+        self.plan = plan
+        self._session_close = session_close
+        self._daily_cache: dict[str, list[DailyBar]] = {}
+
+    @property
+    def end_of_day(self) -> bool:
+        """A free key's GLOBAL_QUOTE is the last session's close, not a live price."""
+        return self.plan == "free"
+
+    def _close_of(self, day: date) -> datetime:
+        close = self._session_close(day) if self._session_close is not None else None
+        return close or _regular_close(day)
 
     async def aclose(self) -> None:
         await self.http.aclose()
@@ -50,16 +120,9 @@ class AlphaVantageClient:
         return text.replace(key, "***") if key else text
 
     def _check(self, data: Any) -> None:
-        body = require_dict(NAME, data, "response")
-        if "Error Message" in body:
-            raise SymbolNotFound(NAME, f"Error Message: {self._redact(str(body['Error Message']))[:160]}")
-        if "Note" in body:
-            raise RateLimitedError(NAME, f"Note: {self._redact(str(body['Note']))[:160]}")
-        if "Information" in body:
-            text = self._redact(str(body["Information"]))
-            if "premium endpoint" in text.lower():
-                raise RequestRejected(NAME, f"Information: {text[:160]}")
-            raise RateLimitedError(NAME, f"Information: {text[:160]}")
+        error = classify(require_dict(NAME, data, "response"), self._redact)
+        if error is not None:
+            raise error
 
     async def quote(self, symbol: str, max_wait: float | None = None) -> Quote:
         data = await self.http.get_json(
@@ -79,12 +142,9 @@ class AlphaVantageClient:
         except ValueError:
             raise MalformedResponse(NAME, "07. latest trading day is not a date") from None
         now_ms = int(self.clock.wall() * 1000)
-        today_eastern = datetime.fromtimestamp(now_ms / 1000, tz=EASTERN).date()
-        if day < today_eastern:
-            # Yesterday's (or last Friday's) quote: it happened at that session's close, not now.
-            ts_ms = int(datetime.combine(day, REGULAR_CLOSE, tzinfo=EASTERN).timestamp() * 1000)
-        else:
-            ts_ms = now_ms
+        close_ms = int(self._close_of(day).timestamp() * 1000)
+        # End-of-day data, or a quote of an earlier session, happened at that session's close.
+        ts_ms = close_ms if self.end_of_day else min(now_ms, close_ms)
         return Quote(
             symbol=symbol,
             ts_ms=ts_ms,
@@ -98,13 +158,17 @@ class AlphaVantageClient:
     async def intraday(
         self, symbol: str, interval: str = "1min", month: str | None = None, outputsize: str = "compact"
     ) -> list[MinuteBar]:
-        """TIME_SERIES_INTRADAY; `month` (YYYY-MM) selects a historical month (with outputsize=full)."""
+        """TIME_SERIES_INTRADAY, raw (`adjusted=false`) like the live ticks it is stored next to.
+
+        `month` (YYYY-MM) selects a historical month (with outputsize=full, a premium feature).
+        """
         params = self._params(
             "TIME_SERIES_INTRADAY",
             symbol=symbol,
             interval=interval,
             outputsize=outputsize,
             extended_hours="true",
+            adjusted="false",
         )
         if month is not None:
             params["month"] = month
@@ -134,7 +198,7 @@ class AlphaVantageClient:
         bars.sort(key=lambda bar: bar.bucket)
         return bars
 
-    async def daily(self, symbol: str, adjusted: bool = True, outputsize: str = "full") -> list[DailyBar]:
+    async def daily(self, symbol: str, adjusted: bool = False, outputsize: str = "compact") -> list[DailyBar]:
         """TIME_SERIES_DAILY_ADJUSTED (split/dividend-adjusted close) or TIME_SERIES_DAILY."""
         function = "TIME_SERIES_DAILY_ADJUSTED" if adjusted else "TIME_SERIES_DAILY"
         data = await self.http.get_json(
@@ -172,21 +236,39 @@ class AlphaVantageClient:
         bars.sort(key=lambda bar: bar.day)
         return bars
 
+    async def _daily_series(self, symbol: str) -> list[DailyBar]:
+        """The whole series the plan allows, one request per symbol, cached for the run's chunks.
+
+        Premium: the adjusted series in full. Free: the raw series, compact (latest 100 sessions),
+        the only daily history a free key is served; asking for more only burns the quota.
+        """
+        if symbol not in self._daily_cache:
+            if self.plan == "premium":
+                series = await self.daily(symbol, adjusted=True, outputsize="full")
+            else:
+                series = await self.daily(symbol, adjusted=False, outputsize="compact")
+            self._daily_cache = {symbol: series}
+        return self._daily_cache[symbol]
+
+    async def history_start(self, symbol: str, interval: str) -> date | None:
+        """First day the plan can serve, when the plan (not the listing) limits history."""
+        if self.plan == "premium":
+            return None
+        if interval != "1d":
+            raise PremiumRequired(NAME, "intraday history (outputsize=full, month=) needs a premium key")
+        series = await self._daily_series(symbol)
+        if len(series) < COMPACT_SESSIONS:
+            return None  # the whole listing fits in the compact window
+        return series[0].day
+
     async def daily_bars(self, symbol: str, start: date, end: date) -> list[DailyBar]:
-        """History between two days; the full series is one request, cached for the run's chunks."""
-        key = (symbol, True)
-        if key not in self._daily_cache:
-            try:
-                self._daily_cache = {key: await self.daily(symbol, adjusted=True)}
-            except RequestRejected as exc:
-                if isinstance(exc, SymbolNotFound):
-                    raise
-                # The adjusted series is premium on some keys: fall back to the free unadjusted one.
-                self._daily_cache = {key: await self.daily(symbol, adjusted=False)}
-        return [bar for bar in self._daily_cache[key] if start <= bar.day <= end]
+        """History between two days, cut from the cached series."""
+        return [bar for bar in await self._daily_series(symbol) if start <= bar.day <= end]
 
     async def minute_bars(self, symbol: str, start: datetime, end: datetime) -> list[MinuteBar]:
         """One calendar month per request (the `month` parameter), then cut to [start, end)."""
+        if self.plan != "premium":
+            raise PremiumRequired(NAME, "intraday history (outputsize=full, month=) needs a premium key")
         bars: list[MinuteBar] = []
         month = date(start.year, start.month, 1)
         while datetime.combine(month, time(0), tzinfo=UTC) < end:

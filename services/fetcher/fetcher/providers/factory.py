@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterable
 from pydantic import SecretStr
 
 from fetcher.circuit_breaker import CircuitBreaker
+from fetcher.daily_quota import DailyQuota
 from fetcher.market_hours import MarketHours
 from fetcher.provider_http import ProviderHttp
 from fetcher.providers import alpaca, alphavantage, finnhub
@@ -14,6 +15,7 @@ from fetcher.providers.router import QuoteClient, QuoteRouter
 from fetcher.rate_limit import TokenBucket
 from fetcher.settings import FetcherSettings
 from fetcher.watchlist import WatchList, db_symbol_loader
+from stocktrack_common.redis_client import redis_from_url
 
 POLLING_PROVIDERS = ("alphavantage", "finnhub", "alpaca")
 
@@ -25,7 +27,12 @@ def _require(value: SecretStr | None, env: str, provider: str) -> SecretStr:
 
 
 def _http(
-    settings: FetcherSettings, provider: str, base_url: str, rpm: float, headers: dict[str, str]
+    settings: FetcherSettings,
+    provider: str,
+    base_url: str,
+    rpm: float,
+    headers: dict[str, str],
+    quota: DailyQuota | None = None,
 ) -> ProviderHttp:
     return ProviderHttp(
         provider,
@@ -36,7 +43,16 @@ def _http(
         backoff_base=settings.backoff_base_seconds,
         backoff_cap=settings.backoff_max_seconds,
         headers=headers,
+        quota=quota,
     )
+
+
+def build_daily_quota(settings: FetcherSettings, provider: str, per_day: int) -> DailyQuota | None:
+    """The provider's daily budget in Redis (its client is closed with the provider's HTTP client)."""
+    if per_day <= 0:
+        return None
+    redis = redis_from_url(settings.redis_url.get_secret_value())
+    return DailyQuota(provider, per_day, redis, settings.stream_prefix)
 
 
 def build_alphavantage(settings: FetcherSettings) -> alphavantage.AlphaVantageClient:
@@ -47,8 +63,14 @@ def build_alphavantage(settings: FetcherSettings) -> alphavantage.AlphaVantageCl
         settings.alphavantage_base_url,
         settings.alphavantage_requests_per_minute,
         {},
+        quota=build_daily_quota(settings, "alphavantage", settings.alphavantage_requests_per_day),
     )
-    return alphavantage.AlphaVantageClient(http, key)
+    return alphavantage.AlphaVantageClient(
+        http,
+        key,
+        plan=settings.alphavantage_plan,
+        session_close=build_market_hours(settings).session_close,
+    )
 
 
 def build_finnhub(settings: FetcherSettings) -> finnhub.FinnhubClient:

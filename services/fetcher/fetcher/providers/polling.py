@@ -20,6 +20,7 @@ from fetcher.provider_metrics import observe_quote_lag
 from fetcher.providers.router import QuoteRouter
 from fetcher.tick_builder import TickBuilder
 from fetcher.watchlist import WatchList
+from stocktrack_common.health import ReadinessCheck
 from stocktrack_common.lifecycle import sleep_or_stop
 from stocktrack_common.messages import Tick
 
@@ -101,6 +102,16 @@ class PollingSource:
                 task.cancel()
             await asyncio.gather(reloader, *self._tasks.values(), return_exceptions=True)
             self._tasks.clear()
+
+    def readiness_checks(self) -> dict[str, ReadinessCheck]:
+        """/readyz fails, naming the setting to fix, while a provider is disabled (a rejected key)."""
+
+        async def providers() -> None:
+            disabled = self.router.disabled()
+            if disabled:
+                raise RuntimeError("; ".join(f"{name}: {why}" for name, why in sorted(disabled.items())))
+
+        return {"providers": providers}
 
     async def aclose(self) -> None:
         await self.router.aclose()

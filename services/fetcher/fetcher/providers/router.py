@@ -14,7 +14,7 @@ import structlog
 
 from fetcher.circuit_breaker import CircuitBreaker
 from fetcher.provider_metrics import FAILOVERS, PROVIDER_REQUESTS
-from fetcher.providers.errors import ProviderError
+from fetcher.providers.errors import InvalidCredentials, ProviderError
 from fetcher.quotes import Quote
 
 log = structlog.get_logger(__name__)
@@ -67,7 +67,9 @@ class QuoteRouter:
                     symbol, max_wait=self.throttle_wait if has_next else None
                 )
             except ProviderError as exc:
-                if exc.counts_against_circuit:
+                if isinstance(exc, InvalidCredentials):
+                    breaker.disable(f"{exc.message}; set {exc.setting} to a valid key and restart")
+                elif exc.counts_against_circuit:
                     breaker.record_failure()
                 else:
                     breaker.release_trial()
@@ -86,6 +88,14 @@ class QuoteRouter:
             return quote
         log.warning("no provider served the symbol", symbol=symbol, chain=chain)
         return None
+
+    def disabled(self) -> dict[str, str]:
+        """Providers switched off for good (a rejected key), with the reason."""
+        return {
+            name: breaker.disabled_reason
+            for name, breaker in self.breakers.items()
+            if breaker.disabled_reason is not None
+        }
 
     async def aclose(self) -> None:
         for provider in self.providers.values():
