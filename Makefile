@@ -2,14 +2,14 @@
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
-PACKAGES := libs/common services/fetcher services/writer services/api services/streamer \
+PACKAGES := libs/common libs/devtools services/fetcher services/writer services/api services/streamer \
             services/recommender services/janitor services/alerts
 EDITABLES := $(foreach p,$(wildcard $(addsuffix /pyproject.toml,$(PACKAGES))),-e $(dir $(p)))
 STAMP := $(VENV)/.installed
 
 .PHONY: install run test lint fmt check bench clean
 
-$(STAMP): $(wildcard constraints.txt requirements-dev.txt */*/pyproject.toml libs/common/pyproject.toml)
+$(STAMP): $(wildcard constraints.txt requirements-dev.txt */*/pyproject.toml)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q $(if $(wildcard constraints.txt),-c constraints.txt) -r requirements-dev.txt $(EDITABLES)
@@ -18,7 +18,7 @@ $(STAMP): $(wildcard constraints.txt requirements-dev.txt */*/pyproject.toml lib
 install: $(STAMP)  ## create the virtualenv and install every package in editable mode
 
 run: install  ## the whole stack on the simulated market (no API key needed)
-	$(PY) -m stocktrack_common.devstack
+	$(PY) -m stocktrack_devtools.stack
 
 test: install deploy-tools  ## the test suite against real Redis and PostgreSQL (found or started)
 	$(PY) -m pytest $(PYTEST_ARGS)

@@ -29,9 +29,9 @@ import psycopg
 import redis
 from psycopg import sql
 
-from stocktrack_common.devenv import database_url, find_or_start, free_port
 from stocktrack_common.migrations import migrate
 from stocktrack_common.stream_names import latest_quotes_key
+from stocktrack_devtools.servers import database_url, find_or_start, free_port
 
 QUOTE = b'{"symbol":"AAPL","ts":1714570200000,"price":"190.25","size":100,"source":"sim"}'
 

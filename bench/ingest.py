@@ -30,7 +30,6 @@ import psycopg
 import redis
 from psycopg import sql
 
-from stocktrack_common.devenv import database_url, find_or_start
 from stocktrack_common.health import Heartbeat
 from stocktrack_common.messages import Tick
 from stocktrack_common.migrations import migrate
@@ -38,6 +37,7 @@ from stocktrack_common.pg_pool import open_pg_pool
 from stocktrack_common.redis_client import create_redis
 from stocktrack_common.stream_names import shard_for, tick_stream
 from stocktrack_common.worker_runtime import WorkerContext
+from stocktrack_devtools.servers import database_url, find_or_start
 from writer.settings import WriterSettings
 
 SYMBOLS = ["AAPL", "MSFT", "GOOG", "AMZN", "NVDA", "TSLA", "META", "NFLX", "AMD", "INTC"]

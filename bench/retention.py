@@ -22,9 +22,9 @@ import psycopg
 from psycopg import AsyncConnection, sql
 
 from janitor.tick_partitions import drop_tick_partition, list_tick_partitions, roll_up_missing_bars
-from stocktrack_common.devenv import database_url
 from stocktrack_common.migrations import migrate
 from stocktrack_common.partitions import partition_ddl
+from stocktrack_devtools.servers import database_url
 
 SYMBOLS = 20
 

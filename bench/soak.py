@@ -45,10 +45,10 @@ import psycopg
 import redis
 from psycopg import sql
 
-from stocktrack_common.devenv import database_url, find_or_start, free_port
 from stocktrack_common.messages import MessageError, decode_signal, decode_tick
 from stocktrack_common.migrations import migrate
 from stocktrack_common.stream_names import RECOMMENDER_GROUP, WRITER_GROUP, signals_stream, tick_streams
+from stocktrack_devtools.servers import database_url, find_or_start, free_port
 
 SERVICES = ("writer", "recommender", "api", "streamer", "fetcher")
 SHARDS = 4

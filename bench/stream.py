@@ -26,8 +26,8 @@ import numpy as np
 import redis
 import redis.asyncio as aioredis
 
-from stocktrack_common.devenv import find_or_start, free_port
 from stocktrack_common.stream_names import shard_for, tick_stream
+from stocktrack_devtools.servers import find_or_start, free_port
 
 SYMBOLS = ("AAPL", "MSFT", "GOOG", "AMZN", "NVDA", "META", "TSLA", "AMD")
 SHARDS = 4

@@ -1,4 +1,4 @@
-"""Fixtures on real servers: Redis and PostgreSQL found or started by stocktrack_common.devenv.
+"""Fixtures on real servers: Redis and PostgreSQL found or started by stocktrack_devtools.servers.
 
 Each run gets its own databases (a migrated template cloned per test) and its own stream
 prefix per test, and removes exactly those afterwards; nothing else on the servers is touched.
@@ -21,8 +21,8 @@ import redis.asyncio as aioredis
 from psycopg import sql
 from psycopg_pool import AsyncConnectionPool
 
-from stocktrack_common.devenv import DevServers, database_url, find_or_start
 from stocktrack_common.migrations import migrate
+from stocktrack_devtools.servers import DevServers, database_url, find_or_start
 from tests.support.processes import Services, child_env
 
 RUN_ID = uuid.uuid4().hex[:8]

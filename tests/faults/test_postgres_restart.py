@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 import redis
 
-from stocktrack_common.devenv import EmbeddedPostgres, ensure_database
 from stocktrack_common.migrations import migrate
 from stocktrack_common.stream_names import WRITER_GROUP, tick_streams
+from stocktrack_devtools.servers import EmbeddedPostgres, ensure_database
 from tests.faults.harness import (
     SHARDS,
     Ledger,

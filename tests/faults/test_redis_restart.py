@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from stocktrack_common.devenv import free_port, start_embedded_redis
+from stocktrack_devtools.servers import free_port, start_embedded_redis
 from tests.faults.harness import (
     Ledger,
     dead_letters,

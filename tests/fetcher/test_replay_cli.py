@@ -9,8 +9,8 @@ from pathlib import Path
 
 import redis
 
-from stocktrack_common.devenv import free_port
 from stocktrack_common.stream_names import tick_streams
+from stocktrack_devtools.servers import free_port
 
 
 def test_replay_command_publishes_every_tick(

@@ -14,9 +14,9 @@ import pytest
 import redis.asyncio as aioredis
 from psycopg import sql
 
-from stocktrack_common.devenv import database_url, free_port
 from stocktrack_common.ops_doctor import main
 from stocktrack_common.partitions import ensure_tick_partitions, partition_name
+from stocktrack_devtools.servers import database_url, free_port
 
 
 def today() -> dt.date:

@@ -11,9 +11,9 @@ import pytest
 import pytest_asyncio
 import redis.asyncio as aioredis
 
-from stocktrack_common.devenv import start_embedded_redis
 from stocktrack_common.ops_streams import render_table, stream_report
 from stocktrack_common.redis_client import server_version
+from stocktrack_devtools.servers import start_embedded_redis
 
 
 @pytest.fixture(params=["shared", "redis-6.2"])

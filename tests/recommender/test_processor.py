@@ -19,9 +19,9 @@ from recommender.rules import confidence_bucket
 from recommender.rules_config import RulesConfig
 from recommender.settings import RecommenderSettings, owned_shards
 from stocktrack_common.consumer import Delivery
-from stocktrack_common.devenv import start_embedded_redis
 from stocktrack_common.messages import Tick
 from stocktrack_common.stream_names import signals_stream
+from stocktrack_devtools.servers import start_embedded_redis
 
 MINUTE = 60_000
 T0 = 1_700_000_000_000 - 1_700_000_000_000 % MINUTE

@@ -12,7 +12,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from stocktrack_common.devenv import free_port
+from stocktrack_devtools.servers import free_port
 
 
 @dataclass

@@ -1,6 +1,6 @@
 """`make run`: the whole stack on one machine, logs interleaved, Ctrl-C stops everything cleanly.
 
-Servers come from devenv (environment, local ports, Docker, or embedded binaries under
+Servers come from `servers` (environment, local ports, Docker, or embedded binaries under
 .stack/); the database is migrated; then every installed service starts as its own process,
 exactly as it would in a container. Ports are printed in the banner.
 """
@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from importlib.metadata import entry_points
 from pathlib import Path
 
-from stocktrack_common.devenv import ensure_database, find_or_start
 from stocktrack_common.migrations import migrate
+from stocktrack_devtools.servers import ensure_database, find_or_start
 
 
 @dataclass(frozen=True)
