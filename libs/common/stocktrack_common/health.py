@@ -6,6 +6,7 @@ wedged loop (not just a live process) fails /healthz. Readiness pings the depend
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable
 
@@ -33,13 +34,22 @@ class Heartbeat:
         return self.age() <= self.max_age
 
 
+CHECK_TIMEOUT_SECONDS = 2.0
+
+
 async def run_checks(checks: dict[str, ReadinessCheck]) -> dict[str, str]:
-    """Run each readiness check; the result maps a dependency to 'ok' or its error."""
+    """Run each readiness check; the result maps a dependency to 'ok' or its error.
+
+    Each check is bounded: a client that retries a dead server for seconds would otherwise hold
+    the probe past the kubelet's timeout, and an outage would read as a hung pod, not a 503.
+    """
     results: dict[str, str] = {}
-    for name, check in checks.items():
+    for name, check in list(checks.items()):
         try:
-            await check()
+            await asyncio.wait_for(check(), timeout=CHECK_TIMEOUT_SECONDS)
             results[name] = "ok"
+        except TimeoutError:
+            results[name] = f"error: no answer within {CHECK_TIMEOUT_SECONDS:.0f}s"
         except Exception as exc:  # a failed check is a report, not a crash
             results[name] = f"error: {type(exc).__name__}: {exc}"[:300]
     return results

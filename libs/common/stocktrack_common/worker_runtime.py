@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import redis.asyncio as aioredis
 import structlog
@@ -36,6 +36,8 @@ class WorkerContext:
     heartbeat: Heartbeat
     stop: asyncio.Event
     emf: EmfDistributions | None = None
+    # /readyz runs every check in here; a loop may add its own (the fetcher's publisher does).
+    readiness: dict[str, ReadinessCheck] = field(default_factory=dict)
 
     @property
     def db(self) -> AsyncConnectionPool:
@@ -83,7 +85,11 @@ async def run_worker(
         readiness.update(checks or {})
         runner = await start_worker_http(settings.metrics_host, settings.metrics_port, heartbeat, readiness)
         log.info("worker started", metrics_port=settings.metrics_port)
-        await main(WorkerContext(redis=redis, pool=pool, heartbeat=heartbeat, stop=stop, emf=emf))
+        await main(
+            WorkerContext(
+                redis=redis, pool=pool, heartbeat=heartbeat, stop=stop, emf=emf, readiness=readiness
+            )
+        )
         return 0
     except Exception:
         log.exception("worker failed")

@@ -42,6 +42,17 @@ class FetcherSettings(CommonSettings):
         default=None, ge=1, description="stop after this many ticks (tests, demos)"
     )
 
+    # Publishing (tick_buffer.py): what a Redis outage may hold, and how long shutdown waits for Redis.
+    fetcher_buffer_max_ticks: int = Field(
+        default=100_000, ge=1, description="ticks held while Redis is unreachable; beyond it the oldest drop"
+    )
+    fetcher_publish_retry_max_seconds: float = Field(
+        default=5.0, gt=0, description="cap of the jittered backoff between publish attempts"
+    )
+    fetcher_shutdown_flush_seconds: float = Field(
+        default=10.0, ge=0, description="on SIGTERM, how long buffered ticks may wait for Redis"
+    )
+
     # Polling providers and failover.
     provider_chain: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
