@@ -25,7 +25,6 @@ import redis
 from prometheus_client.parser import text_string_to_metric_families
 from redis.exceptions import ResponseError
 
-from stocktrack_common.devenv import free_port
 from stocktrack_common.messages import MessageError, decode_signal, decode_tick
 from stocktrack_common.stream_names import (
     RECOMMENDER_GROUP,
@@ -34,6 +33,7 @@ from stocktrack_common.stream_names import (
     signals_stream,
     tick_streams,
 )
+from stocktrack_devtools.servers import free_port
 
 SHARDS = 2
 SYMBOLS = "AAPL,MSFT,GOOG,AMZN,NVDA,TSLA,META,NFLX"
