@@ -25,6 +25,7 @@ from pathlib import Path
 
 from tests.deploy.chart_support import REPO, service_directories
 
+IMAGE_CHECK = REPO / "deploy" / "image_check.py"
 IMAGE_PACKAGES = ("libs/common", *(f"services/{name}" for name in service_directories()))
 PROJECT_MODULES = ("stocktrack_common", *service_directories())
 _COPY_IGNORE = shutil.ignore_patterns("__pycache__", "*.egg-info", "build", "dist", "tests", ".*")
@@ -135,6 +136,23 @@ def create(work: Path) -> InstalledEnv:
     dev_site = sysconfig.get_paths()["purelib"]
     (site_packages / "zz_third_party_from_dev_venv.pth").write_text(dev_site + "\n")
     return InstalledEnv(root, python, site_packages)
+
+
+def package_files(service: str) -> list[str]:
+    """Non-Python files of the service's and libs/common's packages, as deploy/check-image.sh lists them."""
+    listed = subprocess.run(
+        ["git", "ls-files", "--", "libs/common/stocktrack_common", f"services/{service}/{service}"],
+        cwd=REPO,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.split()
+    prefixes = ("libs/common/", f"services/{service}/")
+    return [
+        next(name.removeprefix(p) for p in prefixes if name.startswith(p))
+        for name in listed
+        if not name.endswith(".py")
+    ]
 
 
 def check_installed(installed: InstalledEnv, cwd: Path) -> dict[str, object]:

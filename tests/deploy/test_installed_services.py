@@ -153,3 +153,37 @@ def test_the_janitor_and_the_migration_command_run_from_the_wheels(
             [executable, *command[1:]], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=180
         )
         assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+
+
+@pytest.mark.parametrize("service", service_directories())
+def test_the_image_check_passes_on_the_installed_packages(
+    installed: installed_env.InstalledEnv, service: str, tmp_path: Path
+) -> None:
+    """deploy/image_check.py, which gates every image push, finds every packaged file of the tree."""
+    files = installed_env.package_files(service)
+    assert any(name.startswith("stocktrack_common/migrations/") for name in files)
+    result = subprocess.run(
+        [str(installed.python), str(installed_env.IMAGE_CHECK), "--packages-only", service, *files],
+        env=installed.env(),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_image_check_reports_a_file_left_out_of_the_wheel(
+    installed: installed_env.InstalledEnv, tmp_path: Path
+) -> None:
+    missing = "api/static/dashboard/not-packaged.js"
+    result = subprocess.run(
+        [str(installed.python), str(installed_env.IMAGE_CHECK), "--packages-only", "api", missing],
+        env=installed.env(),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 1
+    assert f"api: {missing} is missing from the installed package (package data)" in result.stdout

@@ -152,3 +152,43 @@ def test_test_stage_runs_the_same_gates_as_ci() -> None:
     commands = "\n".join(spec["phases"]["build"]["commands"])
     for gate in ("ruff check .", "ruff format --check .", "mypy", "pytest"):
         assert gate in commands
+
+
+def test_every_build_role_can_clone_through_the_connection(cfn_template: dict[str, Any]) -> None:
+    """OutputArtifactFormat CODEBUILD_CLONE_REF makes each CodeBuild project clone through the connection."""
+    source = cfn_template["Resources"]["Pipeline"]["Properties"]["Stages"][0]["Actions"][0]
+    assert source["Configuration"]["OutputArtifactFormat"] == "CODEBUILD_CLONE_REF"
+    build_roles = {
+        p["Properties"]["ServiceRole"]["Fn::GetAtt"][0]
+        for p in _resources(cfn_template, "AWS::CodeBuild::Project").values()
+    }
+    assert len(build_roles) == 3
+    for role in build_roles | {"PipelineRole"}:
+        grants = [
+            s
+            for name, s in _role_statements(cfn_template)
+            if name == role and s["Resource"] == {"Ref": "ConnectionArn"}
+        ]
+        actions = {a for s in grants for a in _as_list(s["Action"])}
+        assert {"codestar-connections:UseConnection", "codeconnections:UseConnection"} <= actions, role
+
+
+def test_images_are_built_checked_and_pushed_by_the_makefile_with_unique_tags() -> None:
+    spec = yaml.safe_load((REPO_ROOT / "deploy" / "aws" / "buildspec-images.yml").read_text(encoding="utf-8"))
+    commands = "\n".join(spec["phases"]["build"]["commands"])
+    # push-image-<service> depends on test-image-<service> (deploy/check-image.sh), which depends on the build.
+    assert (
+        'make push-images REQUIRE_DOCKER=1 IMAGE_REGISTRY="$ECR_REGISTRY" IMAGE_TAG="$IMAGE_TAG"' in commands
+    )
+    assert "docker build" not in commands
+
+
+def test_deploy_stage_reads_the_environments_values_from_ssm(cfn_template: dict[str, Any]) -> None:
+    spec = yaml.safe_load((REPO_ROOT / "deploy" / "aws" / "buildspec-deploy.yml").read_text(encoding="utf-8"))
+    commands = "\n".join(spec["phases"]["build"]["commands"])
+    assert 'aws ssm get-parameter --name "$HELM_VALUES_PARAMETER"' in commands
+    assert "deploy/helm-upgrade.sh" in commands
+    grants = [s for name, s in _role_statements(cfn_template) if "ssm:GetParameter" in _as_list(s["Action"])]
+    assert [name for name, s in _role_statements(cfn_template) if s in grants] == ["DeployBuildRole"]
+    env = cfn_template["Resources"]["DeployProject"]["Properties"]["Environment"]["EnvironmentVariables"]
+    assert {"Name": "HELM_VALUES_PARAMETER", "Value": {"Ref": "HelmValuesParameter"}} in env

@@ -12,6 +12,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 RunTool = Callable[..., subprocess.CompletedProcess[str]]
 WORKFLOW = Path(__file__).resolve().parents[2] / ".github" / "workflows" / "ci.yml"
 
@@ -122,9 +124,34 @@ def test_every_service_image_is_built_and_published(
     for name in ("images", "publish"):
         built = set(jobs[name]["strategy"]["matrix"]["service"])
         assert set(service_names) <= built, f"{name} misses {set(service_names) - built}"
-    for service in jobs["images"]["strategy"]["matrix"]["service"]:
-        dockerfile = WORKFLOW.parents[2] / "services" / service / "Dockerfile"
-        assert dockerfile.is_file(), f"{service} has no {dockerfile}"
+    builds = " ".join(step.get("run", "") for step in jobs["images"]["steps"])
+    # The one Dockerfile, through the Makefile (which knows each service's port), then the image check.
+    assert 'make "image-$SERVICE" "test-image-$SERVICE" REQUIRE_DOCKER=1' in builds
+
+
+def test_publish_pushes_the_checked_image_and_never_rebuilds(workflow: dict[str, Any]) -> None:
+    jobs = _jobs(workflow)
+    uploads = [
+        s for s in jobs["images"]["steps"] if str(s.get("uses", "")).startswith("actions/upload-artifact@")
+    ]
+    assert [s["with"]["name"] for s in uploads] == ["image-${{ matrix.service }}"]
+    publish_steps = jobs["publish"]["steps"]
+    assert str(publish_steps[0]["uses"]).startswith("actions/download-artifact@")
+    assert publish_steps[0]["with"]["name"] == "image-${{ matrix.service }}"
+    publish = " ".join(step.get("run", "") for step in publish_steps)
+    assert "docker load" in publish and "docker push" in publish
+    assert "docker build" not in publish and "make " not in publish
+    assert not any("build-push-action" in str(step.get("uses", "")) for step in publish_steps)
+
+
+def test_image_tags_never_repeat_in_the_immutable_repositories(workflow: dict[str, Any]) -> None:
+    """Commit plus run id and attempt: a re-run and the CodePipeline path ("-cb<n>") get their own tags."""
+    tag = workflow["env"]["IMAGE_TAG"]
+    assert "${{ github.sha }}" in tag and "${{ github.run_id }}" in tag and "${{ github.run_attempt }}" in tag
+    buildspec = yaml.safe_load((WORKFLOW.parents[2] / "deploy/aws/buildspec-images.yml").read_text())
+    codebuild_tag = buildspec["phases"]["pre_build"]["commands"][0]
+    assert codebuild_tag == 'IMAGE_TAG="${CODEBUILD_RESOLVED_SOURCE_VERSION}-cb${CODEBUILD_BUILD_NUMBER}"'
+    assert "-gh" in tag
 
 
 def test_delivery_runs_only_on_main_after_every_gate(workflow: dict[str, Any]) -> None:
@@ -136,13 +163,17 @@ def test_delivery_runs_only_on_main_after_every_gate(workflow: dict[str, Any]) -
     assert jobs["deploy"]["needs"] == ["publish"]
 
 
-def test_rollout_waits_for_approval_and_uses_helm(workflow: dict[str, Any]) -> None:
+def test_rollout_waits_for_approval_and_uses_the_environments_values(workflow: dict[str, Any]) -> None:
     deploy = _jobs(workflow)["deploy"]
     assert deploy["environment"] == "production"
     commands = " ".join(step.get("run", "") for step in deploy["steps"])
     assert "aws eks update-kubeconfig" in commands
-    assert 'helm upgrade --install stocktrack "$CHART_PATH"' in commands
-    assert "--atomic" in commands
-    assert "--values deploy/helm/values-production.yaml" in commands
-    assert (WORKFLOW.parents[2] / "deploy" / "helm" / "values-production.yaml").is_file()
+    # The committed production values are only the base: the environment's own file comes from
+    # the production environment's HELM_VALUES variable (see deploy/helm-upgrade.sh).
+    assert 'deploy/helm-upgrade.sh stocktrack "$NAMESPACE" "$RUNNER_TEMP/values-environment.yaml"' in commands
+    values_step = next(
+        s for s in deploy["steps"] if "values-environment.yaml" in s.get("run", "") and "env" in s
+    )
+    assert values_step["env"]["HELM_VALUES"] == "${{ vars.HELM_VALUES }}"
+    assert "values-production.yaml" not in commands
     assert workflow["env"]["CHART_PATH"] == "deploy/helm/stocktrack"
