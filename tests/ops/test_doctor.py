@@ -14,8 +14,11 @@ import pytest
 import redis.asyncio as aioredis
 from psycopg import sql
 
+from stocktrack_common.consumer import group_info
 from stocktrack_common.ops_doctor import main
+from stocktrack_common.ops_streams import stream_report
 from stocktrack_common.partitions import ensure_tick_partitions, partition_name
+from stocktrack_common.redis_client import server_version
 from stocktrack_devtools.servers import database_url, free_port
 
 
@@ -138,3 +141,36 @@ async def test_fails_when_migrations_are_pending(
     assert code == 1
     assert "FAIL  migrations     pending: 0001_init" in output
     assert "partitions" not in output
+
+
+async def test_a_lag_the_stream_contradicts_is_counted_not_trusted(
+    redis_client: aioredis.Redis, redis_url: str, db_url: str, prefix: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A Redis 7 group whose `lag` stays > 0 after a full drain (seen after an AOF reload) is healthy."""
+    if (await server_version(redis_client))[0] < 7:
+        pytest.skip("XINFO GROUPS reports lag from Redis 7.0 on; 6.2's lag is always counted")
+    await create_partitions(db_url, [today(), today() + dt.timedelta(days=1)])
+    stream = f"{prefix}:ticks:{{0}}"
+    for i in range(5):
+        await redis_client.xadd(stream, {"n": str(i)})
+    await redis_client.xgroup_create(stream, "writer", id="0")
+    await redis_client.xreadgroup("writer", "w-0", {stream: ">"}, count=10)
+    # The counter the server derives `lag` from, set as a reloaded AOF left it: 3 entries behind.
+    await redis_client.execute_command("XGROUP", "SETID", stream, "writer", "$", "ENTRIESREAD", "2")
+    (reported,) = await redis_client.xinfo_groups(stream)
+    assert int(reported["lag"]) == 3 and int(reported["pending"]) == 5
+
+    assert await group_info(redis_client, stream, "writer") == {"pending": 5, "lag": 0}
+    (status,) = [s for s in await stream_report(redis_client, prefix) if s.name == stream]
+    assert [(g.name, g.lag, g.lag_exact) for g in status.groups] == [("writer", 0, True)]
+    args = ("--redis-url", redis_url, "--database-url", db_url, "--prefix", prefix, "--max-lag", "0")
+    code, output = await run_doctor(capsys, *args)
+    assert code == 0, output
+
+    # New entries: the server's (still inflated) figure is plausible again and is reported as it
+    # is, since only a count could refute it; once the group has read them, it reads 0 again.
+    for i in range(2):
+        await redis_client.xadd(stream, {"n": str(5 + i)})
+    assert await group_info(redis_client, stream, "writer") == {"pending": 5, "lag": 5}
+    await redis_client.xreadgroup("writer", "w-0", {stream: ">"}, count=10)
+    assert await group_info(redis_client, stream, "writer") == {"pending": 7, "lag": 0}

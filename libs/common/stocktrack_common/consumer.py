@@ -9,8 +9,8 @@ neighbours; entries that still fail stay pending, are re-read later, and go to t
 stream once delivered more than `max_deliveries` times. Entries left pending by a dead
 consumer are claimed after `claim_idle_ms` (XAUTOCLAIM, carrying its cursor).
 
-Everything here works on Redis 6.2: XAUTOCLAIM is 6.2, and group lag falls back to counting
-when XINFO GROUPS has no `lag` field (7.0+).
+Everything here works on Redis 6.2: XAUTOCLAIM is 6.2, and group lag is counted where XINFO
+GROUPS has no `lag` field (before 7.0) or reports one the stream contradicts (stream_lag.py).
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ from stocktrack_common.emf import EmfDistributions
 from stocktrack_common.health import Heartbeat
 from stocktrack_common.lifecycle import sleep_or_stop
 from stocktrack_common.messages import MessageError
+from stocktrack_common.stream_lag import group_lag
 
 M = TypeVar("M")
 log = structlog.get_logger(__name__)
@@ -473,30 +474,8 @@ class StreamConsumer(Generic[M]):
         return result
 
 
-LAG_COUNT_LIMIT = 100_000
-_COUNT_PAGE = 10_000
-
-
-async def count_entries_after(
-    redis: aioredis.Redis, stream: str, last_id: str, limit: int = LAG_COUNT_LIMIT
-) -> tuple[int, bool]:
-    """Entries after `last_id` (a group's lag on Redis < 7.0), counted page by page up to `limit`.
-
-    Returns (count, exact); exact is False when counting stopped at the limit.
-    """
-    counted = 0
-    start = "-" if last_id == "0-0" else f"({last_id}"
-    while counted < limit:
-        page: list[Any] = await redis.xrange(stream, min=start, max="+", count=_COUNT_PAGE) or []
-        counted += len(page)
-        if len(page) < _COUNT_PAGE:
-            return counted, True
-        start = f"({_s(page[-1][0])}"
-    return counted, False
-
-
 async def group_info(redis: aioredis.Redis, stream: str, group: str) -> dict[str, int] | None:
-    """Pending and lag of one group on one stream; lag is counted where XINFO does not report it."""
+    """Pending and lag of one group on one stream (lag as `stream_lag.group_lag` computes it)."""
     try:
         groups = await redis.xinfo_groups(stream)
     except ResponseError:
@@ -504,10 +483,8 @@ async def group_info(redis: aioredis.Redis, stream: str, group: str) -> dict[str
     for g in groups:
         if _s(g["name"]) != group:
             continue
-        lag = g.get("lag")
-        if lag is None:
-            lag, _ = await count_entries_after(redis, stream, _s(g["last-delivered-id"]))
-        return {"pending": int(g["pending"]), "lag": int(lag)}
+        lag = await group_lag(redis, stream, g)
+        return {"pending": int(g["pending"]), "lag": lag.entries}
     return None
 
 

@@ -1,8 +1,9 @@
 """`stocktrack streams`: length, groups, lag, pending and oldest pending age of every stream.
 
-Works on Redis 6.2: XINFO GROUPS only reports `lag` from 7.0 on (and 7.x leaves it empty after
-deletions in the stream), so lag is then counted as the entries after the group's last-delivered
-id. Counting stops at consumer.LAG_COUNT_LIMIT, and the report says when it is a lower bound. Ages come
+Lag comes from stream_lag.group_lag, the function the consumers' gauge and `stocktrack doctor`
+use: XINFO's `lag` where the stream confirms it, else counted from the group's last-delivered
+id (Redis 6.2 has no `lag` at all). Counting stops at stream_lag.LAG_COUNT_LIMIT, and the report
+says when it is a lower bound. Ages come
 from the server's clock, not the operator's, so a skewed laptop clock cannot mislead.
 """
 
@@ -18,8 +19,8 @@ import orjson
 import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
 
-from stocktrack_common.consumer import count_entries_after
 from stocktrack_common.ops_args import add_target_args, connect_redis, resolve_target
+from stocktrack_common.stream_lag import group_lag
 
 
 def _text(value: Any) -> str:
@@ -59,11 +60,7 @@ async def discover_streams(redis: aioredis.Redis, prefix: str) -> list[str]:
 async def group_status(redis: aioredis.Redis, stream: str, info: dict[str, Any], now_ms: int) -> GroupStatus:
     name = _text(info["name"])
     last_delivered = _text(info["last-delivered-id"])
-    reported_lag = info.get("lag")
-    if reported_lag is None:
-        lag, exact = await count_entries_after(redis, stream, last_delivered)
-    else:
-        lag, exact = int(reported_lag), True
+    lag, exact = await group_lag(redis, stream, info)
     pending = int(info["pending"])
     oldest_id: str | None = None
     age: float | None = None
