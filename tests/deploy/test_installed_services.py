@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from stocktrack_common.devenv import free_port
+from stocktrack_devtools.servers import free_port
 from tests.deploy import installed_env
 from tests.deploy.chart_support import service_directories
 
