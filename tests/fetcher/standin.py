@@ -19,16 +19,25 @@ from tests.fetcher.conftest import FakeProvider
 
 @contextmanager
 def threaded(provider: FakeProvider) -> Iterator[FakeProvider]:
+    with serve(provider.app) as url:
+        provider.url = url
+        yield provider
+
+
+@contextmanager
+def serve(app: web.Application) -> Iterator[str]:
+    """Serve `app` on a loopback port from a thread of its own; yields the base URL."""
     loop = asyncio.new_event_loop()
     ready = threading.Event()
-    runner = web.AppRunner(provider.app)
+    runner = web.AppRunner(app)
+    urls: list[str] = []
 
     async def start() -> None:
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", 0)
         await site.start()
         port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        provider.url = f"http://127.0.0.1:{port}"
+        urls.append(f"http://127.0.0.1:{port}")
         ready.set()
 
     thread = threading.Thread(target=loop.run_forever, daemon=True)
@@ -36,7 +45,7 @@ def threaded(provider: FakeProvider) -> Iterator[FakeProvider]:
     asyncio.run_coroutine_threadsafe(start(), loop).result(10)
     ready.wait(10)
     try:
-        yield provider
+        yield urls[0]
     finally:
         asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(10)
         loop.call_soon_threadsafe(loop.stop)

@@ -21,7 +21,28 @@ from fetcher.providers.alpaca_stream import AlpacaTradeStream
 from fetcher.watchlist import WatchList
 from stocktrack_common.messages import Tick
 from tests.fetcher import clients
-from tests.fetcher.conftest import metric
+from tests.fetcher.conftest import fixture_text, metric
+
+# https://docs.alpaca.markets/docs/real-time-stock-pricing-data (verbatim; see SOURCES.md).
+ALPACA_405 = {"T": "error", "code": 405, "msg": "symbol limit exceeded"}
+ALPACA_402 = {"T": "error", "code": 402, "msg": "auth failed"}
+ALPACA_409 = {"T": "error", "code": 409, "msg": "insufficient subscription"}
+
+
+def subscription(trades: list[str]) -> dict[str, Any]:
+    """The documented confirmation: the full current subscription, every channel listed."""
+    return {
+        "T": "subscription",
+        "trades": trades,
+        "quotes": [],
+        "bars": [],
+        "updatedBars": [],
+        "dailyBars": [],
+        "statuses": [],
+        "lulds": [],
+        "corrections": trades,
+        "cancelErrors": trades,
+    }
 
 
 def trade(symbol: str, trade_id: int, second: float, price: float, size: int) -> dict[str, Any]:
@@ -42,14 +63,24 @@ def trade(symbol: str, trade_id: int, second: float, price: float, size: int) ->
 
 @dataclass
 class FakeAlpaca:
-    """Connection n (0-based) gets `live[n]` after subscribing; connection 0 is then dropped."""
+    """Connection n (0-based) gets `live[n]` after subscribing; connection 0 is then dropped.
+
+    Like the real server it enforces the plan's symbol limit (405, subscriptions unchanged),
+    answers every (un)subscribe with the full subscription, and may refuse auth (402, 409).
+    """
 
     live: list[list[dict[str, Any]]]
     history: dict[str, list[dict[str, Any]]]
     received: list[dict[str, Any]] = field(default_factory=list)
     connections: int = 0
     rest_calls: list[dict[str, str]] = field(default_factory=list)
+    snapshot_calls: list[list[str]] = field(default_factory=list)
     url: str = ""
+    limit: int = 30
+    auth_error: dict[str, Any] | None = None
+    drop_first: bool = True
+    subscribed: list[str] = field(default_factory=list)
+    sockets: list[web.WebSocketResponse] = field(default_factory=list)
 
     async def ws(self, request: web.Request) -> web.WebSocketResponse:
         ws = web.WebSocketResponse()
@@ -57,6 +88,8 @@ class FakeAlpaca:
         number = self.connections
         self.connections += 1
         await ws.send_str(orjson.dumps([{"T": "success", "msg": "connected"}]).decode())
+        self.sockets.append(ws)
+        subscribed: list[str] = []
         async for msg in ws:
             if msg.type != WSMsgType.TEXT:
                 continue
@@ -69,16 +102,39 @@ class FakeAlpaca:
                     if ok
                     else {"T": "error", "code": 402, "msg": "auth failed"}
                 )
-                await ws.send_str(orjson.dumps([reply]).decode())
+                await ws.send_str(orjson.dumps([self.auth_error or reply]).decode())
             elif data.get("action") == "subscribe":
-                await ws.send_str(orjson.dumps([{"T": "subscription", "trades": data["trades"]}]).decode())
+                wanted = subscribed + [s for s in data["trades"] if s not in subscribed]
+                if len(wanted) > self.limit:
+                    # Documented: "your symbol subscriptions are the same as they were before".
+                    await ws.send_str(orjson.dumps([ALPACA_405]).decode())
+                    continue
+                subscribed[:] = wanted
+                self.subscribed = list(subscribed)
+                await ws.send_str(orjson.dumps([subscription(subscribed)]).decode())
                 batch = self.live[number] if number < len(self.live) else []
-                if batch:
+                if batch and len(self.received) <= 4 * (number + 1):
                     await ws.send_str(orjson.dumps(batch).decode())
-                if number == 0:
+                if number == 0 and self.drop_first:
                     await asyncio.sleep(0.05)
                     await ws.close()
+            elif data.get("action") == "unsubscribe":
+                subscribed[:] = [s for s in subscribed if s not in data["trades"]]
+                self.subscribed = list(subscribed)
+                await ws.send_str(orjson.dumps([subscription(subscribed)]).decode())
         return ws
+
+    async def snapshots(self, request: web.Request) -> web.Response:
+        symbols = request.query["symbols"].split(",")
+        self.snapshot_calls.append(symbols)
+        body = orjson.loads(fixture_text("alpaca/snapshots.json"))
+        template = body["AAPL"]
+        answer = {}
+        for n, symbol in enumerate(symbols):
+            snap = orjson.loads(orjson.dumps(template))
+            snap["latestTrade"]["i"] = 1000 + n
+            answer[symbol] = snap
+        return web.json_response(answer)
 
     async def trades(self, request: web.Request) -> web.Response:
         self.rest_calls.append(dict(request.query))
@@ -96,6 +152,7 @@ async def alpaca_server() -> AsyncIterator[FakeAlpaca]:
     app = web.Application()
     app.router.add_get("/stream", server.ws)
     app.router.add_get("/v2/stocks/{symbol}/trades", server.trades)
+    app.router.add_get("/v2/stocks/snapshots", server.snapshots)
     runner = web.AppRunner(app)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
@@ -147,16 +204,22 @@ async def test_reconnect_resubscribes_and_backfills_the_gap(alpaca_server: FakeA
     assert metric("stocktrack_fetcher_gap_backfills_total", provider="alpaca", outcome="filled") - filled == 1
 
 
-async def test_rejected_auth_is_retried_with_backoff_not_fatal(alpaca_server: FakeAlpaca) -> None:
-    stream = AlpacaTradeStream(
-        alpaca_server.url.replace("http", "ws") + "/stream",
-        SecretStr("wrong"),
-        SecretStr("wrong"),
-        clients.alpaca(alpaca_server.url),
-        WatchList(["AAPL"]),
+def make_stream(server: FakeAlpaca, symbols: list[str], **kwargs: Any) -> AlpacaTradeStream:
+    return AlpacaTradeStream(
+        server.url.replace("http", "ws") + "/stream",
+        SecretStr(kwargs.pop("key", clients.ALPACA_KEY_ID)),
+        SecretStr(kwargs.pop("secret", clients.ALPACA_SECRET)),
+        clients.alpaca(server.url),
+        WatchList(symbols),
         backoff_base=0.02,
         backoff_cap=0.05,
+        poll_interval=0.1,
+        handshake_timeout=2.0,
+        **kwargs,
     )
+
+
+async def run_until(stream: AlpacaTradeStream, done: Any, timeout: float = 10.0) -> list[Tick]:
     stop = asyncio.Event()
     ticks: list[Tick] = []
 
@@ -165,10 +228,83 @@ async def test_rejected_auth_is_retried_with_backoff_not_fatal(alpaca_server: Fa
             ticks.extend(batch)
 
     task = asyncio.create_task(run())
-    await asyncio.sleep(0.6)
-    stop.set()
-    await asyncio.wait_for(task, 5)
-    await stream.aclose()
-    assert ticks == []
-    assert alpaca_server.connections >= 3  # kept trying
-    assert all(m["action"] == "auth" for m in alpaca_server.received)  # never subscribed unauthenticated
+    try:
+        deadline = asyncio.get_running_loop().time() + timeout
+        while not done(ticks):
+            assert asyncio.get_running_loop().time() < deadline, "condition not reached"
+            assert not task.done(), task.exception()
+            await asyncio.sleep(0.02)
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 5)
+        await stream.aclose()
+    return ticks
+
+
+SYMBOLS_31 = [f"S{n:02d}" for n in range(31)]
+
+
+async def test_31_symbols_stream_30_and_poll_the_rest_without_reconnecting(alpaca_server: FakeAlpaca) -> None:
+    alpaca_server.drop_first = False
+    stream = make_stream(alpaca_server, SYMBOLS_31)
+    ticks = await run_until(stream, lambda _: len(alpaca_server.snapshot_calls) >= 3)
+    assert alpaca_server.connections == 1  # no reconnect storm
+    assert alpaca_server.subscribed == SYMBOLS_31[:30]
+    assert all(call == ["S30"] for call in alpaca_server.snapshot_calls)  # only the overflow is polled
+    assert any(t.symbol == "S30" for t in ticks)
+
+
+async def test_symbol_limit_405_keeps_the_stream_and_polls_the_refused(alpaca_server: FakeAlpaca) -> None:
+    # The plan allows fewer symbols than configured; adding one through the API must not kill
+    # the stream: the server refuses the subscribe and keeps the previous subscriptions.
+    alpaca_server.drop_first = False
+    alpaca_server.limit = 3
+    table = ["A", "B", "C"]
+
+    async def load() -> list[str]:
+        return list(table)
+
+    stream = make_stream(alpaca_server, [])
+    stream.watchlist = WatchList([], load, reload_seconds=0.05)
+    added = False
+
+    def done(_: list[Tick]) -> bool:
+        nonlocal added
+        if not added and stream.streamed == ["A", "B", "C"]:
+            table.append("D")
+            added = True
+        polled_d = bool(alpaca_server.snapshot_calls) and alpaca_server.snapshot_calls[-1] == ["D"]
+        return added and polled_d and stream.streamed == ["A", "B", "C"]
+
+    await run_until(stream, done)
+    subscribes = [m.get("trades") for m in alpaca_server.received if m.get("action") == "subscribe"]
+    assert subscribes == [["A", "B", "C"], ["D"]]  # a diff on the open socket, not a resubscribe
+    assert alpaca_server.connections == 1  # the 405 dropped nothing
+    assert stream.cap == 3
+
+
+async def test_auth_failed_402_stops_the_stream_and_polls_everything(alpaca_server: FakeAlpaca) -> None:
+    stream = make_stream(alpaca_server, ["AAPL", "MSFT"], key="wrong", secret="wrong")
+    ticks = await run_until(stream, lambda ticks: {t.symbol for t in ticks} == {"AAPL", "MSFT"})
+    assert alpaca_server.connections == 1  # never retried: no reconnect can mend a rejected key
+    assert all(m["action"] == "auth" for m in alpaca_server.received)
+    assert stream.disabled_reason is not None and "ALPACA_API_KEY_ID" in stream.disabled_reason
+    assert sorted(alpaca_server.snapshot_calls[0]) == ["AAPL", "MSFT"]
+    assert {t.source for t in ticks} == {"alpaca"}
+
+
+async def test_insufficient_subscription_409_stops_the_stream_and_polls_everything(
+    alpaca_server: FakeAlpaca,
+) -> None:
+    alpaca_server.auth_error = ALPACA_409
+    stream = make_stream(alpaca_server, ["AAPL"])
+    checks = stream.readiness_checks()
+    await run_until(stream, lambda ticks: len(ticks) >= 1)
+    assert alpaca_server.connections == 1
+    assert stream.disabled_reason is not None and "ALPACA_STREAM_URL" in stream.disabled_reason
+    try:
+        await checks["stream"]()
+    except RuntimeError as exc:
+        assert "409" in str(exc)
+    else:
+        raise AssertionError("readiness must report the stopped stream")

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
 
+from fetcher.providers.alpaca import trade_to_quote
 from fetcher.providers.errors import RateLimitedError, RequestRejected, SymbolNotFound
+from fetcher.tick_builder import TickBuilder
 from tests.fetcher import clients
 from tests.fetcher.conftest import FakeProvider, Reply, fixture_text, metric
 
@@ -90,7 +92,8 @@ async def test_alpaca_trades_follow_pages(fake_provider: FakeProvider) -> None:
         )
     finally:
         await client.aclose()
-    assert [t.stamp for t in trades] == ["1001", "1002", "1003"]
+    assert [t.stamp for t in trades] == ["V|1001", "V|1002", "V|1003"]  # ids are unique per exchange only
+    assert {r.query["feed"] for r in fake_provider.requests} == {"iex"}  # gap fill matches the live feed
     assert [t.trade_size for t in trades] == [100, 50, 200]
     assert fake_provider.requests[0].query["start"] == "2024-05-10T15:31:00.000000Z"
 
@@ -112,3 +115,27 @@ async def test_alpaca_daily_bars_carry_the_adjusted_close(fake_provider: FakePro
         (date(2024, 5, 10), Decimal("183.05"), Decimal("183.05")),
     ]
     assert bars[0].volume == 1503221 and bars[0].source == "alpaca"
+
+
+async def test_alpaca_history_comes_from_sip_ending_15_minutes_ago(fake_provider: FakeProvider) -> None:
+    fake_provider.script("/v2/stocks/AAPL/bars", Reply(fixture_text("alpaca/bars_1min.json")))
+    client = clients.alpaca(fake_provider.url)
+    now = datetime.now(UTC)
+    try:
+        await client.minute_bars("AAPL", now - timedelta(hours=2), now)
+    finally:
+        await client.aclose()
+    (request,) = fake_provider.requests
+    assert request.query["feed"] == "sip"  # the whole tape, not IEX's ~3% of volume
+    end = datetime.fromisoformat(request.query["end"].replace("Z", "+00:00"))
+    assert now - timedelta(minutes=15, seconds=5) <= end <= now - timedelta(minutes=14, seconds=59)
+
+
+def test_same_trade_id_on_two_exchanges_is_two_trades() -> None:
+    builder = TickBuilder()
+    base = {"t": "2024-05-10T15:31:00Z", "p": 183.0, "s": 10, "i": 7}
+    first = builder.to_tick(trade_to_quote("AAPL", {**base, "x": "V"}))
+    other_exchange = builder.to_tick(trade_to_quote("AAPL", {**base, "x": "Q"}))
+    again = builder.to_tick(trade_to_quote("AAPL", {**base, "x": "V"}))
+    assert first is not None and other_exchange is not None
+    assert again is None  # the same (exchange, id) twice is one trade

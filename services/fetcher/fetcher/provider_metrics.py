@@ -58,6 +58,11 @@ STREAM_RECONNECTS = Counter(
     "Streaming connections re-established after a drop",
     ["provider"],
 )
+STREAMED_SYMBOLS = Gauge(
+    "stocktrack_fetcher_streamed_symbols",
+    "Symbols the provider's WebSocket currently streams (the rest of the watch list is polled)",
+    ["provider"],
+)
 GAP_BACKFILLS = Counter(
     "stocktrack_fetcher_gap_backfills_total",
     "Per-symbol REST backfills of a streaming gap, by outcome (filled, failed)",

@@ -107,7 +107,19 @@ class FetcherSettings(CommonSettings):
     alpaca_api_secret_key: SecretStr | None = None
     alpaca_data_url: str = "https://data.alpaca.markets"
     alpaca_stream_url: str = "wss://stream.data.alpaca.markets/v2/iex"
-    alpaca_feed: str = Field(default="iex", pattern=r"^(iex|sip|delayed_sip)$")
+    alpaca_feed: str = Field(
+        default="iex", pattern=r"^(iex|sip|delayed_sip)$", description="live feed; the free plan has iex only"
+    )
+    alpaca_history_feed: str = Field(
+        default="sip",
+        pattern=r"^(iex|sip)$",
+        description="feed of backfilled bars; free plans get SIP history ending 15 minutes ago",
+    )
+    alpaca_stream_max_symbols: int = Field(
+        default=30,
+        ge=1,
+        description="symbols streamed at most (free plan: 30); the rest is polled via snapshots",
+    )
     alpaca_requests_per_minute: float = Field(default=200.0, gt=0)
 
     # Replay.

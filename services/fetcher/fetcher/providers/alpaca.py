@@ -1,8 +1,12 @@
 """Alpaca market data v2 over REST: snapshots for polling, trades for gap backfill, bars for history.
 
-Keys travel in the APCA-API-KEY-ID / APCA-API-SECRET-KEY headers. The free plan serves the
-IEX feed. List endpoints page with `next_page_token`. Daily bar times are midnight US/Eastern
-expressed in UTC, so the trading day is taken in US/Eastern.
+Keys travel in the APCA-API-KEY-ID / APCA-API-SECRET-KEY headers. Feeds: the free plan's live
+data is IEX only (about 3% of US volume), but its *history* may come from the consolidated SIP
+tape as long as it ends at least 15 minutes ago; so live requests use `feed` (iex) and history
+uses `history_feed` (sip) with the end clamped to now - 15 min. A trade id is unique per
+exchange only, so a trade's identity is (exchange, id). List endpoints page with
+`next_page_token`. Daily bar times are midnight US/Eastern expressed in UTC, so the trading day
+is taken in US/Eastern.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import SecretStr
 
+from fetcher.clock import REAL_CLOCK, Clock
 from fetcher.provider_http import ProviderHttp
 from fetcher.providers.errors import MalformedResponse, SymbolNotFound
 from fetcher.providers.parsing import non_negative_int, positive_decimal, require_dict, rfc3339_ms
@@ -24,6 +29,8 @@ from stocktrack_common.daily_bars_csv import DailyBar
 NAME = "alpaca"
 EASTERN = ZoneInfo("America/New_York")
 PAGE_LIMIT = 10000
+SNAPSHOT_BATCH = 100
+SIP_DELAY = timedelta(minutes=15)
 
 
 def auth_headers(key_id: SecretStr, secret_key: SecretStr) -> dict[str, str]:
@@ -37,28 +44,61 @@ def rfc3339(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+def trade_stamp(trade: dict[str, Any]) -> str:
+    """A trade's identity: its id is unique only per exchange (`x`), so both make the key."""
+    trade_id = trade.get("i")
+    if trade_id is None:
+        return f"{trade.get('x')}|{trade.get('t')}|{trade.get('p')}|{trade.get('s')}"
+    return f"{trade.get('x')}|{trade_id}"
+
+
 def trade_to_quote(symbol: str, trade: dict[str, Any]) -> Quote:
-    """An Alpaca trade object ({t, p, s, i, ...}) from REST or the stream, as a single-trade Quote."""
+    """An Alpaca trade object ({t, x, p, s, i, ...}) from REST or the stream, as a single-trade Quote."""
     ts_ms = rfc3339_ms(NAME, trade.get("t"), "t")
     price = positive_decimal(NAME, trade.get("p"), "p")
     size = non_negative_int(NAME, trade.get("s"), "s")
-    trade_id = trade.get("i")
+    return Quote(
+        symbol=symbol, ts_ms=ts_ms, price=price, source=NAME, stamp=trade_stamp(trade), trade_size=size
+    )
+
+
+def snapshot_to_quote(symbol: str, data: Any) -> Quote:
+    """A snapshot's latest trade, with the day's cumulative volume from its daily bar."""
+    body = require_dict(NAME, data, "snapshot")
+    trade = body.get("latestTrade")
+    if not trade:
+        raise SymbolNotFound(NAME, "snapshot: no latestTrade (unknown symbol)")
+    trade = require_dict(NAME, trade, "latestTrade")
+    ts_ms = rfc3339_ms(NAME, trade.get("t"), "latestTrade.t")
+    price = positive_decimal(NAME, trade.get("p"), "latestTrade.p")
+    day_volume: int | None = None
+    trading_day: date | None = None
+    daily = body.get("dailyBar")
+    if daily:
+        daily = require_dict(NAME, daily, "dailyBar")
+        trading_day = _eastern_day(daily.get("t"))
+        day_volume = non_negative_int(NAME, daily.get("v"), "dailyBar.v")
     return Quote(
         symbol=symbol,
         ts_ms=ts_ms,
         price=price,
         source=NAME,
-        stamp=f"{trade_id}" if trade_id is not None else f"{trade.get('t')}|{price}|{size}",
-        trade_size=size,
+        stamp=trade_stamp(trade),
+        day_volume=day_volume,
+        trading_day=trading_day,
     )
 
 
 class AlpacaClient:
     name = NAME
 
-    def __init__(self, http: ProviderHttp, feed: str = "iex") -> None:
+    def __init__(
+        self, http: ProviderHttp, feed: str = "iex", history_feed: str = "sip", clock: Clock = REAL_CLOCK
+    ) -> None:
         self.http = http
         self.feed = feed
+        self.history_feed = history_feed
+        self.clock = clock
 
     async def aclose(self) -> None:
         await self.http.aclose()
@@ -67,34 +107,43 @@ class AlpacaClient:
         data = await self.http.get_json(
             f"/v2/stocks/{symbol}/snapshot", {"feed": self.feed}, endpoint="snapshot", max_wait=max_wait
         )
-        body = require_dict(NAME, data, "snapshot")
-        trade = body.get("latestTrade")
-        if not trade:
-            raise SymbolNotFound(NAME, "snapshot: no latestTrade (unknown symbol)")
-        trade = require_dict(NAME, trade, "latestTrade")
-        ts_ms = rfc3339_ms(NAME, trade.get("t"), "latestTrade.t")
-        price = positive_decimal(NAME, trade.get("p"), "latestTrade.p")
-        day_volume: int | None = None
-        trading_day: date | None = None
-        daily = body.get("dailyBar")
-        if daily:
-            daily = require_dict(NAME, daily, "dailyBar")
-            trading_day = _eastern_day(daily.get("t"))
-            day_volume = non_negative_int(NAME, daily.get("v"), "dailyBar.v")
-        return Quote(
-            symbol=symbol,
-            ts_ms=ts_ms,
-            price=price,
-            source=NAME,
-            stamp=f"{trade.get('t')}|{trade.get('i')}",
-            day_volume=day_volume,
-            trading_day=trading_day,
-        )
+        return snapshot_to_quote(symbol, data)
 
-    async def _pages(self, path: str, params: dict[str, str], endpoint: str, key: str) -> AsyncIterator[Any]:
+    async def snapshots(self, symbols: list[str]) -> dict[str, Quote]:
+        """Latest trades of many symbols, one request per SNAPSHOT_BATCH symbols (unknown ones are absent)."""
+        quotes: dict[str, Quote] = {}
+        for i in range(0, len(symbols), SNAPSHOT_BATCH):
+            batch = symbols[i : i + SNAPSHOT_BATCH]
+            data = require_dict(
+                NAME,
+                await self.http.get_json(
+                    "/v2/stocks/snapshots",
+                    {"symbols": ",".join(batch), "feed": self.feed},
+                    endpoint="snapshots",
+                ),
+                "snapshots",
+            )
+            for symbol in batch:
+                if data.get(symbol):
+                    try:
+                        quotes[symbol] = snapshot_to_quote(symbol, data[symbol])
+                    except SymbolNotFound:
+                        continue
+        return quotes
+
+    def _history_end(self, end: datetime) -> datetime:
+        """SIP history is free only up to 15 minutes ago; IEX history has no such delay."""
+        if self.history_feed == "iex":
+            return end
+        latest = datetime.fromtimestamp(self.clock.wall(), tz=UTC) - SIP_DELAY
+        return min(end, latest)
+
+    async def _pages(
+        self, path: str, params: dict[str, str], endpoint: str, key: str, feed: str
+    ) -> AsyncIterator[Any]:
         token: str | None = None
         while True:
-            query = dict(params, limit=str(PAGE_LIMIT), feed=self.feed)
+            query = dict(params, limit=str(PAGE_LIMIT), feed=feed)
             if token:
                 query["page_token"] = token
             data = require_dict(NAME, await self.http.get_json(path, query, endpoint=endpoint), endpoint)
@@ -108,23 +157,28 @@ class AlpacaClient:
                 return
 
     async def trades(self, symbol: str, start: datetime, end: datetime) -> list[Quote]:
-        """Historical trades in [start, end), oldest first; fills a streaming gap exactly."""
+        """Historical trades in [start, end), oldest first, from the live feed: fills a streaming gap exactly."""
         params = {"start": rfc3339(start), "end": rfc3339(end), "sort": "asc"}
         return [
             trade_to_quote(symbol, t)
-            async for t in self._pages(f"/v2/stocks/{symbol}/trades", params, "trades", "trades")
+            async for t in self._pages(f"/v2/stocks/{symbol}/trades", params, "trades", "trades", self.feed)
         ]
 
     async def _bars(
         self, symbol: str, timeframe: str, start: datetime, end: datetime, adjustment: str
     ) -> list[dict[str, Any]]:
+        """History from `history_feed` (SIP: the whole consolidated tape), ending 15 minutes ago at the latest."""
+        end = self._history_end(end)
+        if end <= start:
+            return []
         params = {
             "timeframe": timeframe,
             "start": rfc3339(start),
             "end": rfc3339(end),
             "adjustment": adjustment,
         }
-        return [bar async for bar in self._pages(f"/v2/stocks/{symbol}/bars", params, "bars", "bars")]
+        path = f"/v2/stocks/{symbol}/bars"
+        return [bar async for bar in self._pages(path, params, "bars", "bars", self.history_feed)]
 
     async def minute_bars(self, symbol: str, start: datetime, end: datetime) -> list[MinuteBar]:
         bars = []

@@ -1,64 +1,54 @@
-"""Alpaca's trade WebSocket: one connection per key, reconnect with backoff, gap backfill over REST.
+"""Alpaca's trade WebSocket on the shared streaming base, with REST snapshots for what it cannot carry.
 
-Alpaca allows one market-data connection per account and feed, so every watched symbol shares
-this one socket. The protocol: the server greets with `success/connected`; the client sends
-`auth` and then `subscribe` with the trade symbols; trades arrive as `{"T": "t", ...}` arrays.
+Protocol (https://docs.alpaca.markets/docs/real-time-stock-pricing-data): the server greets with
+`[{"T":"success","msg":"connected"}]`; the client sends `auth`, then `subscribe` with trade
+symbols; every subscribe or unsubscribe is answered with the full current subscription
+(`{"T":"subscription","trades":[...],...}`), which is taken as the truth about what is streamed.
+Trades arrive as `{"T":"t",...}`.
 
-After a drop the client reconnects (exponential backoff with jitter), authenticates,
-resubscribes, and fetches the trades of the gap over REST: per symbol from its last
-published trade (or the moment of the drop) to the moment of resubscription. Live trades
-that arrive meanwhile are held back so the gap trades go out first and order per symbol
-holds; trade ids remove the overlap. A gap that cannot be fetched is logged with its window
-and counted, never skipped silently.
+Errors, as documented:
+- 405 "symbol limit exceeded": the subscribe was refused and the previous subscriptions stay;
+  the refused symbols are polled through the multi-symbol snapshots endpoint instead.
+- 402 "auth failed" and 409 "insufficient subscription" (the plan lacks this feed; sent in reply
+  to auth): no reconnect helps, so the stream stops with an error naming the setting and every
+  symbol is polled through snapshots.
+- anything else (406 connection limit, 407 slow client, 500): reconnect with backoff.
+Plans limit the symbols one connection may stream (free: 30), so at most
+`ALPACA_STREAM_MAX_SYMBOLS` are subscribed and the rest is polled from the start.
 """
 
 from __future__ import annotations
 
-import asyncio
-import time
-from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
-import aiohttp
-import orjson
 import structlog
 from pydantic import SecretStr
 
-from fetcher.provider_metrics import GAP_BACKFILLS, STREAM_RECONNECTS, observe_quote_lag
-from fetcher.providers.alpaca import AlpacaClient, trade_to_quote
-from fetcher.providers.errors import MalformedResponse, ProviderError
+from fetcher.providers.alpaca import NAME, AlpacaClient, trade_to_quote
+from fetcher.providers.errors import MalformedResponse
+from fetcher.providers.streaming import (
+    StreamConnection,
+    StreamFatal,
+    StreamingSource,
+    StreamRejected,
+)
 from fetcher.quotes import Quote
-from fetcher.tick_builder import TickBuilder
 from fetcher.watchlist import WatchList
-from stocktrack_common.backoff import backoff_delay
-from stocktrack_common.lifecycle import sleep_or_stop
-from stocktrack_common.messages import Tick
 
 log = structlog.get_logger(__name__)
 
-NAME = "alpaca"
 SOURCE_NAME = "alpaca-stream"
+SYMBOL_LIMIT = 405
+FATAL = {
+    402: "ALPACA_API_KEY_ID / ALPACA_API_SECRET_KEY",
+    409: "ALPACA_STREAM_URL (the plan does not include this feed; free plans stream /v2/iex)",
+}
 
 
-class StreamRejected(Exception):
-    """The server answered with an error message (bad auth, connection limit, ...)."""
-
-    def __init__(self, code: Any, message: str) -> None:
-        super().__init__(f"stream error {code}: {message}")
-        self.code = code
-
-
-class StreamClosed(Exception):
-    pass
-
-
-def _now_ms() -> int:
-    return int(time.time() * 1000)
-
-
-class AlpacaTradeStream:
+class AlpacaTradeStream(StreamingSource):
     name = SOURCE_NAME
+    provider = NAME
 
     def __init__(
         self,
@@ -68,222 +58,110 @@ class AlpacaTradeStream:
         rest: AlpacaClient,
         watchlist: WatchList,
         *,
+        max_symbols: int = 30,
+        poll_interval: float = 60.0,
         backoff_base: float = 1.0,
         backoff_cap: float = 60.0,
         heartbeat_seconds: float = 30.0,
         handshake_timeout: float = 10.0,
     ) -> None:
-        self.url = url
+        super().__init__(
+            watchlist,
+            max_symbols=max_symbols,
+            poll_interval=poll_interval,
+            backoff_base=backoff_base,
+            backoff_cap=backoff_cap,
+            heartbeat_seconds=heartbeat_seconds,
+            handshake_timeout=handshake_timeout,
+        )
+        self._url = url
         self._key_id = key_id
         self._secret = secret_key
         self.rest = rest
-        self.watchlist = watchlist
-        self.backoff_base = backoff_base
-        self.backoff_cap = backoff_cap
-        self.heartbeat = heartbeat_seconds
-        self.handshake_timeout = handshake_timeout
-        self.builder = TickBuilder()
-        self.connections = 0
-        self._session: aiohttp.ClientSession | None = None
-        self._healthy_session = False
-        self._gap_start: int | None = None
 
-    async def batches(self, stop: asyncio.Event) -> AsyncIterator[list[Tick]]:
-        queue: asyncio.Queue[list[Tick]] = asyncio.Queue()
-        await self.watchlist.refresh()
-        self.watchlist.changed.clear()
-        runner = asyncio.create_task(self._run(stop, queue))
-        reloader = asyncio.create_task(self.watchlist.run(stop))
-        try:
-            while not stop.is_set():
-                try:
-                    batch = await asyncio.wait_for(queue.get(), timeout=0.5)
-                except TimeoutError:
-                    if runner.done():
-                        runner.result()
-                        return
-                    continue
-                observe_quote_lag(batch, time.time())
-                yield batch
-        finally:
-            for task in (runner, reloader):
-                task.cancel()
-            await asyncio.gather(runner, reloader, return_exceptions=True)
+    def url(self) -> str:
+        return self._url
 
-    async def _run(self, stop: asyncio.Event, queue: asyncio.Queue[list[Tick]]) -> None:
-        attempt = 0
-        while not stop.is_set():
-            try:
-                await self._connect_once(stop, queue)
-                reason = "closed by server"
-            except StreamRejected as exc:
-                reason = f"rejected ({exc.code})"
-            except (aiohttp.ClientError, TimeoutError, StreamClosed, MalformedResponse) as exc:
-                reason = type(exc).__name__
-            if stop.is_set():
+    def _error(self, item: dict[str, Any]) -> StreamRejected:
+        code = item.get("code")
+        message = str(item.get("msg", ""))
+        if isinstance(code, int) and code in FATAL:
+            return StreamFatal(code, message, FATAL[code])
+        return StreamRejected(code, message)
+
+    def _control(self, kind: str, msg: str | None = None) -> Any:
+        def accept(item: dict[str, Any]) -> bool:
+            if item.get("T") == "error":
+                raise self._error(item)
+            return item.get("T") == kind and (msg is None or item.get("msg") == msg)
+
+        return accept
+
+    async def handshake(self, conn: StreamConnection) -> None:
+        await conn.expect(self._control("success", "connected"))
+        await conn.send(
+            {
+                "action": "auth",
+                "key": self._key_id.get_secret_value(),
+                "secret": self._secret.get_secret_value(),
+            }
+        )
+        await conn.expect(self._control("success", "authenticated"))
+
+    async def subscribe(self, conn: StreamConnection, symbols: list[str]) -> None:
+        if symbols:
+            await conn.send({"action": "subscribe", "trades": symbols})
+
+    async def unsubscribe(self, conn: StreamConnection, symbols: list[str]) -> None:
+        await conn.send({"action": "unsubscribe", "trades": symbols})
+
+    async def await_subscription(self, conn: StreamConnection, symbols: list[str]) -> None:
+        """The first confirmation; a 405 halves the request on the same socket until one fits."""
+        confirmation = self._control("subscription")
+
+        def accept(item: dict[str, Any]) -> bool:
+            if item.get("T") == "error" and item.get("code") == SYMBOL_LIMIT:
+                return True
+            return bool(confirmation(item))
+
+        while symbols:
+            reply = await conn.expect(accept)
+            if reply.get("T") == "subscription":
+                self.confirm(list(reply.get("trades") or []))
                 return
-            if self._gap_start is None:
-                self._gap_start = _now_ms()
-            if self._healthy_session:
-                attempt = 0
-            delay = backoff_delay(attempt, self.backoff_base, self.backoff_cap)
-            attempt += 1
-            STREAM_RECONNECTS.labels(NAME).inc()
-            log.warning(
-                "trade stream dropped; reconnecting", provider=NAME, reason=reason, delay_s=round(delay, 3)
-            )
-            await sleep_or_stop(stop, delay)
+            self.limit_reached()
+            symbols = self.stream_targets()
+            self._pending = set(symbols)
+            await self.subscribe(conn, symbols)
 
-    def _session_client(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession()
-        return self._session
-
-    async def _receive(
-        self, ws: aiohttp.ClientWebSocketResponse, timeout: float
-    ) -> list[dict[str, Any]] | None:
-        """Next message as a list of objects; None on timeout; StreamClosed when the socket ends."""
-        try:
-            msg = await ws.receive(timeout=timeout)
-        except TimeoutError:
-            return None
-        if msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.CLOSING):
-            raise StreamClosed()
-        if msg.type == aiohttp.WSMsgType.ERROR:
-            raise StreamClosed()
-        if msg.type not in (aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY):
-            return []
-        try:
-            data = orjson.loads(msg.data)
-        except orjson.JSONDecodeError:
-            log.warning("unparseable stream message dropped", provider=NAME)
-            return []
-        items = data if isinstance(data, list) else [data]
-        return [item for item in items if isinstance(item, dict)]
-
-    async def _expect(
-        self, ws: aiohttp.ClientWebSocketResponse, kind: str, msg: str | None = None
-    ) -> dict[str, Any]:
-        deadline = time.monotonic() + self.handshake_timeout
-        while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise TimeoutError()
-            items = await self._receive(ws, remaining)
-            for item in items or []:
-                if item.get("T") == "error":
-                    raise StreamRejected(item.get("code"), str(item.get("msg", "")))
-                if item.get("T") == kind and (msg is None or item.get("msg") == msg):
-                    return item
-
-    async def _send(self, ws: aiohttp.ClientWebSocketResponse, message: dict[str, Any]) -> None:
-        await ws.send_str(orjson.dumps(message).decode())
-
-    async def _connect_once(self, stop: asyncio.Event, queue: asyncio.Queue[list[Tick]]) -> None:
-        self._healthy_session = False
-        async with self._session_client().ws_connect(self.url, heartbeat=self.heartbeat) as ws:
-            await self._expect(ws, "success", "connected")
-            await self._send(
-                ws,
-                {
-                    "action": "auth",
-                    "key": self._key_id.get_secret_value(),
-                    "secret": self._secret.get_secret_value(),
-                },
-            )
-            await self._expect(ws, "success", "authenticated")
-            subscribed = list(self.watchlist.symbols)
-            await self._send(ws, {"action": "subscribe", "trades": subscribed})
-            await self._expect(ws, "subscription")
-            resubscribed_at = _now_ms()
-            self.connections += 1
-            self._healthy_session = True
-            log.info(
-                "trade stream subscribed", provider=NAME, symbols=len(subscribed), connection=self.connections
-            )
-            backfill: asyncio.Task[list[Quote]] | None = None
-            held: list[Quote] = []
-            if self._gap_start is not None:
-                backfill = asyncio.create_task(self._fetch_gap(subscribed, self._gap_start, resubscribed_at))
-            try:
-                while not stop.is_set():
-                    items = await self._receive(ws, 0.5)
-                    live = self._trades(items or [])
-                    if backfill is not None:
-                        held.extend(live)
-                        if backfill.done():
-                            await self._emit(queue, backfill.result() + held)
-                            backfill, held = None, []
-                            self._gap_start = None
-                    elif live:
-                        await self._emit(queue, live)
-                    if self.watchlist.changed.is_set():
-                        self.watchlist.changed.clear()
-                        subscribed = await self._resubscribe(ws, subscribed)
-            finally:
-                # Held live trades are dropped with an unfinished backfill: the next connection's
-                # gap starts at the last published trade, so it fetches them again, in order.
-                if backfill is not None:
-                    backfill.cancel()
-
-    def _trades(self, items: list[dict[str, Any]]) -> list[Quote]:
-        quotes = []
-        for item in items:
-            kind = item.get("T")
-            if kind == "error":
-                raise StreamRejected(item.get("code"), str(item.get("msg", "")))
-            if kind != "t":
-                continue
+    def handle(self, item: dict[str, Any]) -> list[Quote]:
+        kind = item.get("T")
+        if kind == "t":
             symbol = item.get("S")
             if not isinstance(symbol, str):
-                continue
-            try:
-                quotes.append(trade_to_quote(symbol, item))
-            except MalformedResponse as exc:
-                log.warning("malformed trade dropped", provider=NAME, symbol=symbol, error=exc.message)
-        return quotes
+                raise MalformedResponse(NAME, "trade without a symbol")
+            return [trade_to_quote(symbol, item)]
+        if kind == "subscription":
+            self.confirm(list(item.get("trades") or []))
+        elif kind == "error":
+            if item.get("code") == SYMBOL_LIMIT:
+                self.limit_reached()
+            else:
+                raise self._error(item)
+        elif kind in ("c", "x"):
+            log.info(
+                "trade amendment seen",
+                provider=NAME,
+                kind="correction" if kind == "c" else "cancel",
+                symbol=item.get("S"),
+            )
+        return []
 
-    async def _emit(self, queue: asyncio.Queue[list[Tick]], quotes: list[Quote]) -> None:
-        ticks = [tick for tick in (self.builder.to_tick(q) for q in quotes) if tick is not None]
-        if ticks:
-            await queue.put(ticks)
+    async def gap_trades(self, symbol: str, start: datetime, end: datetime) -> list[Quote] | None:
+        return await self.rest.trades(symbol, start, end)
 
-    async def _fetch_gap(self, symbols: list[str], gap_start: int, gap_end: int) -> list[Quote]:
-        quotes: list[Quote] = []
-        end = datetime.fromtimestamp(gap_end / 1000, tz=UTC)
-        for symbol in symbols:
-            since = self.builder.last_ts(symbol) or gap_start
-            start = datetime.fromtimestamp(since / 1000, tz=UTC)
-            try:
-                trades = await self.rest.trades(symbol, start, end)
-            except ProviderError as exc:
-                GAP_BACKFILLS.labels(NAME, "failed").inc()
-                log.error(
-                    "stream gap NOT backfilled",
-                    provider=NAME,
-                    symbol=symbol,
-                    gap_from=start.isoformat(),
-                    gap_to=end.isoformat(),
-                    outcome=exc.outcome,
-                )
-                continue
-            GAP_BACKFILLS.labels(NAME, "filled").inc()
-            log.info("stream gap backfilled", provider=NAME, symbol=symbol, trades=len(trades))
-            quotes.extend(trades)
-        quotes.sort(key=lambda q: q.ts_ms)
-        return quotes
+    async def poll(self, symbols: list[str]) -> list[Quote]:
+        return list((await self.rest.snapshots(symbols)).values())
 
-    async def _resubscribe(self, ws: aiohttp.ClientWebSocketResponse, subscribed: list[str]) -> list[str]:
-        wanted = list(self.watchlist.symbols)
-        added = [s for s in wanted if s not in subscribed]
-        removed = [s for s in subscribed if s not in wanted]
-        if added:
-            await self._send(ws, {"action": "subscribe", "trades": added})
-        if removed:
-            await self._send(ws, {"action": "unsubscribe", "trades": removed})
-        return wanted
-
-    async def aclose(self) -> None:
-        if self._session is not None:
-            await self._session.close()
+    async def close_rest(self) -> None:
         await self.rest.aclose()

@@ -86,7 +86,7 @@ def build_alpaca(settings: FetcherSettings) -> alpaca.AlpacaClient:
     secret = _require(settings.alpaca_api_secret_key, "ALPACA_API_SECRET_KEY", "alpaca")
     headers = alpaca.auth_headers(key_id, secret)
     http = _http(settings, "alpaca", settings.alpaca_data_url, settings.alpaca_requests_per_minute, headers)
-    return alpaca.AlpacaClient(http, feed=settings.alpaca_feed)
+    return alpaca.AlpacaClient(http, feed=settings.alpaca_feed, history_feed=settings.alpaca_history_feed)
 
 
 BUILDERS: dict[str, Callable[[FetcherSettings], QuoteClient]] = {

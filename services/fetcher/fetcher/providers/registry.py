@@ -68,6 +68,8 @@ def _alpaca_stream(settings: FetcherSettings) -> TickSource:
         _require(settings.alpaca_api_secret_key, "ALPACA_API_SECRET_KEY", "alpaca-stream"),
         build_alpaca(settings),
         build_watchlist(settings),
+        max_symbols=settings.alpaca_stream_max_symbols,
+        poll_interval=settings.poll_interval_seconds,
         backoff_base=settings.backoff_base_seconds,
         backoff_cap=settings.backoff_max_seconds,
     )
