@@ -27,6 +27,7 @@ from redis.exceptions import ResponseError
 
 from stocktrack_common.messages import MessageError, decode_signal, decode_tick
 from stocktrack_common.stream_names import (
+    ALERTS_GROUP,
     RECOMMENDER_GROUP,
     WRITER_GROUP,
     dead_stream,
@@ -80,6 +81,8 @@ def pipeline_env(tmp_path: Path, **extra: str) -> dict[str, str]:
         "WRITER_BLOCK_MS": "200",
         "RECOMMENDER_BLOCK_MS": "200",
         "STREAMER_BLOCK_MS": "200",
+        "ALERTS_BLOCK_MS": "200",
+        "ALERTS_CLAIM_IDLE_MS": "1000",
         "DB_POOL_MAX": "4",
     }
     env.update(extra)
@@ -276,7 +279,9 @@ def group_state(client: redis.Redis, streams: Iterable[str], group: str) -> Grou
     return GroupState(pending, lag)
 
 
-def drained(client: redis.Redis, prefix: str, shards: int = SHARDS, recommender: bool = True) -> bool:
+def drained(
+    client: redis.Redis, prefix: str, shards: int = SHARDS, recommender: bool = True, alerts: bool = False
+) -> bool:
     """Every group has been handed every entry and has acknowledged all of them."""
     ticks = tick_streams(prefix, shards)
     states = [
@@ -285,6 +290,8 @@ def drained(client: redis.Redis, prefix: str, shards: int = SHARDS, recommender:
     ]
     if recommender:
         states.append(group_state(client, ticks, RECOMMENDER_GROUP))
+    if alerts:
+        states.append(group_state(client, [*ticks, signals_stream(prefix)], ALERTS_GROUP))
     return all(s.pending == 0 and s.lag == 0 for s in states)
 
 

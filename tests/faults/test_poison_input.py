@@ -2,8 +2,11 @@
 
 Every tick shard and the signals stream get one malformed entry per hundred, of many kinds
 (bad symbol, SQL in a field, missing or extra fields, non-finite price, wrong schema version,
-bytes that are not UTF-8). Each consumer group dead-letters each malformed entry exactly once
-with a reason, stores every good entry once, and the services' own counters agree.
+bytes that are not UTF-8), and of the plausible-but-unstorable kinds: a size beyond bigint or
+beyond the size bound, a price with too many digits before or after the point, a reason text
+jsonb refuses. Each consumer group (writer, recommender, alerts) dead-letters each of them
+exactly once at decode time with a reason, no good entry fails even once, every good entry is
+stored once, and the services' own counters agree.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import redis
 
 from stocktrack_common.messages import Signal, Tick
 from stocktrack_common.stream_names import (
+    ALERTS_GROUP,
     RECOMMENDER_GROUP,
     WRITER_GROUP,
     shard_for,
@@ -42,7 +46,7 @@ from tests.faults.harness import (
 from tests.support.processes import Services
 
 GOOD_TICKS = 6000
-GOOD_SIGNALS = 600
+GOOD_SIGNALS = 900
 EVERY = 100  # one malformed entry per hundred: 1%
 
 _TICK = {"v": "1", "symbol": "AAPL", "ts": "1700000000000", "price": "101.25", "size": "100", "source": "sim"}
@@ -57,6 +61,11 @@ BAD_TICKS: list[dict[str, str | bytes]] = [
     {**_TICK, "evil": "1"},
     {**_TICK, "size": "-1"},
     {"junk": ""},
+    {**_TICK, "size": "9223372036854775808"},
+    {**_TICK, "size": "1000000000000"},
+    {**_TICK, "price": "1234567890123456.5"},
+    {**_TICK, "price": "101.0000000000001"},
+    {**_TICK, "price": "1E+200000"},
 ]
 _SIGNAL = Signal(
     symbol="MSFT", ts=1_700_000_000_000, price=Decimal("10"), action="buy", confidence=0.5, source="rules"
@@ -68,6 +77,8 @@ BAD_SIGNALS: list[dict[str, str | bytes]] = [
     {**_SIGNAL, "source": "rules'); DELETE FROM signals;--"},
     {**_SIGNAL, "reasons": b"\x80\x81"},
     {k: v for k, v in _SIGNAL.items() if k != "v"},
+    {**_SIGNAL, "reasons": '{"why": "a\\u0000b"}'},
+    {**_SIGNAL, "price": "10.0000000000001"},
 ]
 
 
@@ -127,15 +138,16 @@ def test_malformed_entries_are_dead_lettered_once_per_group_and_good_ones_flow(
     env = pipeline_env(tmp_path)
     writer = services.start("writer", name="writer-0", **env)
     recommender = services.start("recommender", name="recommender-0", **env)
+    alerts = services.start("alerts", name="alerts-0", **env)
     streamer = services.start("streamer", name="streamer-0", **env)
-    for proc in (writer, recommender, streamer):
+    for proc in (writer, recommender, alerts, streamer):
         proc.wait_healthy(60)
     client = redis.Redis.from_url(redis_url)
     try:
         bad_ticks, bad_signals = inject(client, prefix)
         wait_for(
             lambda: (
-                drained(client, prefix)
+                drained(client, prefix, alerts=True)
                 and row_count(db_url, "ticks") == len(published_ticks(client, prefix).distinct)
                 and row_count(db_url, "signals") == len(published_signals(client, prefix).distinct)
             ),
@@ -145,7 +157,11 @@ def test_malformed_entries_are_dead_lettered_once_per_group_and_good_ones_flow(
         )
         ticks_in, signals_in = published_ticks(client, prefix), published_signals(client, prefix)
         dead = dead_letters(client, prefix)
-        by_group: dict[str, set[tuple[str, str]]] = {WRITER_GROUP: set(), RECOMMENDER_GROUP: set()}
+        by_group: dict[str, set[tuple[str, str]]] = {
+            WRITER_GROUP: set(),
+            RECOMMENDER_GROUP: set(),
+            ALERTS_GROUP: set(),
+        }
         for record in dead:
             by_group[record["group"]].add((record["stream"], record["id"]))
             assert record["error"].startswith("invalid message: "), record
@@ -156,22 +172,24 @@ def test_malformed_entries_are_dead_lettered_once_per_group_and_good_ones_flow(
         print(
             f"\ninjected malformed: ticks={len(bad_ticks)} signals={len(bad_signals)};"
             f" dead-letter records={len(dead)} (writer={len(by_group[WRITER_GROUP])},"
-            f" recommender={len(by_group[RECOMMENDER_GROUP])})"
+            f" recommender={len(by_group[RECOMMENDER_GROUP])}, alerts={len(by_group[ALERTS_GROUP])})"
         )
         print(ticks.line("ticks"))
         print(signals.line("signals"))
         assert ticks_in.malformed == len(bad_ticks) and signals_in.malformed == len(bad_signals)
         for good, bad in ((GOOD_TICKS, len(bad_ticks)), (GOOD_SIGNALS, len(bad_signals))):
             assert round(EVERY * bad / (good + bad)) == 1, "not 1% malformed"
-        assert len(dead) == 2 * len(bad_ticks) + len(bad_signals), "an entry was dead-lettered twice"
+        assert len(dead) == 3 * len(bad_ticks) + 2 * len(bad_signals), "an entry was dead-lettered twice"
         assert by_group[WRITER_GROUP] == bad_ticks | bad_signals
         assert by_group[RECOMMENDER_GROUP] == bad_ticks
+        assert by_group[ALERTS_GROUP] == bad_ticks | bad_signals
         ticks.assert_exact()
         signals.assert_exact()
 
-        writer_m, recommender_m, streamer_m = (
+        writer_m, recommender_m, alerts_m, streamer_m = (
             scrape(writer.port),
             scrape(recommender.port),
+            scrape(alerts.port),
             scrape(streamer.port),
         )
         counted = {
@@ -190,6 +208,17 @@ def test_malformed_entries_are_dead_lettered_once_per_group_and_good_ones_flow(
             "recommender acked": metric_sum(
                 recommender_m, "stocktrack_consumer_messages_total", group=RECOMMENDER_GROUP, outcome="acked"
             ),
+            "alerts dead_lettered": metric_sum(
+                alerts_m, "stocktrack_consumer_messages_total", group=ALERTS_GROUP, outcome="dead_lettered"
+            ),
+            "alerts acked": metric_sum(
+                alerts_m, "stocktrack_consumer_messages_total", group=ALERTS_GROUP, outcome="acked"
+            ),
+            # A good entry that failed even once in any group (a batch split, a poison neighbour).
+            "retried": sum(
+                metric_sum(m, "stocktrack_consumer_messages_total", outcome="retried")
+                for m in (writer_m, recommender_m, alerts_m)
+            ),
             "streamer malformed": metric_sum(streamer_m, "stocktrack_streamer_malformed_entries_total"),
         }
         print("counters:", {k: int(v) for k, v in counted.items()})
@@ -198,9 +227,12 @@ def test_malformed_entries_are_dead_lettered_once_per_group_and_good_ones_flow(
             "writer acked": len(ticks_in.keys) + len(signals_in.keys),
             "recommender dead_lettered": len(bad_ticks),
             "recommender acked": len(ticks_in.keys),
+            "alerts dead_lettered": len(bad_ticks) + len(bad_signals),
+            "alerts acked": len(ticks_in.keys) + len(signals_in.keys),
+            "retried": 0,
             "streamer malformed": len(bad_ticks) + len(bad_signals),
         }
-        for proc in (writer, recommender, streamer):
+        for proc in (writer, recommender, alerts, streamer):
             assert proc.proc is not None and proc.proc.poll() is None, proc.output()[-3000:]
     finally:
         client.close()

@@ -18,6 +18,12 @@ SCHEMA_VERSION = 1
 SYMBOL_PATTERN = r"^[A-Z0-9][A-Z0-9.\-]{0,14}$"
 SOURCE_PATTERN = r"^[A-Za-z0-9_.:\-]{1,64}$"
 MAX_TS_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z, the last instant PostgreSQL and Python share
+# The table bounds (migration 0004): what validates here can be stored, and what cannot be
+# stored never validates, so it is dead-lettered at decode time by every group instead of
+# failing a database write (and its batch's good neighbours) five times first.
+PRICE_MAX_INTEGER_DIGITS = 15  # price < 10^15
+PRICE_MAX_SCALE = 12  # at most 12 digits after the decimal point, as written
+MAX_TICK_SIZE = 999_999_999_999  # < 10^12 shares: far above any trade, and a minute's sum stays a bigint
 
 
 class MessageError(ValueError):
@@ -56,6 +62,17 @@ class _Message(BaseModel):
             return parsed
         return value
 
+    @field_validator("price")
+    @classmethod
+    def _storable_price(cls, value: Decimal) -> Decimal:
+        exponent = value.as_tuple().exponent
+        assert isinstance(exponent, int)  # finite, checked above
+        if -exponent > PRICE_MAX_SCALE:
+            raise ValueError(f"price has more than {PRICE_MAX_SCALE} digits after the decimal point")
+        if value >= Decimal(10) ** PRICE_MAX_INTEGER_DIGITS:
+            raise ValueError(f"price has more than {PRICE_MAX_INTEGER_DIGITS} digits before the decimal point")
+        return value
+
     @field_validator("ts", mode="before")
     @classmethod
     def _integer_ts(cls, value: Any) -> Any:
@@ -70,7 +87,7 @@ class _Message(BaseModel):
 class Tick(_Message):
     """One trade or quote of one symbol, as published on a tick shard stream."""
 
-    size: int = Field(ge=0, description="shares traded since the previous tick of this symbol")
+    size: int = Field(ge=0, le=MAX_TICK_SIZE, description="shares traded since the previous tick of this symbol")
     source: str = Field(pattern=SOURCE_PATTERN)
 
     def to_fields(self) -> dict[str, str]:
@@ -102,6 +119,13 @@ class Signal(_Message):
                 raise ValueError("reasons is not JSON") from exc
         return value
 
+    @field_validator("reasons")
+    @classmethod
+    def _storable_reasons(cls, value: dict[str, Any]) -> dict[str, Any]:
+        if _holds_nul(value):
+            raise ValueError("reasons contains a NUL character, which jsonb cannot store")
+        return value
+
     def to_fields(self) -> dict[str, str]:
         return {
             "v": str(self.v),
@@ -113,6 +137,16 @@ class Signal(_Message):
             "source": self.source,
             "reasons": orjson.dumps(self.reasons).decode(),
         }
+
+
+def _holds_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_holds_nul(k) or _holds_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_holds_nul(v) for v in value)
+    return False
 
 
 def _decode(model: type[_Message], fields: dict[Any, Any]) -> Any:
@@ -153,7 +187,7 @@ _TICK_FIELDS = frozenset(Tick.model_fields)
 
 
 _ROW_BYTES = re.compile(
-    rb"[A-Z0-9][A-Z0-9.\-]{0,14}\t(?:0|[1-9][0-9]{0,17})\t[0-9]{1,15}(?:\.[0-9]{1,12})?\t(?:0|[1-9][0-9]{0,17})"
+    rb"[A-Z0-9][A-Z0-9.\-]{0,14}\t(?:0|[1-9][0-9]{0,17})\t[0-9]{1,15}(?:\.[0-9]{1,12})?\t(?:0|[1-9][0-9]{0,11})"
     rb"\t[A-Za-z0-9_.:\-]{1,64}\Z"
 )
 
