@@ -18,13 +18,14 @@ import pytest_asyncio
 from aiohttp.test_utils import TestClient, TestServer
 from pydantic import SecretStr
 
-from alerts.evaluator import MINUTE_MS, PendingAlert, evaluate_signal, evaluate_tick
+from alerts.evaluator import PendingAlert, evaluate_signal, evaluate_tick
 from alerts.rules import AlertRule, RuleBook, load_rules, parse_rule
 from alerts.symbol_state import SymbolState
 from api.app import create_app
 from api.keys.store import create_key
 from api.settings import ApiSettings
 from stocktrack_common.alert_conditions import PriceCrossCondition, RsiCrossCondition, SignalCondition
+from stocktrack_common.bars import MINUTE_MS
 from stocktrack_common.messages import Signal, Tick
 
 PEPPER = "condition-contract-pepper"

@@ -7,10 +7,11 @@ from typing import Any, Literal
 
 import pytest
 
-from alerts.evaluator import MINUTE_MS, evaluate_signal, evaluate_tick
+from alerts.evaluator import evaluate_signal, evaluate_tick
 from alerts.rules import AlertRule, RuleBook
 from alerts.symbol_state import SymbolState
 from stocktrack_common.alert_conditions import CONDITION_ADAPTER, Direction, SignalCondition, crossing
+from stocktrack_common.bars import MINUTE_MS
 from stocktrack_common.indicators import rsi as batch_rsi
 from stocktrack_common.messages import Signal, Tick
 

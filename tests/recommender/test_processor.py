@@ -12,12 +12,13 @@ import pytest
 import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
 
-from recommender.bar_builder import Bar, BarBuilder
+from recommender.bar_builder import BarBuilder
 from recommender.checkpoint import CheckpointStore
 from recommender.processor import TickProcessor
 from recommender.rules import confidence_bucket
 from recommender.rules_config import RulesConfig
 from recommender.settings import RecommenderSettings, owned_shards
+from stocktrack_common.bars import Bar
 from stocktrack_common.consumer import Delivery
 from stocktrack_common.messages import Tick
 from stocktrack_common.stream_names import signals_stream
@@ -42,7 +43,7 @@ def deliveries(prices: list[float], start_minute: int = 0, first_seq: int = 1) -
 
 def processor(redis_client: aioredis.Redis, prefix: str, history: list[Bar] | None = None) -> TickProcessor:
     async def warmup(symbol: str, before_ms: int) -> list[Bar]:
-        return [b for b in history or [] if b.bucket_ms < before_ms]
+        return [b for b in history or [] if b.bucket < before_ms]
 
     return TickProcessor(
         redis=redis_client,
@@ -100,10 +101,7 @@ async def test_replayed_batch_and_restart_publish_nothing_twice(
 async def test_cold_start_warms_up_from_history_without_publishing_it(
     redis_client: aioredis.Redis, prefix: str
 ) -> None:
-    history = [
-        Bar(T0 + i * MINUTE, Decimal(p), Decimal(p), Decimal(p), Decimal(p), 10, 1)
-        for i, p in enumerate(PRICES)
-    ]
+    history = [Bar.of_tick(T0 + i * MINUTE, T0 + i * MINUTE, Decimal(p), 10) for i, p in enumerate(PRICES)]
     proc = processor(redis_client, prefix, history)
     live = deliveries([95.0, 96.0], start_minute=len(PRICES))
     await proc.handle(live)
@@ -128,7 +126,9 @@ def test_bar_builder_closes_on_a_later_bucket_and_skips_late_ticks() -> None:
     assert builder.add(T0 + 2, Decimal("12"), 5) == (None, True)
     assert builder.add(T0 + 3, Decimal("9"), 5) == (None, True)
     closed, used = builder.add(T0 + MINUTE + 1, Decimal("11"), 1)
-    assert used and closed == Bar(T0, Decimal("10"), Decimal("12"), Decimal("9"), Decimal("9"), 15, 3)
+    assert used and closed == Bar(
+        T0, Decimal("10"), Decimal("12"), Decimal("9"), Decimal("9"), 15, 3, T0 + 1, T0 + 3
+    )
     assert builder.add(T0 + 5, Decimal("50"), 1) == (None, False)
     restored = BarBuilder.from_state(MINUTE, orjson.loads(orjson.dumps(builder.to_state())))
     assert restored.current == builder.current and restored.closed_through_ms == T0

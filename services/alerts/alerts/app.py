@@ -14,7 +14,7 @@ import aiohttp
 import structlog
 from prometheus_client import Counter
 
-from alerts.evaluator import PendingAlert, evaluate_signal, evaluate_tick, minute_of
+from alerts.evaluator import PendingAlert, evaluate_signal, evaluate_tick
 from alerts.outbox import record_alerts
 from alerts.rsi_seed import seeded_rsi
 from alerts.rules import RuleBook, RuleCache
@@ -23,6 +23,7 @@ from alerts.settings import AlertsSettings
 from alerts.shards import owned_shards
 from alerts.symbol_state import SymbolStateStore
 from alerts.target_guard import connector_kwargs
+from stocktrack_common.bars import bucket_of
 from stocktrack_common.consumer import Delivery, StreamConsumer
 from stocktrack_common.messages import Signal, Tick, decode_signal, decode_tick
 from stocktrack_common.stream_names import ALERTS_GROUP, dead_stream, signals_stream, tick_stream
@@ -105,7 +106,7 @@ class TickHandler:
         missing = book.rsi_periods(tick.symbol) - state.rsi.keys()
         if not missing:
             return
-        before = state.bucket if state.bucket is not None else minute_of(tick.ts)
+        before = state.bar.bucket if state.bar is not None else bucket_of(tick.ts)
         async with self.ctx.db.connection() as conn:
             for period in missing:
                 state.rsi[period] = await seeded_rsi(conn, tick.symbol, period, before)

@@ -20,10 +20,9 @@ from stocktrack_common.alert_conditions import (
     SignalCondition,
     crossing,
 )
+from stocktrack_common.bars import Bar, bucket_of
 from stocktrack_common.indicators import RSI
 from stocktrack_common.messages import Signal, Tick
-
-MINUTE_MS = 60_000
 
 
 @dataclass(frozen=True)
@@ -33,10 +32,6 @@ class PendingAlert:
     event_ts: int
     event: dict[str, Any]
     text: str
-
-
-def minute_of(ts_ms: int) -> int:
-    return ts_ms - ts_ms % MINUTE_MS
 
 
 def evaluate_signal(book: RuleBook, signal: Signal) -> list[PendingAlert]:
@@ -64,24 +59,40 @@ def evaluate_signal(book: RuleBook, signal: Signal) -> list[PendingAlert]:
     return alerts
 
 
+def close_minute(state: SymbolState, tick: Tick) -> Bar | None:
+    """Fold the tick into the symbol's open minute bar; returns the bar it closed, if any.
+
+    The bar is the one bar model's (stocktrack_common.bars), so the close RSI rules read is the
+    close of the stored bars_1m row, whatever order the minute's ticks arrived in. A minute
+    closes when a tick of a later minute arrives; a tick of an earlier minute is late and left
+    out. Only the close is read here, and a redelivered tick cannot change it (the greatest
+    (ts, price) stays the greatest); volume and trades may count such a tick twice.
+    """
+    bucket = bucket_of(tick.ts)
+    bar = state.bar
+    if bar is None or bucket > bar.bucket:
+        state.bar = Bar.of_tick(bucket, tick.ts, tick.price, tick.size)
+        return bar
+    if bucket == bar.bucket:
+        bar.add(tick.ts, tick.price, tick.size)
+    return None
+
+
 def evaluate_tick(book: RuleBook, state: SymbolState, tick: Tick) -> list[PendingAlert]:
     """Advance `state` by one tick and return the crossings it completes.
 
-    A tick at or before the newest one already evaluated is a redelivery and changes nothing.
+    Price crossings compare a tick with the newest one before it: a tick at or before the newest
+    one already evaluated (a redelivery, or late) crosses nothing. Every tick goes into the
+    minute bar, whose closes feed RSI rules.
     """
-    if tick.ts <= state.last_ts:
-        return []
-    previous = state.last_price
-    state.last_ts, state.last_price = tick.ts, tick.price
-    alerts = _price_crossings(book.price_rules.get(tick.symbol, ()), previous, tick)
-    bucket = minute_of(tick.ts)
-    if state.bucket is None or state.bucket_close is None:
-        state.bucket, state.bucket_close = bucket, float(tick.price)
-    elif bucket > state.bucket:
-        alerts += _rsi_crossings(book.rsi_rules.get(tick.symbol, ()), state, tick)
-        state.bucket, state.bucket_close = bucket, float(tick.price)
-    elif bucket == state.bucket:
-        state.bucket_close = float(tick.price)
+    alerts: list[PendingAlert] = []
+    if tick.ts > state.last_ts:
+        previous = state.last_price
+        state.last_ts, state.last_price = tick.ts, tick.price
+        alerts += _price_crossings(book.price_rules.get(tick.symbol, ()), previous, tick)
+    closed = close_minute(state, tick)
+    if closed is not None:
+        alerts += _rsi_crossings(book.rsi_rules.get(tick.symbol, ()), state, closed, tick)
     return alerts
 
 
@@ -115,10 +126,9 @@ def _price_crossings(rules: Any, previous: Decimal | None, tick: Tick) -> list[P
     return alerts
 
 
-def _rsi_crossings(rules: Any, state: SymbolState, tick: Tick) -> list[PendingAlert]:
+def _rsi_crossings(rules: Any, state: SymbolState, closed: Bar, tick: Tick) -> list[PendingAlert]:
     """Feed the closed minute into every RSI the symbol's rules use and test each threshold."""
-    assert state.bucket is not None and state.bucket_close is not None
-    closed_bucket, close = state.bucket, state.bucket_close
+    closed_bucket, close = closed.bucket, float(closed.close)
     moves: dict[int, tuple[float | None, float | None]] = {}
     for period in {r.condition.period for r in rules if isinstance(r.condition, RsiCrossCondition)}:
         rsi = state.rsi.setdefault(period, RSI(period))

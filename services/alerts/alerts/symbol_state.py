@@ -16,6 +16,7 @@ from typing import Any
 import orjson
 import redis.asyncio as aioredis
 
+from stocktrack_common.bars import Bar
 from stocktrack_common.indicators import RSI
 
 
@@ -28,8 +29,7 @@ def state_key(prefix: str) -> str:
 class SymbolState:
     last_ts: int = 0
     last_price: Decimal | None = None
-    bucket: int | None = None
-    bucket_close: float | None = None
+    bar: Bar | None = None  # the open minute, whose close feeds the RSI rules when it closes
     rsi: dict[int, RSI] = field(default_factory=dict)
 
     def to_json(self) -> bytes:
@@ -37,8 +37,7 @@ class SymbolState:
             {
                 "last_ts": self.last_ts,
                 "last_price": None if self.last_price is None else format(self.last_price, "f"),
-                "bucket": self.bucket,
-                "bucket_close": self.bucket_close,
+                "bar": None if self.bar is None else self.bar.to_state(),
                 "rsi": {str(p): r.to_state() for p, r in self.rsi.items()},
             }
         )
@@ -47,13 +46,26 @@ class SymbolState:
     def from_json(cls, raw: bytes | str) -> SymbolState:
         data: dict[str, Any] = orjson.loads(raw)
         price = data.get("last_price")
+        last_ts = int(data.get("last_ts") or 0)
+        last_price = None if price is None else Decimal(price)
+        bar = data.get("bar")
         return cls(
-            last_ts=int(data.get("last_ts") or 0),
-            last_price=None if price is None else Decimal(price),
-            bucket=data.get("bucket"),
-            bucket_close=data.get("bucket_close"),
+            last_ts=last_ts,
+            last_price=last_price,
+            bar=Bar.from_state(bar) if bar else _legacy_bar(data.get("bucket"), last_ts, last_price),
             rsi={int(p): RSI.from_state(s) for p, s in (data.get("rsi") or {}).items()},
         )
+
+
+def _legacy_bar(bucket: int | None, last_ts: int, last_price: Decimal | None) -> Bar | None:
+    """The open minute of a state saved before whole bars were kept (only its bucket and close).
+
+    Its close was the price of the newest tick evaluated, which is `last_price` at `last_ts`;
+    RSI reads nothing else of the bar. Volume and trades were never kept: zero.
+    """
+    if bucket is None or last_price is None:
+        return None
+    return Bar(int(bucket), last_price, last_price, last_price, last_price, 0, 0, last_ts, last_ts)
 
 
 class SymbolStateStore:

@@ -12,31 +12,26 @@ from dataclasses import dataclass
 
 from psycopg import AsyncConnection, sql
 
+from stocktrack_common.bars import BUCKET_1M_SQL, roll_up_1m_sql
+
 _NAME_RE = "^ticks_[0-9]{8}$"
 
-# Minute bars of the ticks of one partition whose bucket is not in bars_1m yet. The aggregates
-# are those of the writer, so a rolled-up bar equals the one the writer would have built.
-ROLL_UP_MISSING = """
-INSERT INTO bars_1m (symbol, bucket, open, high, low, close, volume, trades, first_ts, last_ts)
-SELECT symbol, date_trunc('minute', ts) AS bucket,
-       (array_agg(price ORDER BY ts))[1], max(price), min(price),
-       (array_agg(price ORDER BY ts DESC))[1],
-       sum(size), count(*), min(ts), max(ts)
-FROM {partition} t
-WHERE NOT EXISTS (
-    SELECT 1 FROM bars_1m b WHERE b.symbol = t.symbol AND b.bucket = date_trunc('minute', t.ts)
-)
-GROUP BY 1, 2
-ON CONFLICT (symbol, bucket) DO NOTHING
-"""
+_BUCKET = BUCKET_1M_SQL.format(ts="t.ts")
 
-COUNT_MISSING = """
+# The partition's ticks whose minute has no bar in bars_1m yet (a bar the writer stored already
+# counts all its minute's ticks), folded by the one bar model, so a rolled-up bar equals the one
+# the writer would have built.
+ROLL_UP_MISSING = f"""
+WITH missing AS (
+    SELECT t.symbol, t.ts, t.price, t.size FROM {{partition}} t
+    WHERE NOT EXISTS (SELECT 1 FROM bars_1m b WHERE b.symbol = t.symbol AND b.bucket = {_BUCKET})
+)""" + roll_up_1m_sql("missing", merge=False)
+
+COUNT_MISSING = f"""
 SELECT count(*), coalesce(sum(n), 0) FROM (
-    SELECT count(*) AS n FROM {partition} t
-    WHERE NOT EXISTS (
-        SELECT 1 FROM bars_1m b WHERE b.symbol = t.symbol AND b.bucket = date_trunc('minute', t.ts)
-    )
-    GROUP BY t.symbol, date_trunc('minute', t.ts)
+    SELECT count(*) AS n FROM {{partition}} t
+    WHERE NOT EXISTS (SELECT 1 FROM bars_1m b WHERE b.symbol = t.symbol AND b.bucket = {_BUCKET})
+    GROUP BY t.symbol, {_BUCKET}
 ) missing
 """
 

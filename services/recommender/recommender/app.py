@@ -6,13 +6,13 @@ import asyncio
 
 import structlog
 
-from recommender.bar_builder import Bar
 from recommender.checkpoint import CheckpointStore
 from recommender.model_watcher import ModelWatcher
 from recommender.processor import TickProcessor
 from recommender.rules_config import load_rules_config
 from recommender.settings import RecommenderSettings, owned_shards
 from recommender.warmup import recent_bars
+from stocktrack_common.bars import Bar
 from stocktrack_common.consumer import StreamConsumer
 from stocktrack_common.messages import Tick, decode_tick
 from stocktrack_common.stream_names import RECOMMENDER_GROUP, dead_stream, tick_stream

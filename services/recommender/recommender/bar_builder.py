@@ -1,52 +1,33 @@
-"""Closed bars from ticks, by event time.
+"""Closed bars of the recommender's interval from ticks, by event time.
 
-A bar covers [bucket, bucket + interval). It closes when the first tick of a later bucket
-arrives: event time, not the wall clock, so replaying the same ticks always yields the same bars
-and signals. A tick older than the open bar (late, or already counted in a bar warmed up from
-Postgres) is not folded into a closed bar; it is counted and skipped.
+The arithmetic and the close rule are the one bar model's (stocktrack_common.bars); this module
+only decides when a bar closes. A bar covers [bucket, bucket + interval). It closes when the
+first tick of a later bucket arrives: event time, not the wall clock, so replaying the same
+ticks always yields the same bars and signals, and ticks arriving out of order within their
+bucket give the bar the writer stores. A tick older than the open bar (late, or already counted
+in a bar warmed up from Postgres) is not folded into a closed bar; it is counted and skipped.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
 from decimal import Decimal
 from typing import Any
 
 from recommender.features import BarValues
+from stocktrack_common.bars import Bar, bucket_of
 
 
-@dataclass(slots=True)
-class Bar:
-    bucket_ms: int
-    open: Decimal
-    high: Decimal
-    low: Decimal
-    close: Decimal
-    volume: int
-    trades: int
+def bar_values(bar: Bar) -> BarValues:
+    return BarValues(float(bar.open), float(bar.high), float(bar.low), float(bar.close), float(bar.volume))
 
-    def values(self) -> BarValues:
-        return BarValues(
-            float(self.open), float(self.high), float(self.low), float(self.close), float(self.volume)
-        )
 
-    def to_state(self) -> dict[str, Any]:
-        data = asdict(self)
-        for key in ("open", "high", "low", "close"):
-            data[key] = str(data[key])
-        return data
-
-    @classmethod
-    def from_state(cls, state: dict[str, Any]) -> Bar:
-        return cls(
-            bucket_ms=int(state["bucket_ms"]),
-            open=Decimal(state["open"]),
-            high=Decimal(state["high"]),
-            low=Decimal(state["low"]),
-            close=Decimal(state["close"]),
-            volume=int(state["volume"]),
-            trades=int(state["trades"]),
-        )
+def _bar_from_state(state: dict[str, Any]) -> Bar:
+    if "bucket_ms" in state:
+        # Checkpoints written before the shared bar model: no tick times, so the open bar's open
+        # and close are pinned to its start and any later tick of the bucket may replace the close.
+        bucket = int(state["bucket_ms"])
+        return Bar.from_state({**state, "bucket": bucket, "first_ts": bucket, "last_ts": bucket})
+    return Bar.from_state(state)
 
 
 class BarBuilder:
@@ -59,24 +40,20 @@ class BarBuilder:
         self.closed_through_ms = closed_through_ms
 
     def bucket_of(self, ts_ms: int) -> int:
-        return ts_ms - ts_ms % self.interval_ms
+        return bucket_of(ts_ms, self.interval_ms)
 
     def add(self, ts_ms: int, price: Decimal, size: int) -> tuple[Bar | None, bool]:
         """Fold in a tick; returns (the bar it closed or None, whether the tick was used)."""
         bucket = self.bucket_of(ts_ms)
         current = self.current
-        if bucket <= self.closed_through_ms or (current is not None and bucket < current.bucket_ms):
+        if bucket <= self.closed_through_ms or (current is not None and bucket < current.bucket):
             return None, False
-        if current is not None and bucket == current.bucket_ms:
-            current.high = max(current.high, price)
-            current.low = min(current.low, price)
-            current.close = price
-            current.volume += size
-            current.trades += 1
+        if current is not None and bucket == current.bucket:
+            current.add(ts_ms, price, size)
             return None, True
-        self.current = Bar(bucket, price, price, price, price, size, 1)
+        self.current = Bar.of_tick(bucket, ts_ms, price, size)
         if current is not None:
-            self.closed_through_ms = current.bucket_ms
+            self.closed_through_ms = current.bucket
         return current, True
 
     def to_state(self) -> dict[str, Any]:
@@ -89,5 +66,7 @@ class BarBuilder:
     def from_state(cls, interval_ms: int, state: dict[str, Any]) -> BarBuilder:
         current = state.get("current")
         return cls(
-            interval_ms, None if current is None else Bar.from_state(current), int(state["closed_through_ms"])
+            interval_ms,
+            None if current is None else _bar_from_state(current),
+            int(state["closed_through_ms"]),
         )

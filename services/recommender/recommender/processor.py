@@ -20,12 +20,13 @@ import redis.asyncio as aioredis
 import structlog
 from prometheus_client import Counter
 
-from recommender.bar_builder import Bar
+from recommender.bar_builder import bar_values
 from recommender.checkpoint import CheckpointStore
 from recommender.registry import LoadedModel
 from recommender.rules import RuleEngine, confidence_bucket
 from recommender.rules_config import RulesConfig
 from recommender.symbol_state import SymbolState
+from stocktrack_common.bars import Bar
 from stocktrack_common.consumer import Delivery
 from stocktrack_common.indicators import IndicatorStateError
 from stocktrack_common.messages import Signal, Tick
@@ -133,7 +134,7 @@ class TickProcessor:
         for bar in history:
             self._on_bar(state, bar, publish=False)
         if history:
-            state.bars.closed_through_ms = history[-1].bucket_ms
+            state.bars.closed_through_ms = history[-1].bucket
         RESTORES.labels("postgres" if history else "empty").inc()
         log.info("symbol warmed up", symbol=symbol, bars=len(history))
         return state
@@ -144,12 +145,12 @@ class TickProcessor:
         if publish:
             BARS.inc()
         snapshot = state.rules.update(float(bar.close))
-        features = state.features.update(bar.values())
+        features = state.features.update(bar_values(bar))
         if not publish:
             return []
         out: list[Signal] = []
         bar_info = {
-            "bucket_ms": bar.bucket_ms,
+            "bucket_ms": bar.bucket,
             "interval_ms": self.interval_ms,
             "open": str(bar.open),
             "high": str(bar.high),
@@ -203,7 +204,7 @@ class TickProcessor:
         return [
             Signal(
                 symbol=state.symbol,
-                ts=bar.bucket_ms,
+                ts=bar.bucket,
                 price=Decimal(bar.close),
                 action=action,  # type: ignore[arg-type]
                 confidence=round(min(max(confidence, 0.0), 1.0), 6),

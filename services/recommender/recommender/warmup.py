@@ -10,13 +10,15 @@ from decimal import Decimal
 
 from psycopg import AsyncConnection
 
-from recommender.bar_builder import Bar
+from stocktrack_common.bars import Bar
 
 ROLLUP_SQL = """
-SELECT (extract(epoch FROM b) * 1000)::bigint AS bucket_ms, o, h, l, c, v, n FROM (
+SELECT (extract(epoch FROM b) * 1000)::bigint AS bucket_ms, o, h, l, c, v, n,
+       (extract(epoch FROM f) * 1000)::bigint, (extract(epoch FROM t) * 1000)::bigint FROM (
     SELECT date_bin(make_interval(secs => %(secs)s), bucket, timestamptz 'epoch') AS b,
            (array_agg(open ORDER BY bucket))[1] AS o, max(high) AS h, min(low) AS l,
-           (array_agg(close ORDER BY bucket DESC))[1] AS c, sum(volume) AS v, sum(trades) AS n
+           (array_agg(close ORDER BY bucket DESC))[1] AS c, sum(volume) AS v, sum(trades) AS n,
+           min(first_ts) AS f, max(last_ts) AS t
     FROM bars_1m
     WHERE symbol = %(symbol)s AND bucket < to_timestamp(%(before_ms)s / 1000.0)
       AND bucket >= to_timestamp(%(before_ms)s / 1000.0) - make_interval(secs => %(span)s)
@@ -54,6 +56,16 @@ async def recent_bars(
     )
     rows = await cursor.fetchall()
     return [
-        Bar(int(r[0]), Decimal(r[1]), Decimal(r[2]), Decimal(r[3]), Decimal(r[4]), int(r[5]), int(r[6]))
+        Bar(
+            int(r[0]),
+            Decimal(r[1]),
+            Decimal(r[2]),
+            Decimal(r[3]),
+            Decimal(r[4]),
+            int(r[5]),
+            int(r[6]),
+            int(r[7]),
+            int(r[8]),
+        )
         for r in rows
     ]

@@ -25,7 +25,7 @@ from stocktrack_common.health import Heartbeat
 from stocktrack_common.messages import MessageError, decode_signal, decode_tick
 from stocktrack_common.stream_ids import StreamId, format_stream_id, parse_stream_id
 from streamer.events import Event
-from streamer.minute_bars import MinuteBars
+from streamer.minute_bars import MinuteBars, bar_event
 from streamer.positions import ZERO, Position, PositionCodec
 from streamer.subscription import Subscription
 
@@ -152,7 +152,14 @@ class Hub:
             )
             closed = bars.add(tick)
             if closed is not None:
-                yield Event(self.codec.encode(position, after_bar=True), "bar", tick.symbol, k, entry, closed)
+                yield Event(
+                    self.codec.encode(position, after_bar=True),
+                    "bar",
+                    tick.symbol,
+                    k,
+                    entry,
+                    bar_event(tick.symbol, closed),
+                )
 
     def dispatch(self, entries: list[RawEntry]) -> None:
         """Number, remember and fan out; synchronous, so no client can observe half a batch."""

@@ -1,65 +1,53 @@
 """Closed 1-minute bars derived from the tick stream itself, as the streamer sees every tick.
 
-A bar closes when the symbol's first tick of a later minute arrives (bars are driven by data,
-not by the wall clock, so a replay of the same ticks yields the same bars). The first bar of a
-symbol after (re)starting is never emitted: ticks before the start may belong to it, and a
-partial bar would contradict the one stored by the writer.
+The arithmetic and the close rule are the one bar model's (stocktrack_common.bars), so a bar
+sent here equals the stored bars_1m row of the same ticks, whatever order they arrived in
+within their minute. This module only decides when a bar is sent: when the symbol's first tick
+of a later minute arrives (bars are driven by data, not by the wall clock, so a replay of the
+same ticks yields the same bars). A tick of a minute already sent is dropped here (the stored
+bars_1m row has it). The first bar of a symbol after (re)starting is never sent: ticks before
+the start may belong to it, and a partial bar would contradict the one stored by the writer.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from decimal import Decimal
 from typing import Any
 
+from stocktrack_common.bars import Bar, bucket_of
 from stocktrack_common.messages import Tick
 
-MINUTE_MS = 60_000
 
-
-@dataclass(slots=True)
-class _Bar:
-    bucket: int
-    open: Decimal
-    high: Decimal
-    low: Decimal
-    close: Decimal
-    volume: int
-    trades: int
-    complete: bool
-
-    def to_json(self, symbol: str) -> dict[str, Any]:
-        return {
-            "symbol": symbol,
-            "ts": self.bucket,
-            "open": format(self.open, "f"),
-            "high": format(self.high, "f"),
-            "low": format(self.low, "f"),
-            "close": format(self.close, "f"),
-            "volume": self.volume,
-            "trades": self.trades,
-        }
+def bar_event(symbol: str, bar: Bar) -> dict[str, Any]:
+    """The payload of a `bar` event (see the README's streaming contract)."""
+    return {
+        "symbol": symbol,
+        "ts": bar.bucket,
+        "open": format(bar.open, "f"),
+        "high": format(bar.high, "f"),
+        "low": format(bar.low, "f"),
+        "close": format(bar.close, "f"),
+        "volume": bar.volume,
+        "trades": bar.trades,
+    }
 
 
 class MinuteBars:
     def __init__(self) -> None:
-        self.current: dict[str, _Bar] = {}
+        # symbol -> (open bar, whether it saw its minute from the start and may be sent)
+        self.current: dict[str, tuple[Bar, bool]] = {}
 
-    def add(self, tick: Tick) -> dict[str, Any] | None:
+    def add(self, tick: Tick) -> Bar | None:
         """Fold a tick in; returns the bar it closed, if it closed a complete one."""
-        bucket = tick.ts - tick.ts % MINUTE_MS
-        bar = self.current.get(tick.symbol)
-        if bar is not None and bucket == bar.bucket:
-            bar.high = max(bar.high, tick.price)
-            bar.low = min(bar.low, tick.price)
-            bar.close = tick.price
-            bar.volume += tick.size
-            bar.trades += 1
+        bucket = bucket_of(tick.ts)
+        entry = self.current.get(tick.symbol)
+        if entry is None:
+            self.current[tick.symbol] = (Bar.of_tick(bucket, tick.ts, tick.price, tick.size), False)
             return None
-        if bar is not None and bucket < bar.bucket:
-            return None  # a late tick of a bar already closed: the stored bar_1m row has it
-        closed = bar.to_json(tick.symbol) if bar is not None and bar.complete else None
-        self.current[tick.symbol] = _Bar(
-            bucket, tick.price, tick.price, tick.price, tick.price, tick.size, 1, complete=bar is not None
-        )
-        return closed
+        bar, complete = entry
+        if bucket == bar.bucket:
+            bar.add(tick.ts, tick.price, tick.size)
+            return None
+        if bucket < bar.bucket:
+            return None  # a late tick of a bar already closed: the stored bars_1m row has it
+        self.current[tick.symbol] = (Bar.of_tick(bucket, tick.ts, tick.price, tick.size), True)
+        return bar if complete else None

@@ -1,0 +1,177 @@
+"""The one model of OHLCV bars built from ticks: bucket, fold, close rule, and its SQL twin.
+
+Every service that turns ticks into bars folds them here: the writer (`bars_1m`, in Python for
+a new batch and in SQL for a redelivered one), the janitor (the roll-up of a tick partition
+before it is dropped), the streamer (closed minutes on the live feed), the recommender (bars of
+its interval) and alerts (the minute closes its RSI rules read). So they all agree on a bar.
+
+The order rule: the ticks of a bar are ordered by (ts, price). The open is the price of the
+first of them, the close the price of the last. High, low, volume and trades are order-free,
+and `first_ts`/`last_ts` are the times of the open and close ticks (the least and greatest ts).
+
+Why price breaks a tie of equal timestamps, not the stream id: the tie-break has to be known
+wherever two partial bars of one bucket meet. A stored `bars_1m` row keeps its open and close
+and their times, and nothing else; `ticks` keeps (symbol, ts, source), no stream id; a tick
+the fetcher publishes again gets a new id, and a provider bar loaded by backfill never had one.
+(ts, price) is known in all those places and depends only on the ticks themselves, so a stored
+bar and a new partial bar merge by comparing the two rows alone (`MERGE_ON_CONFLICT`: the
+least (first_ts, open) and the greatest (last_ts, close) win, extremes and sums combine). That
+merge is commutative and associative: arrival order, batch boundaries, redelivered batches and
+concurrent writers cannot change a stored bar. Two ticks with equal (ts, price) give the same
+open or close whichever of them is taken. Consumers of the live streams close a bar when the
+first tick of a later bucket arrives; their bars equal the stored ones unless a tick arrives
+after that (each of them documents what it does with such a late tick).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+MINUTE_MS = 60_000
+
+
+def bucket_of(ts_ms: int, interval_ms: int = MINUTE_MS) -> int:
+    """Start of the bar holding `ts_ms`: bars are [bucket, bucket + interval) on the Unix epoch."""
+    return ts_ms - ts_ms % interval_ms
+
+
+@dataclass(slots=True)
+class Bar:
+    """One bar; times are epoch milliseconds, `bucket` its start."""
+
+    bucket: int
+    open: Decimal
+    high: Decimal
+    low: Decimal
+    close: Decimal
+    volume: int
+    trades: int
+    first_ts: int
+    last_ts: int
+
+    @classmethod
+    def of_tick(cls, bucket: int, ts: int, price: Decimal, size: int) -> Bar:
+        return cls(bucket, price, price, price, price, size, 1, ts, ts)
+
+    def add(self, ts: int, price: Decimal, size: int) -> None:
+        """Fold in one tick of this bar's bucket (the order rule of the module docstring)."""
+        if price > self.high:
+            self.high = price
+        elif price < self.low:
+            self.low = price
+        if ts < self.first_ts or (ts == self.first_ts and price < self.open):
+            self.open, self.first_ts = price, ts
+        if ts > self.last_ts or (ts == self.last_ts and price > self.close):
+            self.close, self.last_ts = price, ts
+        self.volume += size
+        self.trades += 1
+
+    def to_state(self) -> dict[str, Any]:
+        """JSON-safe form (prices as exact decimal text) for checkpoints and saved state."""
+        return {
+            "bucket": self.bucket,
+            "open": format(self.open, "f"),
+            "high": format(self.high, "f"),
+            "low": format(self.low, "f"),
+            "close": format(self.close, "f"),
+            "volume": self.volume,
+            "trades": self.trades,
+            "first_ts": self.first_ts,
+            "last_ts": self.last_ts,
+        }
+
+    @classmethod
+    def from_state(cls, state: Mapping[str, Any]) -> Bar:
+        return cls(
+            bucket=int(state["bucket"]),
+            open=Decimal(state["open"]),
+            high=Decimal(state["high"]),
+            low=Decimal(state["low"]),
+            close=Decimal(state["close"]),
+            volume=int(state["volume"]),
+            trades=int(state["trades"]),
+            first_ts=int(state["first_ts"]),
+            last_ts=int(state["last_ts"]),
+        )
+
+
+# --- The same model in SQL, for bars_1m ------------------------------------------------------
+
+# The bucket of `bucket_of(ts, MINUTE_MS)`, independent of the session's TimeZone.
+BUCKET_1M_SQL = "date_bin('1 minute', {ts}, timestamptz 'epoch')"
+
+BAR_COLUMNS = "symbol, bucket, open, high, low, close, volume, trades, first_ts, last_ts"
+
+# Merge a new partial bar (`excluded`, disjoint ticks) into the stored one (`b`) by the order rule.
+MERGE_ON_CONFLICT = """
+ON CONFLICT (symbol, bucket) DO UPDATE SET
+    open = CASE WHEN (excluded.first_ts, excluded.open) < (b.first_ts, b.open) THEN excluded.open ELSE b.open END,
+    close = CASE WHEN (excluded.last_ts, excluded.close) > (b.last_ts, b.close) THEN excluded.close ELSE b.close END,
+    high = greatest(b.high, excluded.high),
+    low = least(b.low, excluded.low),
+    volume = b.volume + excluded.volume,
+    trades = b.trades + excluded.trades,
+    first_ts = least(b.first_ts, excluded.first_ts),
+    last_ts = greatest(b.last_ts, excluded.last_ts)
+"""
+
+# Rows are inserted in (symbol, bucket) order, bytewise like Python's sort of the same keys, so
+# concurrent writers lock bar rows in one order and cannot deadlock each other.
+_ROLL_UP = f"""
+INSERT INTO bars_1m AS b ({BAR_COLUMNS})
+SELECT symbol, {BUCKET_1M_SQL.format(ts="ts")} AS bucket,
+       (array_agg(price ORDER BY ts, price))[1], max(price), min(price),
+       (array_agg(price ORDER BY ts DESC, price DESC))[1],
+       sum(size), count(*), min(ts), max(ts)
+FROM {{source}}
+GROUP BY 1, 2
+ORDER BY symbol COLLATE "C", bucket
+"""
+
+
+def roll_up_1m_sql(source: str, *, merge: bool) -> str:
+    """SQL folding the ticks in `source` (a table or CTE with symbol, ts, price, size) into bars_1m.
+
+    merge=True merges into stored bars (the writer: its ticks are new, so the bar grows by
+    them); merge=False leaves stored bars alone (the janitor: it only fills missing buckets, and
+    a bar a writer stored meanwhile already counts those ticks).
+    """
+    conflict = MERGE_ON_CONFLICT if merge else "ON CONFLICT (symbol, bucket) DO NOTHING\n"
+    return _ROLL_UP.format(source=source) + conflict
+
+
+UPSERT_1M = (
+    f"""
+INSERT INTO bars_1m AS b ({BAR_COLUMNS})
+SELECT * FROM unnest(%s::text[], %s::timestamptz[], %s::numeric[], %s::numeric[], %s::numeric[], %s::numeric[],
+                     %s::bigint[], %s::integer[], %s::timestamptz[], %s::timestamptz[])
+"""
+    + MERGE_ON_CONFLICT
+)
+
+
+def upsert_1m_params(bars: Mapping[tuple[str, int], Bar]) -> tuple[Sequence[Any], ...]:
+    """The arrays `UPSERT_1M` takes, in (symbol, bucket) order like the roll-up's rows."""
+    keys = sorted(bars)
+    values = [bars[k] for k in keys]
+    return (
+        [k[0] for k in keys],
+        [utc(k[1]) for k in keys],
+        [b.open for b in values],
+        [b.high for b in values],
+        [b.low for b in values],
+        [b.close for b in values],
+        [b.volume for b in values],
+        [b.trades for b in values],
+        [utc(b.first_ts) for b in values],
+        [utc(b.last_ts) for b in values],
+    )
+
+
+def utc(ms: int) -> dt.datetime:
+    """Epoch milliseconds as an aware UTC datetime (timestamptz)."""
+    return dt.datetime.fromtimestamp(ms / 1000, tz=dt.UTC)
