@@ -13,7 +13,7 @@ import psycopg
 import pytest
 import redis.asyncio as aioredis
 
-from stocktrack_common.consumer import Delivery, StreamConsumer, group_info
+from stocktrack_common.consumer import Delivery, StreamConsumer, dead_letter_fields, group_info
 from stocktrack_common.messages import Tick, decode_tick
 from stocktrack_common.ops_dead import DeadLetter, main, reason_key, replay_target_problem
 from stocktrack_common.stream_names import WRITER_GROUP, dead_stream, shard_for, tick_stream
@@ -220,3 +220,38 @@ def test_replay_writes_only_into_this_deployments_streams() -> None:
     assert "outside prefix" in str(replay_target_problem(letter("other:ticks:{0}", fields), "st"))
     assert "dead stream" in str(replay_target_problem(letter("st:dead", fields), "st"))
     assert "no original fields" in str(replay_target_problem(letter("st:ticks:{0}", {}), "st"))
+
+
+async def test_replay_puts_an_entry_dead_in_several_groups_back_once(
+    redis_client: aioredis.Redis, redis_url: str, prefix: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    stream = tick_stream(prefix, shard_for("AAPL", SHARDS))
+    both, alone = tick_fields(1), tick_fields(2)
+    both_id = (await redis_client.xadd(stream, both)).decode()  # type: ignore[arg-type]
+    alone_id = (await redis_client.xadd(stream, alone)).decode()  # type: ignore[arg-type]
+    for group, entry_id, fields in (
+        ("writer", both_id, both),
+        ("recommender", both_id, both),
+        ("alerts", both_id, both),
+        ("writer", alone_id, alone),
+    ):
+        record = dead_letter_fields(
+            {k.encode(): v.encode() for k, v in fields.items()},
+            stream=stream,
+            entry_id=entry_id,
+            group=group,
+            consumer=f"{group}-0",
+            error="sink unavailable",
+            deliveries=6,
+        )
+        await redis_client.xadd(dead_stream(prefix), record)  # type: ignore[arg-type]
+
+    code, out, _ = await run_cli(capsys, "--redis-url", redis_url, "--prefix", prefix, "replay", "--all")
+    assert code == 0, out
+    assert "4 record(s) replayed as 2 entr(ies)" in out
+    replayed = [
+        {k.decode(): v.decode() for k, v in fields.items()}
+        for _, fields in await redis_client.xrange(stream, min=f"({alone_id}", max="+")
+    ]
+    assert sorted(replayed, key=lambda f: f["ts"]) == [both, alone]
+    assert await redis_client.xlen(dead_stream(prefix)) == 0

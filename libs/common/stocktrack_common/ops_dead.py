@@ -5,11 +5,13 @@ source stream and id, the group and consumer, the error, the delivery count, the
 original fields as JSON. After the cause is fixed, replay puts the original fields back on the
 source stream as a new entry. That is safe because every sink is idempotent on its natural key:
 an entry that was in fact stored before it died is stored again as the same row, never as a
-second one. Note that a replayed entry reaches every group reading that stream, not only the one
-it died in; those groups' writes are idempotent too.
+second one. A replayed entry reaches every group reading that stream, not only the one it died
+in; those groups' writes are idempotent too.
 
-Replaying removes the record from the dead stream only after the new entry is added, so a crash
-in between leaves a duplicate record rather than a lost one.
+Records of the same source entry (one per group it died in) are merged: the entry is put back
+once, since one new entry reaches every group anyway. Replaying removes the records from the
+dead stream only after the new entry is added, so a crash in between leaves a duplicate record
+rather than a lost one.
 """
 
 from __future__ import annotations
@@ -186,18 +188,40 @@ def replay_target_problem(letter: DeadLetter, prefix: str) -> str | None:
     return None
 
 
+@dataclass(frozen=True)
+class Replayed:
+    """One source entry put back on its stream, and the dead-letter records it stood for."""
+
+    stream: str
+    source_id: str
+    new_id: str
+    records: list[DeadLetter]
+
+
+def merge_by_source(letters: Iterable[DeadLetter]) -> list[list[DeadLetter]]:
+    """Records of the same source entry (stream and id) together, in first-seen order.
+
+    An entry that failed in several groups has one record per group, but it is one entry: put
+    back once, it reaches every group again.
+    """
+    merged: dict[tuple[str, str], list[DeadLetter]] = {}
+    for letter in letters:
+        merged.setdefault((letter.stream, letter.source_id), []).append(letter)
+    return list(merged.values())
+
+
 async def replay(
     redis: aioredis.Redis, letters: Iterable[DeadLetter], *, prefix: str, keep: bool = False
-) -> list[tuple[DeadLetter, str]]:
-    """Add each record's original fields to its source stream; returns (record, new entry id) pairs."""
-    replayed: list[tuple[DeadLetter, str]] = []
-    for letter in letters:
-        if replay_target_problem(letter, prefix) is not None:
-            continue
-        new_id = await redis.xadd(letter.stream, dict(letter.fields))  # type: ignore[arg-type]
+) -> list[Replayed]:
+    """Add each source entry's original fields to its stream once, however many records name it."""
+    replayed: list[Replayed] = []
+    eligible = (letter for letter in letters if replay_target_problem(letter, prefix) is None)
+    for records in merge_by_source(eligible):
+        first = records[0]
+        new_id = await redis.xadd(first.stream, dict(first.fields))  # type: ignore[arg-type]
         if not keep:
-            await redis.xdel(dead_stream(prefix), letter.dead_id)
-        replayed.append((letter, _text(new_id)))
+            await redis.xdel(dead_stream(prefix), *(r.dead_id for r in records))
+        replayed.append(Replayed(first.stream, first.source_id, _text(new_id), records))
     return replayed
 
 
@@ -336,15 +360,23 @@ async def _replay(
         print(f"skipped {letter.dead_id}: {problem}", file=sys.stderr)
     eligible = [c for c in chosen if replay_target_problem(c, prefix) is None]
     if args.dry_run:
-        for letter in eligible:
-            print(f"would replay {letter.dead_id} -> {letter.stream} ({letter.reason})")
-        print(f"{len(eligible)} record(s) would be replayed")
+        merged = merge_by_source(eligible)
+        for records in merged:
+            first = records[0]
+            print(f"would replay {_record_ids(records)} -> {first.stream} ({first.reason})")
+        print(f"{len(eligible)} record(s) of {len(merged)} entr(ies) would be replayed")
         return 1 if refused else 0
     done = await replay(redis, eligible, prefix=prefix, keep=args.keep)
-    for letter, new_id in done:
-        print(f"replayed {letter.dead_id} -> {letter.stream} {new_id}")
-    print(f"{len(done)} record(s) replayed{' (kept in the dead stream)' if args.keep else ''}")
+    for entry in done:
+        print(f"replayed {_record_ids(entry.records)} -> {entry.stream} {entry.new_id}")
+    record_count = sum(len(entry.records) for entry in done)
+    kept = " (kept in the dead stream)" if args.keep else ""
+    print(f"{record_count} record(s) replayed as {len(done)} entr(ies){kept}")
     return 1 if refused else 0
+
+
+def _record_ids(records: list[DeadLetter]) -> str:
+    return ", ".join(f"{r.dead_id} ({r.group})" if r.group else r.dead_id for r in records)
 
 
 async def _purge(
