@@ -60,10 +60,10 @@ class RenderedChart:
         return self.of_kind(*WORKLOAD_KINDS)
 
 
-def render(values: dict[str, Any], label: str = "custom") -> RenderedChart:
+def render(values: dict[str, Any], label: str = "custom", release: str = RELEASE) -> RenderedChart:
     """Render the chart; parse every template except NOTES.txt (plain text) as YAML."""
     with helm.Chart.load(CHART) as chart:
-        templates = chart.render(values, name=RELEASE, namespace=NAMESPACE, is_install=True)
+        templates = chart.render(values, name=release, namespace=NAMESPACE, is_install=True)
     manifests: list[dict[str, Any]] = []
     for path, text in sorted(templates.items()):
         if path.endswith("NOTES.txt"):

@@ -97,13 +97,24 @@ def test_ingress_routes_streaming_paths_to_the_streamer() -> None:
     [ingress] = rendered("production").of_kind("Ingress")
     assert ingress["spec"]["ingressClassName"] == "alb"
     routes = {
-        p["path"]: p["backend"]["service"]["name"] for p in ingress["spec"]["rules"][0]["http"]["paths"]
+        (p["path"], p["pathType"]): p["backend"]["service"]["name"]
+        for p in ingress["spec"]["rules"][0]["http"]["paths"]
     }
     assert routes == {
-        "/v1/stream": f"{RELEASE}-streamer",
-        "/v1/ws": f"{RELEASE}-streamer",
-        "/": f"{RELEASE}-api",
+        ("/v1/stream", "Prefix"): f"{RELEASE}-streamer",
+        ("/v1/ws", "Prefix"): f"{RELEASE}-streamer",
+        ("/v1", "Prefix"): f"{RELEASE}-api",
+        ("/", "Exact"): f"{RELEASE}-api",
+        ("/models", "Exact"): f"{RELEASE}-api",
+        ("/dashboard", "Prefix"): f"{RELEASE}-api",
     }
+
+
+def test_docs_are_routed_only_when_enabled() -> None:
+    [ingress] = rendered("default").of_kind("Ingress")
+    paths = {p["path"] for p in ingress["spec"]["rules"][0]["http"]["paths"]}
+    assert {"/docs", "/openapi.json"} <= paths
+    assert ingress["metadata"]["annotations"]["alb.ingress.kubernetes.io/scheme"] == "internal"
 
 
 def test_janitor_cronjobs_never_overlap_and_keep_bounded_history() -> None:

@@ -4,16 +4,24 @@
 {{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" -}}
 {{- end -}}
 
+{{/*
+Every object is named <fullname>-<suffix>; the longest suffix ("-janitor-prune-models", 21) on a
+CronJob must fit Kubernetes' 52-character limit (its Jobs add 11 characters to 63), so fullname
+is at most 31 characters. A longer one keeps 25 and adds 5 of its own hash, so two long release
+names that share a prefix still get different objects.
+*/}}
 {{- define "stocktrack.fullname" -}}
+{{- $full := "" -}}
 {{- if .Values.fullnameOverride -}}
-{{- .Values.fullnameOverride | trunc 40 | trimSuffix "-" -}}
+{{- $full = .Values.fullnameOverride -}}
 {{- else -}}
 {{- $name := default .Chart.Name .Values.nameOverride -}}
-{{- if contains $name .Release.Name -}}
-{{- .Release.Name | trunc 40 | trimSuffix "-" -}}
-{{- else -}}
-{{- printf "%s-%s" .Release.Name $name | trunc 40 | trimSuffix "-" -}}
+{{- $full = ternary .Release.Name (printf "%s-%s" .Release.Name $name) (contains $name .Release.Name) -}}
 {{- end -}}
+{{- if gt (len $full) 31 -}}
+{{- printf "%s-%s" ($full | trunc 25 | trimSuffix "-") (sha256sum $full | trunc 5) -}}
+{{- else -}}
+{{- $full | trimSuffix "-" -}}
 {{- end -}}
 {{- end -}}
 
@@ -85,7 +93,44 @@ seccompProfile:
   type: RuntimeDefault
 {{- end -}}
 
-{{/* Environment of a stocktrack container: ConfigMap, secrets, pod identity; call with (dict "root" $ "component" "writer" "env" map). */}}
+{{/*
+Where libpq finds the CA bundle that verifies the database server (sslmode=verify-full): the RDS
+bundle inside the image, or a bundle mounted from the ConfigMap or Secret named in
+database.caBundle. Set as PGSSLROOTCERT wherever DATABASE_URL is.
+*/}}
+{{- define "stocktrack.databaseCaPath" -}}
+{{- $ca := .Values.database.caBundle -}}
+{{- if eq $ca.source "image" -}}{{ $ca.imagePath }}{{- else -}}/etc/stocktrack/database-ca/{{ $ca.key }}{{- end -}}
+{{- end -}}
+
+{{- define "stocktrack.databaseCaVolumeMount" -}}
+{{- if ne .Values.database.caBundle.source "image" }}
+- name: database-ca
+  mountPath: /etc/stocktrack/database-ca
+  readOnly: true
+{{- end }}
+{{- end -}}
+
+{{- define "stocktrack.databaseCaVolume" -}}
+{{- $ca := .Values.database.caBundle -}}
+{{- if eq $ca.source "configMap" }}
+- name: database-ca
+  configMap:
+    name: {{ required "database.caBundle.name is required when source is configMap" $ca.name }}
+    items: [{key: {{ $ca.key }}, path: {{ $ca.key }}}]
+{{- else if eq $ca.source "secret" }}
+- name: database-ca
+  secret:
+    secretName: {{ required "database.caBundle.name is required when source is secret" $ca.name }}
+    items: [{key: {{ $ca.key }}, path: {{ $ca.key }}}]
+{{- end }}
+{{- end -}}
+
+{{/*
+Environment of a stocktrack container: ConfigMap, secrets, pod identity; call with
+(dict "root" $ "component" "writer" "env" map "secretEnv" list). secretEnv entries map an env
+name to a key of a Secret (the release's unless "secret" names another one).
+*/}}
 {{- define "stocktrack.env" -}}
 {{- $root := .root -}}
 {{- $secret := include "stocktrack.secretName" $root -}}
@@ -99,6 +144,8 @@ env:
   - name: DATABASE_URL
     valueFrom:
       secretKeyRef: {name: {{ $secret }}, key: {{ $root.Values.secrets.databaseUrlKey }}}
+  - name: PGSSLROOTCERT
+    value: {{ include "stocktrack.databaseCaPath" $root | quote }}
   # Stable per-pod consumer names, so a restarted pod reclaims its own pending entries.
   - name: CONSUMER_NAME
     valueFrom:
@@ -109,6 +156,11 @@ env:
     valueFrom:
       secretKeyRef: {name: {{ $secret }}, key: {{ .key }}, optional: true}
 {{- end }}
+{{- end }}
+{{- range .secretEnv }}
+  - name: {{ .env }}
+    valueFrom:
+      secretKeyRef: {name: {{ default $secret .secret }}, key: {{ .key }}{{ if .optional }}, optional: true{{ end }}}
 {{- end }}
 {{- range $name, $value := .env }}
   - name: {{ $name }}

@@ -33,15 +33,17 @@ spec:
       args:
         {{- toYaml . | nindent 8 }}
       {{- end }}
-      {{- include "stocktrack.env" (dict "root" $root "component" .component "env" (default (dict) .values.env)) | nindent 6 }}
+      {{- include "stocktrack.env" (dict "root" $root "component" .component "env" (default (dict) .values.env) "secretEnv" .values.secretEnv) | nindent 6 }}
       resources:
         {{- toYaml .values.resources | nindent 8 }}
       securityContext:
         {{- include "stocktrack.containerSecurityContext" $root | nindent 8 }}
       volumeMounts:
         {{- include "stocktrack.tmpVolumeMount" $root | nindent 8 }}
+        {{- include "stocktrack.databaseCaVolumeMount" $root | nindent 8 }}
   volumes:
     {{- include "stocktrack.tmpVolume" $root | nindent 4 }}
+    {{- include "stocktrack.databaseCaVolume" $root | nindent 4 }}
 {{- end -}}
 
 {{/* A CronJob that never overlaps itself; call like stocktrack.jobPodTemplate plus "schedule". */}}

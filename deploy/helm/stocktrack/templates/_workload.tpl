@@ -77,12 +77,20 @@ spec:
           {{- if $stateful }}
           {{- $env = merge (dict "REPLICA_COUNT" $values.replicas) $values.env }}
           {{- end }}
-          {{- include "stocktrack.env" (dict "root" $root "component" $component "env" $env) | nindent 10 }}
+          {{- include "stocktrack.env" (dict "root" $root "component" $component "env" $env "secretEnv" $values.secretEnv) | nindent 10 }}
           {{- if $stateful }}
             # The StatefulSet ordinal decides which shards this replica owns.
             - name: REPLICA_INDEX
               valueFrom:
                 fieldRef: {fieldPath: "metadata.labels['apps.kubernetes.io/pod-index']"}
+          {{- end }}
+          {{- if and (eq $http "true") $values.preStopSleepSeconds }}
+          # The load balancer keeps sending new requests for a few seconds after the pod is
+          # marked terminating; serving through this pause (before SIGTERM) avoids 502s.
+          lifecycle:
+            preStop:
+              exec:
+                command: ["sleep", "{{ $values.preStopSleepSeconds }}"]
           {{- end }}
           ports:
             - name: {{ $portName }}
@@ -108,6 +116,8 @@ spec:
             {{- include "stocktrack.containerSecurityContext" $root | nindent 12 }}
           volumeMounts:
             {{- include "stocktrack.tmpVolumeMount" $root | nindent 12 }}
+            {{- include "stocktrack.databaseCaVolumeMount" $root | nindent 12 }}
       volumes:
         {{- include "stocktrack.tmpVolume" $root | nindent 8 }}
+        {{- include "stocktrack.databaseCaVolume" $root | nindent 8 }}
 {{- end -}}
