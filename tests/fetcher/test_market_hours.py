@@ -26,14 +26,17 @@ def utc(year: int, month: int, day: int, hour: int, minute: int = 0) -> datetime
 def test_regular_session(regular: MarketHours) -> None:
     assert regular.is_open(utc(2024, 5, 10, 14, 0))  # Friday 10:00 EDT
     assert not regular.is_open(utc(2024, 5, 10, 13, 29))  # 09:29 EDT
-    assert not regular.is_open(utc(2024, 5, 10, 20, 0))  # 16:00 EDT, closed
+    assert regular.is_open(utc(2024, 5, 10, 20, 0))  # 16:00 EDT: the closing auction's print
+    assert regular.is_open(utc(2024, 5, 10, 20, 1))
+    assert not regular.is_open(utc(2024, 5, 10, 20, 2))  # closed two minutes after the bell
     assert not regular.is_open(utc(2024, 5, 11, 15, 0))  # Saturday
 
 
 def test_holidays_and_early_closes(regular: MarketHours, extended: MarketHours) -> None:
     assert not regular.is_open(utc(2024, 7, 4, 15, 0))  # Independence Day
     assert regular.is_open(utc(2024, 7, 3, 16, 59))  # early close at 13:00 EDT
-    assert not regular.is_open(utc(2024, 7, 3, 17, 0))
+    assert regular.is_open(utc(2024, 7, 3, 17, 0))  # the early close's print
+    assert not regular.is_open(utc(2024, 7, 3, 17, 2))
     assert extended.is_open(utc(2024, 7, 3, 20, 59))  # after-hours until 17:00 EDT that day
     assert not extended.is_open(utc(2024, 7, 3, 21, 0))
     assert not extended.is_open(utc(2024, 7, 4, 12, 0))
@@ -47,7 +50,7 @@ def test_extended_session(extended: MarketHours) -> None:
 
 
 def test_seconds_until_open(regular: MarketHours) -> None:
-    friday_close = utc(2024, 5, 10, 20, 0)
+    friday_close = utc(2024, 5, 10, 20, 2)  # after the closing print
     monday_open = utc(2024, 5, 13, 13, 30)
     assert regular.seconds_until_open(friday_close) == (monday_open - friday_close).total_seconds()
     assert regular.seconds_until_open(utc(2024, 5, 10, 15, 0)) == 0

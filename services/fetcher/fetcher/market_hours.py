@@ -2,7 +2,9 @@
 
 Holidays and early closes come from the library, not from a list kept here. The extended
 session is the US pre-market and after-hours window: from 5.5 hours before the regular open
-(04:00 ET) to 4 hours after the close (20:00 ET; 17:00 on early-close days), on session days.
+(04:00 ET) to 4 hours after the close (20:00 ET; 17:00 on early-close days), on session days. The regular window runs `CLOSING_PRINT_GRACE` past the close: the closing
+auction's print is published just after the closing bell, and a poll stopped at 16:00:00
+would miss the day's official close.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import pandas as pd
 PRE_MARKET = timedelta(hours=5, minutes=30)
 AFTER_HOURS = timedelta(hours=4)
 NO_SESSION_AHEAD = timedelta(days=7)
+CLOSING_PRINT_GRACE = timedelta(minutes=2)
 
 
 class MarketHours:
@@ -48,6 +51,8 @@ class MarketHours:
             start, end = open_.to_pydatetime(), close.to_pydatetime()
             if self.session == "extended":
                 start, end = start - PRE_MARKET, end + AFTER_HOURS
+            else:
+                end = end + CLOSING_PRINT_GRACE
             windows.append((start, end))
         return windows
 
