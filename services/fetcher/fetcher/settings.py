@@ -101,6 +101,10 @@ class FetcherSettings(CommonSettings):
     finnhub_api_key: SecretStr | None = None
     finnhub_base_url: str = "https://finnhub.io/api/v1"
     finnhub_requests_per_minute: float = Field(default=60.0, gt=0)
+    finnhub_stream_url: str = "wss://ws.finnhub.io"
+    finnhub_stream_max_symbols: int = Field(
+        default=50, ge=1, description="symbols streamed at most (free: 50); the rest is polled via /quote"
+    )
 
     # Alpaca market data.
     alpaca_api_key_id: SecretStr | None = None

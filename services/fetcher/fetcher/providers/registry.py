@@ -75,6 +75,22 @@ def _alpaca_stream(settings: FetcherSettings) -> TickSource:
     )
 
 
+def _finnhub_stream(settings: FetcherSettings) -> TickSource:
+    from fetcher.providers.factory import _require, build_finnhub, build_watchlist
+    from fetcher.providers.finnhub_stream import FinnhubTradeStream
+
+    return FinnhubTradeStream(
+        settings.finnhub_stream_url,
+        _require(settings.finnhub_api_key, "FINNHUB_API_KEY", "finnhub-stream"),
+        build_finnhub(settings),
+        build_watchlist(settings),
+        max_symbols=settings.finnhub_stream_max_symbols,
+        poll_interval=settings.poll_interval_seconds,
+        backoff_base=settings.backoff_base_seconds,
+        backoff_cap=settings.backoff_max_seconds,
+    )
+
+
 SOURCES: dict[str, Callable[[FetcherSettings], TickSource]] = {
     "sim": _sim,
     "replay": _replay,
@@ -83,6 +99,7 @@ SOURCES: dict[str, Callable[[FetcherSettings], TickSource]] = {
     "alpaca": _polling(lambda s: ["alpaca"], lambda s: "alpaca"),
     "failover": _polling(_failover_chain, lambda s: "failover"),
     "alpaca-stream": _alpaca_stream,
+    "finnhub-stream": _finnhub_stream,
 }
 
 

@@ -121,6 +121,8 @@ class StreamingSource:
 
     name = "stream"
     provider = "stream"
+    # The setting to fix when the server refuses the WebSocket upgrade itself (401/403).
+    key_setting = "the provider's API key"
 
     def __init__(
         self,
@@ -295,7 +297,14 @@ class StreamingSource:
 
     async def _connect_once(self, stop: asyncio.Event, queue: asyncio.Queue[list[Tick]]) -> None:
         self._healthy_session = False
-        async with self._client().ws_connect(self.url(), heartbeat=self.heartbeat) as ws:
+        try:
+            ws = await self._client().ws_connect(self.url(), heartbeat=self.heartbeat)
+        except aiohttp.WSServerHandshakeError as exc:
+            # The upgrade itself was refused: a key in the URL (Finnhub) is checked here.
+            if exc.status in (401, 403):
+                raise StreamFatal(exc.status, "WebSocket upgrade refused", self.key_setting) from None
+            raise
+        async with ws:
             conn = StreamConnection(ws, self.provider, self.handshake_timeout)
             await self.handshake(conn)
             targets = self.stream_targets()
