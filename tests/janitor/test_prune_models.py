@@ -40,3 +40,13 @@ async def test_keeps_active_and_newest(db_url: str, run_janitor: RunJanitor) -> 
     second = await run_janitor("prune-models", models_keep=3)
     assert second[0].counts["models_deleted"] == 0
     assert model_ids(db_url) == [ids[0], *ids[5:]]
+
+
+async def test_active_among_newest_does_not_cost_a_kept_model(db_url: str, run_janitor: RunJanitor) -> None:
+    ids = add_models(db_url, 8, active_index=7)
+
+    report = await run_janitor("prune-models", models_keep=3)
+
+    assert report[0].counts["models_deleted"] == 4
+    # the active newest one, plus exactly MODELS_KEEP=3 others
+    assert model_ids(db_url) == ids[4:]

@@ -31,6 +31,13 @@ async def create_partitions(db_url: str, days: list[dt.date]) -> None:
         await ensure_tick_partitions(conn, days)
 
 
+async def add_signal_stream(redis_url: str, prefix: str) -> None:
+    """A deployment that has run has streams; doctor fails a prefix that has none."""
+    client = aioredis.Redis.from_url(redis_url)
+    await client.xadd(f"{prefix}:signals", {"seed": "1"})
+    await client.aclose()
+
+
 def doctor_command(redis_url: str, db_url: str, prefix: str, *extra: str) -> list[str]:
     return [
         sys.executable,
@@ -65,6 +72,7 @@ def test_exits_non_zero_when_tomorrows_partition_is_missing(redis_url: str, db_u
     assert f"FAIL  partitions     missing: {partition_name(tomorrow)}" in missing.stdout
 
     asyncio.run(create_partitions(db_url, [tomorrow]))
+    asyncio.run(add_signal_stream(redis_url, prefix))
     healthy = subprocess.run(
         doctor_command(redis_url, db_url, prefix), capture_output=True, text=True, timeout=60, check=False
     )

@@ -17,7 +17,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 SCHEMA_VERSION = 1
 SYMBOL_PATTERN = r"^[A-Z0-9][A-Z0-9.\-]{0,14}$"
 SOURCE_PATTERN = r"^[A-Za-z0-9_.:\-]{1,64}$"
-MAX_TS_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z, the last instant PostgreSQL and Python share
+# 9999-12-30T23:59:59.999Z: the last instant whose daily partition (and its end bound, the next
+# midnight) Python's datetime can still express, so every tick that validates can be stored.
+MAX_TS_MS = 253_402_214_399_999
 # The table bounds (migration 0004): what validates here can be stored, and what cannot be
 # stored never validates, so it is dead-lettered at decode time by every group instead of
 # failing a database write (and its batch's good neighbours) five times first.

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 import orjson
 import redis.asyncio as aioredis
 
-from stocktrack_common.ops_args import add_target_args, connect_redis, resolve_target
+from stocktrack_common.ops_args import add_target_args, connect_redis, resolve_target, warn_if_defaults
 from stocktrack_common.stream_names import dead_stream
 
 PAGE = 1000
@@ -118,6 +118,12 @@ class ReasonSummary:
             "first_dead_at": _iso(self.first_ms),
             "last_dead_at": _iso(self.last_ms),
         }
+
+
+def one_line(text: str, width: int = 160) -> str:
+    """A database error can span lines (DETAIL, HINT, CONTEXT); a table row must not."""
+    flat = " ".join(text.split())
+    return flat if len(flat) <= width else flat[: width - 1] + "…"
 
 
 def reason_key(error: str) -> str:
@@ -288,7 +294,7 @@ def _print_summary(stream: str, letters: list[DeadLetter]) -> None:
         streams = ",".join(sorted(summary.streams))
         print(
             f"{summary.count:>6}  {_iso(summary.last_ms):<20}  {','.join(sorted(summary.groups)):<14}  "
-            f"{streams:<28}  {summary.reason}"
+            f"{streams:<28}  {one_line(summary.reason)}"
         )
 
 
@@ -297,7 +303,8 @@ def _print_entries(letters: list[DeadLetter]) -> None:
     for letter in letters:
         source = f"{letter.stream} {letter.source_id}"
         print(
-            f"{letter.dead_id:<16}  {_iso(letter.dead_at_ms):<20}  {letter.group:<12}  {source:<40}  {letter.error}"
+            f"{letter.dead_id:<16}  {_iso(letter.dead_at_ms):<20}  {letter.group:<12}  {source:<40}"
+            f"  {one_line(letter.error)}"
         )
 
 
@@ -310,6 +317,7 @@ def _confirm(question: str) -> bool:
 
 async def _run(args: argparse.Namespace) -> int:
     target = resolve_target(args)
+    warn_if_defaults("stocktrack dead", target)
     stream = dead_stream(target.prefix)
     redis = await connect_redis(target)
     try:
@@ -363,7 +371,7 @@ async def _replay(
         merged = merge_by_source(eligible)
         for records in merged:
             first = records[0]
-            print(f"would replay {_record_ids(records)} -> {first.stream} ({first.reason})")
+            print(f"would replay {_record_ids(records)} -> {first.stream} ({one_line(first.reason)})")
         print(f"{len(eligible)} record(s) of {len(merged)} entr(ies) would be replayed")
         return 1 if refused else 0
     done = await replay(redis, eligible, prefix=prefix, keep=args.keep)
@@ -386,7 +394,7 @@ async def _purge(
         print("nothing to purge")
         return 0
     for summary in summarize(chosen):
-        print(f"{summary.count:>6}  {summary.reason}")
+        print(f"{summary.count:>6}  {one_line(summary.reason)}")
     if not args.yes and not _confirm(f"Delete these {len(chosen)} record(s) from {stream}?"):
         print("aborted: nothing deleted (pass --yes to confirm without a prompt)", file=sys.stderr)
         return 1

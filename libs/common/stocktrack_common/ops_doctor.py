@@ -28,7 +28,15 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from stocktrack_common.migrations import Migration, migration_status
-from stocktrack_common.ops_args import Target, add_target_args, connect_redis, resolve_target
+from stocktrack_common.ops_args import (
+    Target,
+    add_target_args,
+    connect_redis,
+    non_negative_int,
+    non_negative_seconds,
+    resolve_target,
+    warn_if_defaults,
+)
 from stocktrack_common.ops_streams import StreamStatus, format_age, stream_report
 from stocktrack_common.partitions import existing_partitions, partition_name
 from stocktrack_common.redis_client import server_version
@@ -114,6 +122,15 @@ def check_consumers(report: list[StreamStatus], limits: Thresholds) -> Check:
     return Check("consumers", "ok", f"{groups} group(s) within lag {limits.max_lag}")
 
 
+def check_streams_exist(report: list[StreamStatus], prefix: str) -> Check:
+    """No stream at all under the prefix is a typo or an empty deployment, never a healthy one."""
+    if not report:
+        return Check(
+            "streams", "fail", f"no streams under prefix {prefix!r} (check --prefix / STREAM_PREFIX)"
+        )
+    return Check("streams", "ok", f"{len(report)} stream(s) under {prefix!r}")
+
+
 def check_writer_groups(report: list[StreamStatus], target: Target) -> Check:
     by_name = {s.name: s for s in report}
     missing = [
@@ -152,6 +169,7 @@ async def run_checks(target: Target, limits: Thresholds, today: dt.date | None =
         finally:
             await redis.aclose()
         checks += [
+            check_streams_exist(report, target.prefix),
             check_consumers(report, limits),
             check_writer_groups(report, target),
             check_dead_letters(report, target.prefix),
@@ -185,15 +203,28 @@ def main(argv: list[str]) -> int:
         prog="stocktrack doctor", description="health checks for scripts and probes"
     )
     add_target_args(parser, database=True)
-    parser.add_argument("--max-lag", type=int, default=10_000, help="largest acceptable group lag (entries)")
     parser.add_argument(
-        "--max-pending-age", type=float, default=300.0, help="oldest acceptable pending entry (seconds)"
+        "--max-lag", type=non_negative_int, default=10_000, help="largest acceptable group lag (entries)"
     )
-    parser.add_argument("--days-ahead", type=int, default=1, help="partitions required after today (UTC)")
+    parser.add_argument(
+        "--max-pending-age",
+        type=non_negative_seconds,
+        default=300.0,
+        help="oldest acceptable pending entry (seconds)",
+    )
+    parser.add_argument(
+        "--days-ahead", type=non_negative_int, default=1, help="partitions required after today (UTC)"
+    )
     parser.add_argument("--strict", action="store_true", help="warnings fail too")
     args = parser.parse_args(argv)
     limits = Thresholds(args.max_lag, args.max_pending_age, args.days_ahead)
-    checks = asyncio.run(run_checks(resolve_target(args), limits))
+    target = resolve_target(args)
+    warn_if_defaults("stocktrack doctor", target)
+    checks = asyncio.run(run_checks(target, limits))
+    if target.defaults:
+        checks.insert(
+            0, Check("config", "warn", f"not set, local defaults used: {', '.join(target.defaults)}")
+        )
     for check in checks:
         print(f"{check.status.upper():<5} {check.name:<14} {check.detail}")
     code = exit_code(checks, strict=args.strict)

@@ -19,7 +19,7 @@ import orjson
 import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
 
-from stocktrack_common.ops_args import add_target_args, connect_redis, resolve_target
+from stocktrack_common.ops_args import add_target_args, connect_redis, resolve_target, warn_if_defaults
 from stocktrack_common.stream_lag import group_lag
 
 
@@ -135,6 +135,7 @@ def render_table(report: list[StreamStatus]) -> str:
 
 async def _run(args: argparse.Namespace) -> int:
     target = resolve_target(args)
+    warn_if_defaults("stocktrack streams", target)
     redis = await connect_redis(target)
     try:
         report = await stream_report(redis, target.prefix)
@@ -142,10 +143,11 @@ async def _run(args: argparse.Namespace) -> int:
         await redis.aclose()
     if args.json:
         print(orjson.dumps([asdict(s) for s in report], option=orjson.OPT_INDENT_2).decode())
-    elif not report:
-        print(f"no streams under prefix {target.prefix!r}", file=sys.stderr)
-    else:
+    elif report:
         print(render_table(report))
+    if not report:
+        # Often a mistyped --prefix/STREAM_PREFIX: say so, rather than print an empty table.
+        print(f"stocktrack streams: no streams under prefix {target.prefix!r}", file=sys.stderr)
     return 0
 
 

@@ -6,16 +6,44 @@ service's main(), never at import time, so tests construct them with explicit va
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import socket
 from typing import Annotated, Any
 
+import psycopg
+from psycopg.conninfo import conninfo_to_dict
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from stocktrack_common.messages import SYMBOL_PATTERN
 
 _SYMBOL_RE = re.compile(SYMBOL_PATTERN)
+
+
+PREFIX_PATTERN = r"^[A-Za-z0-9_.:\-]{1,64}$"
+REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
+
+
+def check_redis_url(url: str) -> str:
+    """Refuse what redis-py would refuse later, deep inside a connection attempt, with a clear reason."""
+    if not url.startswith(REDIS_SCHEMES):
+        raise ValueError("must start with redis://, rediss:// or unix://")
+    return url
+
+
+def check_database_url(url: str) -> str:
+    """Parse the URL the way libpq will, so a typo fails at start with libpq's own message."""
+    try:
+        params = conninfo_to_dict(url)
+    except psycopg.ProgrammingError as exc:
+        raise ValueError(f"not a PostgreSQL connection string: {str(exc).splitlines()[0]}") from None
+    ports = str(params.get("port") or "5432").split(",")
+    if not all(p.strip().isdigit() and 0 < int(p) < 65536 for p in ports):
+        raise ValueError(f"port {params.get('port')!r} is not a port number")
+    if "://" in url and not url.startswith(("postgresql://", "postgres://")):
+        raise ValueError("must start with postgresql:// (or be a libpq key=value string)")
+    return url
 
 
 def split_list(value: Any) -> list[str]:
@@ -62,7 +90,7 @@ class CommonSettings(BaseSettings):
         description="PostgreSQL connection URL (may carry a password, so it is a secret)",
     )
     stream_prefix: str = Field(
-        default="stocktrack", pattern=r"^[A-Za-z0-9_.:\-]{1,64}$", description="prefix of every Redis key"
+        default="stocktrack", pattern=PREFIX_PATTERN, description="prefix of every Redis key"
     )
     tick_shards: int = Field(default=4, ge=1, le=1024, description="number of tick shard streams")
     symbols: Annotated[list[str], NoDecode] = Field(
@@ -88,6 +116,18 @@ class CommonSettings(BaseSettings):
     def _split_symbols(cls, value: Any) -> list[str]:
         return parse_symbol_list(value)
 
+    @field_validator("redis_url")
+    @classmethod
+    def _valid_redis_url(cls, value: SecretStr) -> SecretStr:
+        check_redis_url(value.get_secret_value())
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _valid_database_url(cls, value: SecretStr) -> SecretStr:
+        check_database_url(value.get_secret_value())
+        return value
+
     @field_validator("log_level")
     @classmethod
     def _upper_level(cls, value: str) -> str:
@@ -95,3 +135,22 @@ class CommonSettings(BaseSettings):
         if level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
             raise ValueError(f"unknown log level {value!r}")
         return level
+
+
+class TickRetentionSettings(BaseSettings):
+    """How long tick partitions live: the janitor drops older days, the writer refuses ticks for them.
+
+    One field read by both, so the day the janitor drops and the day the writer stops accepting can
+    never disagree.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="", extra="ignore", case_sensitive=False)
+
+    tick_retention_days: int = Field(
+        default=30, ge=1, le=36_500, description="UTC days of tick partitions kept, today included"
+    )
+
+
+def first_retained_day(today: dt.date, retention_days: int) -> dt.date:
+    """The oldest UTC day whose tick partition is kept (`retention_days` days, today included)."""
+    return today - dt.timedelta(days=retention_days - 1)

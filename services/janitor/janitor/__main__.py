@@ -5,10 +5,11 @@ from __future__ import annotations
 import sys
 
 from janitor.cli import main as cli_main
+from stocktrack_common.cli import run_command
 
 
 def main() -> int:
-    return cli_main(sys.argv[1:])
+    return run_command("janitor", cli_main, sys.argv[1:])
 
 
 if __name__ == "__main__":

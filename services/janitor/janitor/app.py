@@ -15,6 +15,7 @@ import psycopg
 import redis.asyncio as aioredis
 import structlog
 from psycopg import AsyncConnection
+from redis.exceptions import RedisError
 
 from janitor.advisory_lock import release_task_lock, try_task_lock
 from janitor.context import TaskContext
@@ -28,6 +29,7 @@ from janitor.stream_trim import run_trim_streams
 from janitor.vacuum import run_vacuum
 from stocktrack_common.backoff import retry_async
 from stocktrack_common.emf import EmfSettings
+from stocktrack_common.partitions import PartitionError
 from stocktrack_common.redis_client import create_redis
 
 log = structlog.get_logger(__name__)
@@ -131,7 +133,13 @@ class Janitor:
                 {},
                 error=f"{type(exc).__name__}: {exc}",
             )
-            bound.exception("task failed", status="failed", duration_s=round(report.duration_s, 3))
+            fields = {"status": "failed", "duration_s": round(report.duration_s, 3)}
+            if isinstance(exc, OSError | RedisError | psycopg.OperationalError | PartitionError):
+                # Expected operational failures (a server down, a table in the way): the reason is
+                # the whole story, a traceback would only bury it.
+                bound.error("task failed", error=(report.error or "").splitlines()[0], **fields)
+            else:
+                bound.exception("task failed", **fields)
         finally:
             if locked and not conn.closed:
                 await release_task_lock(conn, task)

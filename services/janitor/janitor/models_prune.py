@@ -1,8 +1,9 @@
-"""`prune-models`: delete old models from the registry, keeping the active one and the newest K.
+"""`prune-models`: delete old models from the registry, keeping the active ones and the newest K others.
 
 Artifacts are stored in the table (bytea), so every training run grows it; older models are
 only useful for a rollback, which the newest few cover. The active model is never deleted,
-whatever its age, because every recommender replica may load it at any moment.
+whatever its age, because every recommender replica may load it at any moment. MODELS_KEEP counts
+the inactive models only, so an active model among the newest never costs a rollback candidate.
 """
 
 from __future__ import annotations
@@ -17,13 +18,13 @@ log = structlog.get_logger(__name__)
 _PRUNABLE = """
 SELECT id FROM models
 WHERE NOT active
-  AND id NOT IN (SELECT id FROM models ORDER BY created_at DESC, id DESC LIMIT %(keep)s)
+  AND id NOT IN (SELECT id FROM models WHERE NOT active ORDER BY created_at DESC, id DESC LIMIT %(keep)s)
 ORDER BY created_at, id
 """
 _DELETE = """
 DELETE FROM models
 WHERE NOT active
-  AND id NOT IN (SELECT id FROM models ORDER BY created_at DESC, id DESC LIMIT %(keep)s)
+  AND id NOT IN (SELECT id FROM models WHERE NOT active ORDER BY created_at DESC, id DESC LIMIT %(keep)s)
 RETURNING id
 """
 

@@ -23,12 +23,9 @@ from janitor.tick_partitions import (
     partitions_older_than,
     roll_up_missing_bars,
 )
+from stocktrack_common.settings import first_retained_day
 
 log = structlog.get_logger(__name__)
-
-
-def first_kept_day(today: dt.date, retention_days: int) -> dt.date:
-    return today - dt.timedelta(days=retention_days - 1)
 
 
 def day_start(day: dt.date) -> dt.datetime:
@@ -38,18 +35,18 @@ def day_start(day: dt.date) -> dt.datetime:
 async def run_retention(ctx: TaskContext) -> TaskOutcome:
     outcome = TaskOutcome()
     settings = ctx.settings
-    first_tick_day = first_kept_day(ctx.today, settings.tick_retention_days)
-    first_bar_day = first_kept_day(ctx.today, settings.bar_retention_days)
+    first_tick_day = first_retained_day(ctx.today, settings.tick_retention_days)
+    first_bar_day = first_retained_day(ctx.today, settings.bar_retention_days)
     outcome.details["ticks_kept_from"] = first_tick_day.isoformat()
     outcome.details["bars_kept_from"] = first_bar_day.isoformat()
 
     await _drop_old_tick_partitions(ctx, outcome, first_tick_day, first_bar_day)
     await _delete_old_rows(ctx, outcome, "bars_1m", "bucket", day_start(first_bar_day), "bars_deleted")
     if settings.signal_retention_days is not None:
-        cutoff = day_start(first_kept_day(ctx.today, settings.signal_retention_days))
+        cutoff = day_start(first_retained_day(ctx.today, settings.signal_retention_days))
         await _delete_old_rows(ctx, outcome, "signals", "ts", cutoff, "signals_deleted")
     if settings.daily_bar_retention_days is not None:
-        cutoff_day = first_kept_day(ctx.today, settings.daily_bar_retention_days)
+        cutoff_day = first_retained_day(ctx.today, settings.daily_bar_retention_days)
         await _delete_old_rows(ctx, outcome, "daily_bars", "day", cutoff_day, "daily_bars_deleted")
     return outcome
 

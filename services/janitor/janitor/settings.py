@@ -4,13 +4,10 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from stocktrack_common.settings import CommonSettings
+from stocktrack_common.settings import CommonSettings, TickRetentionSettings
 
 
-class JanitorSettings(CommonSettings):
-    tick_retention_days: int = Field(
-        default=30, ge=1, description="UTC days of tick partitions kept, today included"
-    )
+class JanitorSettings(CommonSettings, TickRetentionSettings):
     bar_retention_days: int = Field(default=365, ge=1, description="days of bars_1m kept")
     signal_retention_days: int | None = Field(
         default=None, ge=1, description="days of signals kept; unset keeps them all"

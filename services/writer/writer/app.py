@@ -10,7 +10,7 @@ import structlog
 from prometheus_client import Counter, Histogram
 
 from stocktrack_common.consumer import Delivery, StreamConsumer
-from stocktrack_common.messages import Signal, TickRow, decode_signal, tick_row
+from stocktrack_common.messages import Signal, TickRow, decode_signal
 from stocktrack_common.stream_names import (
     WRITER_GROUP,
     dead_stream,
@@ -22,7 +22,7 @@ from stocktrack_common.worker_runtime import WorkerContext, WorkerMain
 from writer.latest_quotes import LatestQuotes
 from writer.settings import WriterSettings
 from writer.signal_sink import write_signals
-from writer.tick_sink import TickSink
+from writer.tick_sink import TickSink, retained_tick_row
 
 log = structlog.get_logger(__name__)
 
@@ -82,10 +82,11 @@ def create_app(settings: WriterSettings) -> WorkerMain:
                 emf=ctx.emf,
             )
 
+        decode_tick = retained_tick_row(settings.tick_retention_days)
         # One consumer per shard: while one batch waits on PostgreSQL, the next shard's batch is
         # read and decoded, so the database and the Python side work at the same time.
         tick_consumers = [
-            consumer_of([stream], handle_ticks, tick_row, settings.writer_batch_size)
+            consumer_of([stream], handle_ticks, decode_tick, settings.writer_batch_size)
             for stream in tick_streams(settings.stream_prefix, settings.tick_shards)
         ]
         signal_consumer = consumer_of(

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -28,8 +28,9 @@ import psycopg
 from psycopg import AsyncConnection
 
 from stocktrack_common.bars import UPSERT_1M, Bar, bucket_of, roll_up_1m_sql, upsert_1m_params
-from stocktrack_common.messages import TickRow
+from stocktrack_common.messages import MessageError, TickRow, tick_row
 from stocktrack_common.partitions import ensure_tick_partitions
+from stocktrack_common.settings import first_retained_day
 
 DAY_MS = 86_400_000
 
@@ -98,6 +99,17 @@ class TickSink:
         self._ts_text = _TimestampText()
 
     async def write(self, conn: AsyncConnection, rows: Sequence[TickRow]) -> SinkResult:
+        try:
+            return await self._write(conn, rows)
+        except psycopg.errors.CheckViolation as exc:
+            if "no partition of relation" not in str(exc):
+                raise
+            # A partition this writer had seen was dropped behind its back (retention, an operator):
+            # forget what it believed, create the missing day and write the batch again.
+            self.known_days.clear()
+            return await self._write(conn, rows)
+
+    async def _write(self, conn: AsyncConnection, rows: Sequence[TickRow]) -> SinkResult:
         if not rows:
             return SinkResult(0, 0, 0)
         ts_text = self._ts_text
