@@ -72,7 +72,9 @@ class _Message(BaseModel):
         if -exponent > PRICE_MAX_SCALE:
             raise ValueError(f"price has more than {PRICE_MAX_SCALE} digits after the decimal point")
         if value >= Decimal(10) ** PRICE_MAX_INTEGER_DIGITS:
-            raise ValueError(f"price has more than {PRICE_MAX_INTEGER_DIGITS} digits before the decimal point")
+            raise ValueError(
+                f"price has more than {PRICE_MAX_INTEGER_DIGITS} digits before the decimal point"
+            )
         return value
 
     @field_validator("ts", mode="before")
@@ -89,7 +91,9 @@ class _Message(BaseModel):
 class Tick(_Message):
     """One trade or quote of one symbol, as published on a tick shard stream."""
 
-    size: int = Field(ge=0, le=MAX_TICK_SIZE, description="shares traded since the previous tick of this symbol")
+    size: int = Field(
+        ge=0, le=MAX_TICK_SIZE, description="shares traded since the previous tick of this symbol"
+    )
     source: str = Field(pattern=SOURCE_PATTERN)
 
     def to_fields(self) -> dict[str, str]:

@@ -91,6 +91,48 @@ class _TimestampText:
         return b"%s.%03d+00" % (prefix, milli)
 
 
+def _today() -> dt.date:
+    return dt.datetime.now(dt.UTC).date()
+
+
+def retained_tick_row(
+    retention_days: int, today: Callable[[], dt.date] = _today
+) -> Callable[[dict[bytes, bytes]], TickRow]:
+    """Decode a tick, refusing one whose UTC day is older than tick retention.
+
+    The janitor drops those days' partitions, so such a tick can never be stored; refusing it at
+    decode time dead-letters it at once with the reason, instead of after MAX_DELIVERIES failed
+    inserts (and without recreating a partition the janitor would only drop again). The cut-off is
+    recomputed once a minute, not per tick: decoding is on the writer's hot path.
+    """
+    cutoff = {"first_ms": 0, "until": 0.0}
+
+    def first_kept_ms() -> int:
+        now = time.monotonic()
+        if now >= cutoff["until"]:
+            first = first_retained_day(today(), retention_days)
+            cutoff["first_ms"] = (first - dt.date(1970, 1, 1)).days * DAY_MS
+            cutoff["until"] = now + 60
+        return int(cutoff["first_ms"])
+
+    def decode(fields: dict[bytes, bytes]) -> TickRow:
+        row = tick_row(fields)
+        first_ms = first_kept_ms()
+        if int(row[1]) < first_ms:
+            day, first = _utc_day(int(row[1])), _utc_day(first_ms)
+            raise MessageError(
+                f"tick of {day.isoformat()} is older than tick retention (TICK_RETENTION_DAYS="
+                f"{retention_days}: the oldest day kept is {first.isoformat()}); its partition is dropped"
+            )
+        return row
+
+    return decode
+
+
+def _utc_day(ms: int) -> dt.date:
+    return dt.date(1970, 1, 1) + dt.timedelta(days=ms // DAY_MS)
+
+
 class TickSink:
     """Writes tick batches; remembers which daily partitions exist to skip the DDL check."""
 
@@ -130,9 +172,7 @@ class TickSink:
             current = newest.get(symbol)
             if current is None or ts >= current[0]:
                 newest[symbol] = (ts, row)
-        missing = {
-            dt.date(1970, 1, 1) + dt.timedelta(days=minute // DAY_MS) for _, minute in bars
-        } - self.known_days
+        missing = {_utc_day(minute) for _, minute in bars} - self.known_days
         if missing:
             await ensure_tick_partitions(conn, missing)
             self.known_days |= missing
