@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import math
 import random
 
 import pytest
@@ -97,7 +98,7 @@ def test_zero_negative_and_non_finite_values() -> None:
     emf.observe("Lag", float("nan"), unit="Count")
     emf.observe("Lag", float("inf"), unit="Count")
     [doc] = [json.loads(line) for line in emf.render()]
-    assert doc["Lag"] == {"Values": [0.0], "Counts": [2]}
+    assert doc["Lag"] == {"Values": [0.0], "Counts": [2], "Max": 0.0, "Min": 0.0, "Count": 2, "Sum": 0.0}
 
 
 def test_rejects_unknown_unit_unit_change_and_reserved_dimension() -> None:
@@ -146,3 +147,54 @@ def test_settings_disable_by_default_and_build_when_enabled(monkeypatch: pytest.
     built = EmfDistributions.from_settings(EmfSettings(), "api")
     assert built is not None
     assert (built.namespace, built.service, built.flush_interval) == ("Custom", "api", 15.0)
+
+
+# The EMF specification's distribution form: Values and Counts (at most 100, same length) plus the
+# statistic set Max, Min, Count and Sum that AWS's own producers (aws-embedded-metrics, the
+# OpenTelemetry awsemfexporter) always send; CloudWatch reads SampleCount, Sum and Average from it.
+DISTRIBUTION_KEYS = {"Values", "Counts", "Max", "Min", "Count", "Sum"}
+
+
+def _check_distribution(dist: dict[str, object]) -> None:
+    assert set(dist) == DISTRIBUTION_KEYS
+    values, counts = dist["Values"], dist["Counts"]
+    assert isinstance(values, list) and isinstance(counts, list)
+    assert 1 <= len(values) == len(counts) <= MAX_VALUES_PER_LINE
+    assert all(isinstance(c, int) and c > 0 for c in counts)
+    assert all(isinstance(v, float) for v in values)
+    count, total, low, high = dist["Count"], dist["Sum"], dist["Min"], dist["Max"]
+    assert isinstance(count, int) and isinstance(total, float)
+    assert isinstance(low, float) and isinstance(high, float)
+    assert count == sum(counts)
+    assert all(low <= v <= high for v in values)
+    assert low * count <= total * (1 + 1e-12) and total <= high * count * (1 + 1e-12)
+
+
+@pytest.mark.parametrize("spread", [1.5, 40.0])
+def test_every_line_carries_the_statistic_set_and_split_lines_add_up(spread: float) -> None:
+    rng = random.Random(7)
+    observed = [rng.lognormvariate(-4.0, spread) for _ in range(5000)] + [0.0, -0.25]
+    emf = _emitter()
+    for value in observed:
+        emf.observe("RequestLatency", value, {"Route": "/v1/quotes"})
+    dists = [json.loads(line)["RequestLatency"] for line in emf.render()]
+    for dist in dists:
+        _check_distribution(dist)
+    clamped = [max(v, 0.0) for v in observed]
+    assert sum(d["Count"] for d in dists) == len(observed)
+    assert sum(d["Sum"] for d in dists) == pytest.approx(math.fsum(clamped), rel=1e-9)
+    assert min(d["Min"] for d in dists) == 0.0
+    assert max(d["Max"] for d in dists) == max(clamped)
+    if spread > 10:
+        assert len(dists) > 1, "a wide distribution is split, and the parts still add up"
+
+
+def test_the_statistic_set_is_exact_not_bucketed() -> None:
+    emf = _emitter()
+    for value in (0.0101, 0.0102, 0.0103):
+        emf.observe("RequestLatency", value)
+    [doc] = [json.loads(line) for line in emf.render()]
+    dist = doc["RequestLatency"]
+    assert dist["Count"] == 3
+    assert dist["Sum"] == pytest.approx(0.0306, rel=1e-12)
+    assert (dist["Min"], dist["Max"]) == (0.0101, 0.0103)

@@ -153,6 +153,8 @@ def test_the_janitor_and_the_migration_command_run_from_the_wheels(
             [executable, *command[1:]], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=180
         )
         assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+        # EMF is off unless EMF_ENABLED is set: no metric lines on stdout.
+        assert '{"_aws"' not in result.stdout
 
 
 @pytest.mark.parametrize("service", service_directories())

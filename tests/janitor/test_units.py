@@ -37,3 +37,16 @@ def test_emf_writer_skips_empty_and_writes_one_line() -> None:
     writer.emit({"Task": "vacuum"}, {"n": (3, "Count")})
     lines = out.getvalue().splitlines()
     assert len(lines) == 1 and json.loads(lines[0])["_aws"]["Timestamp"] == 2000
+
+
+def test_emf_writer_writes_nothing_when_disabled(monkeypatch: pytest.MonkeyPatch) -> None:
+    out = io.StringIO()
+    EmfWriter("Ns", out=out, enabled=False).emit({"Task": "vacuum"}, {"n": (3, "Count")})
+    assert out.getvalue() == ""
+    from janitor.app import create_app
+    from janitor.settings import JanitorSettings
+
+    monkeypatch.delenv("EMF_ENABLED", raising=False)
+    assert create_app(JanitorSettings()).emf.enabled is False
+    monkeypatch.setenv("EMF_ENABLED", "true")
+    assert create_app(JanitorSettings()).emf.enabled is True

@@ -4,7 +4,9 @@ Why this exists: the CloudWatch agent's Prometheus scraper converts counters, ga
 summaries but drops Prometheus histograms, so CloudWatch would never see a latency
 percentile. Instead each service aggregates its latencies here and, every flush interval,
 writes one EMF JSON line per (metric, dimensions) to stdout carrying a ``Values``/``Counts``
-distribution. Fluent Bit ships those lines to a log group with the ``json/emf`` format and
+distribution with its exact ``Max``, ``Min``, ``Count`` and ``Sum`` (the statistic set that
+AWS's own producers, aws-embedded-metrics and the OpenTelemetry awsemfexporter, always send:
+CloudWatch takes Average, Sum and SampleCount from it, not from the bucketed values). Fluent Bit ships those lines to a log group with the ``json/emf`` format and
 CloudWatch turns them into metrics with real p50/p99 statistics. Prometheus histograms stay
 as they are for Grafana's ``histogram_quantile``.
 
@@ -53,13 +55,36 @@ class EmfSettings(BaseSettings):
     relative_error: float = Field(default=0.02, gt=0, lt=0.5)
 
 
+class _Bucket:
+    """Observations that fell into one bucket: how many, their exact sum, smallest and largest."""
+
+    __slots__ = ("count", "maximum", "minimum", "total")
+
+    def __init__(self, value: float) -> None:
+        self.count = 1
+        self.total = value
+        self.minimum = value
+        self.maximum = value
+
+    def add(self, value: float) -> None:
+        self.count += 1
+        self.total += value
+        if value < self.minimum:
+            self.minimum = value
+        elif value > self.maximum:
+            self.maximum = value
+
+
+# Values at or below zero (clock steps) share one bucket reported as 0.
+_ZERO = -(2**62)
+
+
 @dataclass
 class _Series:
-    """Bucket counts of one metric with one dimension set since the last flush."""
+    """Buckets of one metric with one dimension set since the last flush."""
 
     unit: str
-    counts: dict[int, int] = field(default_factory=dict)
-    zero_count: int = 0
+    buckets: dict[int, _Bucket] = field(default_factory=dict)
 
 
 class EmfDistributions:
@@ -128,10 +153,15 @@ class EmfDistributions:
             elif series.unit != unit:
                 raise ValueError(f"metric {metric!r} already uses unit {series.unit!r}")
             if value <= 0.0:
-                series.zero_count += 1
-                return
-            index = math.floor(math.log(value) / self._log_growth)
-            series.counts[index] = series.counts.get(index, 0) + 1
+                value = 0.0
+                index = _ZERO
+            else:
+                index = math.floor(math.log(value) / self._log_growth)
+            bucket = series.buckets.get(index)
+            if bucket is None:
+                series.buckets[index] = _Bucket(value)
+            else:
+                bucket.add(value)
 
     def render(self) -> list[str]:
         """Drain the collected distributions into EMF JSON lines (empty when nothing was observed)."""
@@ -141,9 +171,9 @@ class EmfDistributions:
         timestamp_ms = int(self._clock() * 1000)
         lines: list[str] = []
         for (metric, dim_key), series in sorted(drained.items()):
-            pairs = self._value_count_pairs(series)
-            for start in range(0, len(pairs), MAX_VALUES_PER_LINE):
-                chunk = pairs[start : start + MAX_VALUES_PER_LINE]
+            buckets = sorted(series.buckets.items())
+            for start in range(0, len(buckets), MAX_VALUES_PER_LINE):
+                chunk = buckets[start : start + MAX_VALUES_PER_LINE]
                 lines.append(self._line(metric, dim_key, series.unit, chunk, timestamp_ms))
         return lines
 
@@ -163,21 +193,19 @@ class EmfDistributions:
             await sleep_or_stop(stop, self.flush_interval)
             self.flush()
 
-    def _value_count_pairs(self, series: _Series) -> list[tuple[float, int]]:
-        pairs: list[tuple[float, int]] = []
-        if series.zero_count:
-            pairs.append((0.0, series.zero_count))
-        for index in sorted(series.counts):
-            middle = math.exp((index + 0.5) * self._log_growth)
-            pairs.append((_round_significant(middle), series.counts[index]))
-        return pairs
+    def _representative(self, index: int, bucket: _Bucket) -> float:
+        """The bucket's geometric middle, kept inside the observed range so Min <= value <= Max."""
+        if index == _ZERO:
+            return 0.0
+        middle = _round_significant(math.exp((index + 0.5) * self._log_growth))
+        return min(max(middle, bucket.minimum), bucket.maximum)
 
     def _line(
         self,
         metric: str,
         dim_key: DimensionKey,
         unit: str,
-        pairs: list[tuple[float, int]],
+        buckets: list[tuple[int, _Bucket]],
         timestamp_ms: int,
     ) -> str:
         dimension_names = ["Service", *(name for name, _ in dim_key)]
@@ -197,9 +225,15 @@ class EmfDistributions:
             "Service": self.service,
         }
         document.update(dim_key)
+        # Count and Sum describe exactly the observations behind this line's Values, so lines
+        # of one split distribution add up.
         document[metric] = {
-            "Values": [value for value, _ in pairs],
-            "Counts": [count for _, count in pairs],
+            "Values": [self._representative(index, bucket) for index, bucket in buckets],
+            "Counts": [bucket.count for _, bucket in buckets],
+            "Max": max(bucket.maximum for _, bucket in buckets),
+            "Min": min(bucket.minimum for _, bucket in buckets),
+            "Count": sum(bucket.count for _, bucket in buckets),
+            "Sum": math.fsum(bucket.total for _, bucket in buckets),
         }
         return orjson.dumps(document).decode()
 

@@ -166,4 +166,5 @@ def _unit(count_name: str) -> str:
 
 
 def create_app(settings: JanitorSettings) -> Janitor:
-    return Janitor(settings, EmfWriter(EmfSettings().namespace))
+    emf = EmfSettings()
+    return Janitor(settings, EmfWriter(emf.namespace, enabled=emf.enabled))

@@ -56,7 +56,7 @@ def emf_line(
 
 
 class EmfWriter:
-    """Writes EMF lines at once (a batch job may exit any moment after a task)."""
+    """Writes EMF lines at once (a batch job may exit any moment after a task); nothing when disabled."""
 
     def __init__(
         self,
@@ -64,14 +64,17 @@ class EmfWriter:
         service: str = "janitor",
         out: TextIO | None = None,
         clock: Callable[[], float] = time.time,
+        *,
+        enabled: bool = True,
     ) -> None:
+        self.enabled = enabled
         self.namespace = namespace
         self.service = service
         self._out = out
         self._clock = clock
 
     def emit(self, dims: Mapping[str, str], metrics: Mapping[str, tuple[float, str]]) -> None:
-        if not metrics:
+        if not self.enabled or not metrics:
             return
         line = emf_line(self.namespace, self.service, dims, metrics, int(self._clock() * 1000))
         out = self._out if self._out is not None else sys.stdout
