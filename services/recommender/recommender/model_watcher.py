@@ -22,6 +22,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from recommender.features import FEATURE_NAMES
 from recommender.processor import TickProcessor
 from recommender.registry import ModelMismatchError, load_active_model_async, read_models_events
+from stocktrack_common.lifecycle import sleep_or_stop
 from stocktrack_common.stream_names import models_stream
 
 log = structlog.get_logger(__name__)
@@ -82,4 +83,4 @@ class ModelWatcher:
                     await self.reload()
             except (RedisConnectionError, RedisTimeoutError, OSError, psycopg.OperationalError) as exc:
                 log.warning("model reload failed, will retry", error=str(exc))
-                await asyncio.sleep(1.0)
+                await sleep_or_stop(stop, 1.0)

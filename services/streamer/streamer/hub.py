@@ -22,6 +22,7 @@ import structlog
 from prometheus_client import Counter, Gauge
 
 from stocktrack_common.health import Heartbeat
+from stocktrack_common.lifecycle import sleep_or_stop
 from stocktrack_common.messages import MessageError, decode_signal, decode_tick
 from stocktrack_common.stream_ids import StreamId, format_stream_id, parse_stream_id
 from streamer.events import Event
@@ -102,7 +103,7 @@ class Hub:
             except (aioredis.ConnectionError, aioredis.TimeoutError, OSError) as exc:
                 READ_ERRORS.inc()
                 log.warning("xread failed; retrying", error=f"{type(exc).__name__}: {exc}")
-                await asyncio.sleep(0.5)
+                await sleep_or_stop(stop, 0.5)
                 continue
             if reply:
                 self.dispatch(self._merge(reply))
