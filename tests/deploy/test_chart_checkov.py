@@ -27,8 +27,8 @@ SKIPPED_CHECKS = {
     "CKV_K8S_43": "image digest",
     # With immutable tags IfNotPresent is safe and avoids a registry round trip per pod start.
     "CKV_K8S_15": "imagePullPolicy Always",
-    # The services read REDIS_URL/DATABASE_URL/*_API_KEY from the environment (DESIGN.md
-    # configuration contract); the values come from a Kubernetes Secret, never from values files.
+    # The services read REDIS_URL/DATABASE_URL/*_API_KEY from the environment (configuration
+    # contract, docs/architecture.md); the values come from a Kubernetes Secret, never from values files.
     "CKV_K8S_35": "secrets as environment variables",
 }
 

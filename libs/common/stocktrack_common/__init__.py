@@ -1,1 +1,1 @@
-"""Code every stocktrack service shares; the contracts themselves are in DESIGN.md."""
+"""Code every stocktrack service shares, contracts included; docs/architecture.md describes them."""

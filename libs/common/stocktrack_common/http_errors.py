@@ -1,4 +1,4 @@
-"""The JSON error shape of DESIGN.md for every HTTP service, and the middleware that enforces it.
+"""The JSON error shape (docs/architecture.md) for every HTTP service, and the middleware that enforces it.
 
 {"error": {"code": "...", "message": "...", "details": ...}} with the right status, for errors
 the handlers raise, for aiohttp's own (404 route, 405 method, 413 body), and for crashes

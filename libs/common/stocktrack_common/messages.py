@@ -1,4 +1,4 @@
-"""The stream messages of DESIGN.md as pydantic models, with their encoding to stream fields.
+"""The stream messages (docs/architecture.md) as pydantic models, with their encoding to stream fields.
 
 Redis stream fields are flat strings; decoding validates everything a consumer relies on so a
 malformed entry is rejected once, with a reason, instead of failing somewhere downstream.

@@ -1,4 +1,4 @@
-"""Redis key names of DESIGN.md, in one place so no service spells them differently.
+"""Redis key names (docs/architecture.md), in one place so no service spells them differently.
 
 Every key starts with the configurable prefix. A tick shard's number sits in braces so that
 it is a Redis Cluster hash tag: one shard stream lives on one cluster slot.

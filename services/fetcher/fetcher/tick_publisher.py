@@ -1,7 +1,7 @@
 """Publishes tick batches to the shard streams, one pipelined round trip per batch.
 
 No MAXLEN on XADD: trimming here could drop entries a consumer group has not read yet; the
-janitor trims safely instead (DESIGN.md).
+janitor trims safely instead (docs/architecture.md, invariants).
 """
 
 from __future__ import annotations
