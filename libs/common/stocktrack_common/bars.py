@@ -144,6 +144,14 @@ def roll_up_1m_sql(source: str, *, merge: bool) -> str:
     return _ROLL_UP.format(source=source) + conflict
 
 
+# A coarser bar from the 1-minute bars of a group (rows of bars_1m grouped by the coarser
+# bucket). 1-minute buckets are disjoint and ordered, so by the order rule the open of the
+# first minute and the close of the last are the coarser bar's open and close. Used by the api
+# (bars of any interval) and the recommender (warm-up bars of its interval).
+COARSER_FROM_1M_AGGREGATES = """(array_agg(open ORDER BY bucket))[1] AS open, max(high) AS high, min(low) AS low,
+       (array_agg(close ORDER BY bucket DESC))[1] AS close, sum(volume)::bigint AS volume,
+       sum(trades)::bigint AS trades, min(first_ts) AS first_ts, max(last_ts) AS last_ts"""
+
 UPSERT_1M = (
     f"""
 INSERT INTO bars_1m AS b ({BAR_COLUMNS})

@@ -10,15 +10,14 @@ from decimal import Decimal
 
 from psycopg import AsyncConnection
 
-from stocktrack_common.bars import Bar
+from stocktrack_common.bars import COARSER_FROM_1M_AGGREGATES, Bar
 
-ROLLUP_SQL = """
-SELECT (extract(epoch FROM b) * 1000)::bigint AS bucket_ms, o, h, l, c, v, n,
-       (extract(epoch FROM f) * 1000)::bigint, (extract(epoch FROM t) * 1000)::bigint FROM (
+ROLLUP_SQL = f"""
+SELECT (extract(epoch FROM b) * 1000)::bigint AS bucket_ms, open, high, low, close, volume, trades,
+       (extract(epoch FROM first_ts) * 1000)::bigint, (extract(epoch FROM last_ts) * 1000)::bigint
+FROM (
     SELECT date_bin(make_interval(secs => %(secs)s), bucket, timestamptz 'epoch') AS b,
-           (array_agg(open ORDER BY bucket))[1] AS o, max(high) AS h, min(low) AS l,
-           (array_agg(close ORDER BY bucket DESC))[1] AS c, sum(volume) AS v, sum(trades) AS n,
-           min(first_ts) AS f, max(last_ts) AS t
+           {COARSER_FROM_1M_AGGREGATES}
     FROM bars_1m
     WHERE symbol = %(symbol)s AND bucket < to_timestamp(%(before_ms)s / 1000.0)
       AND bucket >= to_timestamp(%(before_ms)s / 1000.0) - make_interval(secs => %(span)s)

@@ -1,10 +1,11 @@
 """OHLCV bars of any interval, rolled up in SQL from `bars_1m` (and, for days, `daily_bars`).
 
 A coarser bar is the 1-minute bars whose bucket falls in it: open of the first, close of the
-last, extreme high and low, summed volume and trades. Only complete bars are returned: the
-1-minute rows are read from the start of the bar holding `from`, and bars starting before `from`
-are dropped afterwards. Daily bars come from the daily history where it has the day (it holds
-backfilled days the minute table never saw) and from the minute bars for the other days.
+last, extreme high and low, summed volume and trades (the aggregates of stocktrack_common.bars,
+the one bar model). Only complete bars are returned: the 1-minute rows are read from the start
+of the bar holding `from`, and bars starting before `from` are dropped afterwards. Daily bars
+come from the daily history where it has the day (it holds backfilled days the minute table
+never saw) and from the minute bars for the other days.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from decimal import Decimal
 from typing import Any
 
 from psycopg import AsyncConnection
+
+from stocktrack_common.bars import COARSER_FROM_1M_AGGREGATES
 
 STEPS: dict[str, dt.timedelta] = {
     "1m": dt.timedelta(minutes=1),
@@ -32,18 +35,16 @@ WHERE symbol = %(symbol)s AND bucket >= %(start)s AND bucket < %(end)s
 ORDER BY bucket DESC LIMIT %(limit)s
 """
 
-_ROLLUP_CTE = """
+_ROLLUP_CTE = f"""
 WITH minute AS (
     SELECT date_bin(%(step)s, bucket, TIMESTAMPTZ '2000-01-01 00:00:00+00') AS ts,
-           bucket, open, high, low, close, volume, trades
+           bucket, open, high, low, close, volume, trades, first_ts, last_ts
     FROM bars_1m
     WHERE symbol = %(symbol)s
       AND bucket >= date_bin(%(step)s, %(start)s, TIMESTAMPTZ '2000-01-01 00:00:00+00')
       AND bucket < %(end)s
 ), rolled AS (
-    SELECT ts, (array_agg(open ORDER BY bucket))[1] AS open, max(high) AS high, min(low) AS low,
-           (array_agg(close ORDER BY bucket DESC))[1] AS close, sum(volume)::bigint AS volume,
-           sum(trades)::bigint AS trades
+    SELECT ts, {COARSER_FROM_1M_AGGREGATES}
     FROM minute GROUP BY ts
 )
 """
