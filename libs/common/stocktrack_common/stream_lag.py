@@ -20,6 +20,8 @@ from typing import Any, NamedTuple
 
 import redis.asyncio as aioredis
 
+from stocktrack_common.stream_ids import parse_stream_id
+
 LAG_COUNT_LIMIT = 100_000
 _COUNT_PAGE = 10_000
 
@@ -31,11 +33,6 @@ class Lag(NamedTuple):
 
 def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
-
-
-def _id_key(entry_id: str) -> tuple[int, int]:
-    ms, _, seq = entry_id.partition("-")
-    return int(ms), int(seq or 0)
 
 
 async def count_entries_after(
@@ -56,7 +53,7 @@ async def count_entries_after(
 async def _reported_lag_holds(redis: aioredis.Redis, stream: str, last_delivered: str, reported: int) -> bool:
     """Whether XINFO's lag agrees with the stream: 0 exactly when nothing follows the last delivered id."""
     newest: list[Any] = await redis.xrevrange(stream, max="+", min="-", count=1) or []
-    at_end = not newest or _id_key(_text(newest[0][0])) <= _id_key(last_delivered)
+    at_end = not newest or parse_stream_id(newest[0][0]) <= parse_stream_id(last_delivered)
     if at_end:
         return reported == 0
     return 0 < reported <= int(await redis.xlen(stream))
