@@ -101,6 +101,27 @@ async def test_daily_backfill_twice_yields_the_same_rows(fake_provider: FakeProv
     assert rows(db_url, DAILY_ROWS) == after_first
 
 
+async def test_a_raw_source_never_overwrites_an_adjusted_close(
+    fake_provider: FakeProvider, db_url: str
+) -> None:
+    fake_provider.script(
+        "/query?function=TIME_SERIES_DAILY_ADJUSTED", Reply(fixture_text("alphavantage/daily_adjusted.json"))
+    )
+    fake_provider.script("/query?function=TIME_SERIES_DAILY", Reply(fixture_text("alphavantage/daily.json")))
+    adjusted = clients.alphavantage(fake_provider.url, plan="premium")
+    raw = clients.alphavantage(fake_provider.url)  # free: the raw series only
+    try:
+        await backfill(db_url, adjusted, ["IBM"], date(2024, 1, 1), date(2024, 12, 31), progress=False)
+        with psycopg.connect(db_url, autocommit=True) as conn:
+            conn.execute("DELETE FROM backfill_progress")
+        await backfill(db_url, raw, ["IBM"], date(2024, 1, 1), date(2024, 12, 31), progress=False)
+    finally:
+        await adjusted.aclose()
+        await raw.aclose()
+    may9 = next(r for r in rows(db_url, DAILY_ROWS) if r[1] == date(2024, 5, 9))
+    assert may9[5] == Decimal("167.1500") and may9[6] == Decimal("165.4800")  # adjusted close kept
+
+
 async def test_minute_backfill_is_idempotent_and_the_current_month_stays_open(
     fake_provider: FakeProvider, db_url: str
 ) -> None:

@@ -54,16 +54,19 @@ COLUMN_ALIASES: dict[str, tuple[str, ...]] = {
 }
 REQUIRED_COLUMNS = ("date", "open", "high", "low", "close", "volume")
 
+# A source without adjusted closes (a raw series, a CSV without the column) never erases one
+# already stored: adj_close keeps its value when the incoming row has none.
 UPSERT_SQL = """
 INSERT INTO daily_bars (symbol, day, open, high, low, close, adj_close, volume, source)
 VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)
 ON CONFLICT (symbol, day) DO UPDATE SET
     open = EXCLUDED.open, high = EXCLUDED.high, low = EXCLUDED.low, close = EXCLUDED.close,
-    adj_close = EXCLUDED.adj_close, volume = EXCLUDED.volume, source = EXCLUDED.source
+    adj_close = COALESCE(EXCLUDED.adj_close, daily_bars.adj_close), volume = EXCLUDED.volume,
+    source = EXCLUDED.source
 WHERE (daily_bars.open, daily_bars.high, daily_bars.low, daily_bars.close, daily_bars.adj_close,
        daily_bars.volume, daily_bars.source)
-   IS DISTINCT FROM (EXCLUDED.open, EXCLUDED.high, EXCLUDED.low, EXCLUDED.close, EXCLUDED.adj_close,
-                     EXCLUDED.volume, EXCLUDED.source)
+   IS DISTINCT FROM (EXCLUDED.open, EXCLUDED.high, EXCLUDED.low, EXCLUDED.close,
+                     COALESCE(EXCLUDED.adj_close, daily_bars.adj_close), EXCLUDED.volume, EXCLUDED.source)
 """
 
 
