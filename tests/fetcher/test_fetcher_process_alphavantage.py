@@ -116,3 +116,33 @@ def test_rejected_key_disables_alphavantage_with_a_named_error(
     output = fetcher.output()
     assert "provider disabled" in output and "ALPHAVANTAGE_API_KEY" in output
     assert "not_found" not in output and "unknown symbol" not in output
+
+
+def test_tiingo_from_its_entry_point_serves_and_a_rejected_token_fails_over(
+    services: Services, redis_url: str, prefix: str
+) -> None:
+    provider = FakeProvider()
+    provider.script("/iex/ibm", Reply(fixture_text("tiingo/invalid_token.json"), status=401))
+    provider.script("/quote", Reply(fixture_text("finnhub/quote.json")))
+    with threaded(provider):
+        fetcher = services.start(
+            "fetcher",
+            PROVIDER="failover",
+            PROVIDER_CHAIN="tiingo,finnhub",
+            SYMBOLS="IBM",
+            TICK_SHARDS=str(SHARDS),
+            WATCHLIST_FROM_DB="false",
+            MARKET_SESSION="always",
+            POLL_INTERVAL_SECONDS="0.2",
+            TIINGO_API_KEY="TIINGOKEY-5e1c",
+            TIINGO_BASE_URL=provider.url,
+            TIINGO_REQUESTS_PER_MINUTE="600",
+            FINNHUB_API_KEY=clients.FINNHUB_KEY,
+            FINNHUB_BASE_URL=provider.url,
+            FINNHUB_REQUESTS_PER_MINUTE="600",
+        )
+        fetcher.wait_healthy()
+        wait_for(lambda: _calls(provider, "/quote") >= 5, 30, "finnhub taking over")
+        wait_for(lambda: _readyz(fetcher.port)[0] == 503, 10, "/readyz to name the token")
+        assert _calls(provider, "/iex/ibm") == 1
+    assert "TIINGO_API_KEY" in fetcher.output()

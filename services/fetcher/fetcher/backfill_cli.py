@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-from collections.abc import Callable
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -20,25 +19,26 @@ import structlog
 from tqdm import tqdm
 
 from fetcher.backfill import BackfillResult, HistoryClient, backfill
-from fetcher.providers.factory import build_alpaca, build_alphavantage
+from fetcher.providers.plugin import ProviderPlugin, load_plugins
 from fetcher.settings import FetcherSettings
 from stocktrack_common.daily_bars_csv import DailyBarsCSVError, read_daily_bars_file, upsert_daily_bars
 from stocktrack_common.json_logging import configure_logging
 from stocktrack_common.settings import parse_symbol_list
 
-HISTORY_PROVIDERS: dict[str, Callable[[FetcherSettings], HistoryClient]] = {
-    "alphavantage": build_alphavantage,
-    "alpaca": build_alpaca,
-}
 CSV_BATCH = 5000
 
 log = structlog.get_logger(__name__)
 
 
+def history_providers() -> dict[str, ProviderPlugin]:
+    """Registered providers that can serve history."""
+    return {name: plugin for name, plugin in load_plugins().items() if plugin.history_client is not None}
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="stocktrack backfill", description=__doc__.split("\n")[0])
     source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--provider", choices=sorted(HISTORY_PROVIDERS), help="provider to download from")
+    source.add_argument("--provider", choices=sorted(history_providers()), help="provider to download from")
     source.add_argument("--csv", type=Path, help="local CSV of daily bars (.gz accepted)")
     parser.add_argument("--symbols", help="comma-separated symbols (default: SYMBOLS; with --csv: filter)")
     parser.add_argument("--from", dest="start", type=date.fromisoformat, help="first day, YYYY-MM-DD")
@@ -69,7 +69,11 @@ def load_csv(database_url: str, path: Path, symbols: list[str] | None, source: s
 async def _run_provider(
     settings: FetcherSettings, args: argparse.Namespace, symbols: list[str]
 ) -> BackfillResult:
-    client: HistoryClient = HISTORY_PROVIDERS[args.provider](settings)
+    plugin = history_providers()[args.provider]
+    build = plugin.history_client
+    if build is None:
+        raise ValueError(f"provider {args.provider!r} serves no history")
+    client: HistoryClient = build(settings, plugin.own_settings())
     try:
         return await backfill(
             settings.database_url.get_secret_value(),

@@ -20,6 +20,7 @@ from fetcher.daily_quota import DailyQuota
 from fetcher.provider_metrics import PROVIDER_REQUESTS, RETRIES
 from fetcher.providers.errors import (
     BurstLimited,
+    InvalidCredentials,
     MalformedResponse,
     ProviderError,
     QuotaExhausted,
@@ -72,6 +73,7 @@ class ProviderHttp:
         headers: Mapping[str, str] | None = None,
         clock: Clock = REAL_CLOCK,
         quota: DailyQuota | None = None,
+        key_setting: str | None = None,
     ) -> None:
         self.provider = provider
         self.base_url = base_url.rstrip("/")
@@ -83,6 +85,8 @@ class ProviderHttp:
         self._headers = dict(headers or {})
         self.clock = clock
         self.quota = quota
+        # The variable holding the key: a 401/403 then names it and disables the provider.
+        self.key_setting = key_setting
         self._session: aiohttp.ClientSession | None = None
 
     def _client(self) -> aiohttp.ClientSession:
@@ -195,6 +199,8 @@ class ProviderHttp:
             raise RateLimitedError(self.provider, f"{endpoint}: HTTP 429", retry_after=retry_after)
         if status >= 500:
             raise ServerError(self.provider, f"{endpoint}: HTTP {status}")
+        if status in (401, 403) and self.key_setting is not None:
+            raise InvalidCredentials(self.provider, f"{endpoint}: HTTP {status}", setting=self.key_setting)
         if status in (404, 422):
             raise SymbolNotFound(self.provider, f"{endpoint}: HTTP {status}")
         if status >= 300:

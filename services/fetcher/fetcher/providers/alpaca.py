@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from pydantic import SecretStr
@@ -23,8 +23,13 @@ from fetcher.clock import REAL_CLOCK, Clock
 from fetcher.provider_http import ProviderHttp
 from fetcher.providers.errors import MalformedResponse, SymbolNotFound
 from fetcher.providers.parsing import non_negative_int, positive_decimal, require_dict, rfc3339_ms
+from fetcher.providers.plugin import ProviderPlugin
 from fetcher.quotes import MinuteBar, Quote
 from stocktrack_common.daily_bars_csv import DailyBar
+
+if TYPE_CHECKING:
+    from fetcher.providers.base import TickSource
+    from fetcher.settings import FetcherSettings
 
 NAME = "alpaca"
 EASTERN = ZoneInfo("America/New_York")
@@ -243,3 +248,35 @@ def _ohlc(row: dict[str, Any]) -> tuple[Decimal, Decimal, Decimal, Decimal]:
         positive_decimal(NAME, row.get("l"), "l"),
         positive_decimal(NAME, row.get("c"), "c"),
     )
+
+
+def _client(settings: FetcherSettings, _: None) -> AlpacaClient:
+    from fetcher.providers.factory import build_alpaca
+
+    return build_alpaca(settings)
+
+
+def _trade_stream(settings: FetcherSettings, _: None) -> TickSource:
+    from fetcher.providers.alpaca_stream import AlpacaTradeStream
+    from fetcher.providers.factory import build_alpaca, build_watchlist, require
+
+    return AlpacaTradeStream(
+        settings.alpaca_stream_url,
+        require(settings.alpaca_api_key_id, "ALPACA_API_KEY_ID", "alpaca-stream"),
+        require(settings.alpaca_api_secret_key, "ALPACA_API_SECRET_KEY", "alpaca-stream"),
+        build_alpaca(settings),
+        build_watchlist(settings),
+        max_symbols=settings.alpaca_stream_max_symbols,
+        poll_interval=settings.poll_interval_seconds,
+        backoff_base=settings.backoff_base_seconds,
+        backoff_cap=settings.backoff_max_seconds,
+    )
+
+
+PLUGIN = ProviderPlugin(
+    name=NAME,
+    summary="polls snapshots; alpaca-stream: the trade WebSocket; SIP bars for backfill",
+    quote_client=_client,
+    history_client=_client,
+    sources={"alpaca-stream": _trade_stream},
+)

@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import SecretStr
@@ -39,8 +39,12 @@ from fetcher.providers.errors import (
     SymbolNotFound,
 )
 from fetcher.providers.parsing import non_negative_int, positive_decimal, require_dict
+from fetcher.providers.plugin import ProviderPlugin
 from fetcher.quotes import MinuteBar, Quote
 from stocktrack_common.daily_bars_csv import DailyBar
+
+if TYPE_CHECKING:
+    from fetcher.settings import FetcherSettings
 
 NAME = "alphavantage"
 KEY_SETTING = "ALPHAVANTAGE_API_KEY"
@@ -304,3 +308,17 @@ def _ohlc(fields: dict[str, Any]) -> tuple[Decimal, Decimal, Decimal, Decimal]:
         positive_decimal(NAME, fields.get("3. low"), "3. low"),
         positive_decimal(NAME, fields.get("4. close"), "4. close"),
     )
+
+
+def _quote_client(settings: FetcherSettings, _: None) -> AlphaVantageClient:
+    from fetcher.providers.factory import build_alphavantage
+
+    return build_alphavantage(settings)
+
+
+PLUGIN = ProviderPlugin(
+    name=NAME,
+    summary="polls GLOBAL_QUOTE (end-of-day on a free key); daily history for backfill",
+    quote_client=_quote_client,
+    history_client=_quote_client,
+)

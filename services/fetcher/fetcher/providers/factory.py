@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 
 from pydantic import SecretStr
 
@@ -11,28 +11,28 @@ from fetcher.daily_quota import DailyQuota
 from fetcher.market_hours import MarketHours
 from fetcher.provider_http import ProviderHttp
 from fetcher.providers import alpaca, alphavantage, finnhub
+from fetcher.providers.plugin import load_plugins
 from fetcher.providers.router import QuoteClient, QuoteRouter
 from fetcher.rate_limit import TokenBucket
 from fetcher.settings import FetcherSettings
 from fetcher.watchlist import WatchList, db_symbol_loader
 from stocktrack_common.redis_client import redis_from_url
 
-POLLING_PROVIDERS = ("alphavantage", "finnhub", "alpaca")
 
-
-def _require(value: SecretStr | None, env: str, provider: str) -> SecretStr:
+def require(value: SecretStr | None, env: str, provider: str) -> SecretStr:
     if value is None or not value.get_secret_value():
         raise ValueError(f"provider {provider} needs {env}")
     return value
 
 
-def _http(
+def provider_http(
     settings: FetcherSettings,
     provider: str,
     base_url: str,
     rpm: float,
     headers: dict[str, str],
     quota: DailyQuota | None = None,
+    key_setting: str | None = None,
 ) -> ProviderHttp:
     return ProviderHttp(
         provider,
@@ -44,6 +44,7 @@ def _http(
         backoff_cap=settings.backoff_max_seconds,
         headers=headers,
         quota=quota,
+        key_setting=key_setting,
     )
 
 
@@ -56,8 +57,8 @@ def build_daily_quota(settings: FetcherSettings, provider: str, per_day: int) ->
 
 
 def build_alphavantage(settings: FetcherSettings) -> alphavantage.AlphaVantageClient:
-    key = _require(settings.alphavantage_api_key, "ALPHAVANTAGE_API_KEY", "alphavantage")
-    http = _http(
+    key = require(settings.alphavantage_api_key, "ALPHAVANTAGE_API_KEY", "alphavantage")
+    http = provider_http(
         settings,
         "alphavantage",
         settings.alphavantage_base_url,
@@ -74,36 +75,46 @@ def build_alphavantage(settings: FetcherSettings) -> alphavantage.AlphaVantageCl
 
 
 def build_finnhub(settings: FetcherSettings) -> finnhub.FinnhubClient:
-    key = _require(settings.finnhub_api_key, "FINNHUB_API_KEY", "finnhub")
+    key = require(settings.finnhub_api_key, "FINNHUB_API_KEY", "finnhub")
     headers = finnhub.auth_headers(key)
     return finnhub.FinnhubClient(
-        _http(settings, "finnhub", settings.finnhub_base_url, settings.finnhub_requests_per_minute, headers)
+        provider_http(
+            settings,
+            "finnhub",
+            settings.finnhub_base_url,
+            settings.finnhub_requests_per_minute,
+            headers,
+            key_setting="FINNHUB_API_KEY",
+        )
     )
 
 
 def build_alpaca(settings: FetcherSettings) -> alpaca.AlpacaClient:
-    key_id = _require(settings.alpaca_api_key_id, "ALPACA_API_KEY_ID", "alpaca")
-    secret = _require(settings.alpaca_api_secret_key, "ALPACA_API_SECRET_KEY", "alpaca")
+    key_id = require(settings.alpaca_api_key_id, "ALPACA_API_KEY_ID", "alpaca")
+    secret = require(settings.alpaca_api_secret_key, "ALPACA_API_SECRET_KEY", "alpaca")
     headers = alpaca.auth_headers(key_id, secret)
-    http = _http(settings, "alpaca", settings.alpaca_data_url, settings.alpaca_requests_per_minute, headers)
+    http = provider_http(
+        settings,
+        "alpaca",
+        settings.alpaca_data_url,
+        settings.alpaca_requests_per_minute,
+        headers,
+        key_setting="ALPACA_API_KEY_ID / ALPACA_API_SECRET_KEY",
+    )
     return alpaca.AlpacaClient(http, feed=settings.alpaca_feed, history_feed=settings.alpaca_history_feed)
 
 
-BUILDERS: dict[str, Callable[[FetcherSettings], QuoteClient]] = {
-    "alphavantage": build_alphavantage,
-    "finnhub": build_finnhub,
-    "alpaca": build_alpaca,
-}
-
-
 def build_clients(settings: FetcherSettings, names: Iterable[str]) -> dict[str, QuoteClient]:
+    """Polling clients of the named providers, from their registered plugins."""
+    plugins = {name: p for name, p in load_plugins().items() if p.quote_client is not None}
     clients: dict[str, QuoteClient] = {}
     for name in names:
         if name in clients:
             continue
-        if name not in BUILDERS:
-            raise ValueError(f"unknown polling provider {name!r}; known: {', '.join(POLLING_PROVIDERS)}")
-        clients[name] = BUILDERS[name](settings)
+        plugin = plugins.get(name)
+        if plugin is None or plugin.quote_client is None:
+            raise ValueError(f"unknown polling provider {name!r}; known: {', '.join(sorted(plugins))}")
+        clients[name] = plugin.quote_client(settings, plugin.own_settings())
     return clients
 
 

@@ -7,14 +7,19 @@ free tier has no historical candles, so Finnhub serves live polling only (not ba
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import SecretStr
 
 from fetcher.provider_http import ProviderHttp
 from fetcher.providers.errors import MalformedResponse, RequestRejected, SymbolNotFound
 from fetcher.providers.parsing import positive_decimal, require_dict
+from fetcher.providers.plugin import ProviderPlugin
 from fetcher.quotes import Quote
+
+if TYPE_CHECKING:
+    from fetcher.providers.base import TickSource
+    from fetcher.settings import FetcherSettings
 
 NAME = "finnhub"
 
@@ -49,3 +54,33 @@ class FinnhubClient:
             raise MalformedResponse(NAME, "t is not positive epoch seconds")
         price = positive_decimal(NAME, data.get("c"), "c")
         return Quote(symbol=symbol, ts_ms=seconds * 1000, price=price, source=NAME, stamp=str(seconds))
+
+
+def _quote_client(settings: FetcherSettings, _: None) -> FinnhubClient:
+    from fetcher.providers.factory import build_finnhub
+
+    return build_finnhub(settings)
+
+
+def _trade_stream(settings: FetcherSettings, _: None) -> TickSource:
+    from fetcher.providers.factory import build_finnhub, build_watchlist, require
+    from fetcher.providers.finnhub_stream import FinnhubTradeStream
+
+    return FinnhubTradeStream(
+        settings.finnhub_stream_url,
+        require(settings.finnhub_api_key, "FINNHUB_API_KEY", "finnhub-stream"),
+        build_finnhub(settings),
+        build_watchlist(settings),
+        max_symbols=settings.finnhub_stream_max_symbols,
+        poll_interval=settings.poll_interval_seconds,
+        backoff_base=settings.backoff_base_seconds,
+        backoff_cap=settings.backoff_max_seconds,
+    )
+
+
+PLUGIN = ProviderPlugin(
+    name=NAME,
+    summary="polls /quote; finnhub-stream: the trade WebSocket (free for US stocks)",
+    quote_client=_quote_client,
+    sources={"finnhub-stream": _trade_stream},
+)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
@@ -46,7 +47,7 @@ def rfc3339_ms(provider: str, value: Any, field: str) -> int:
     text = value.strip().replace("Z", "+00:00")
     if "." in text:
         head, _, rest = text.partition(".")
-        digits = "".join(ch for ch in rest if ch.isdigit())
+        digits = "".join(itertools.takewhile(str.isdigit, rest))  # the fraction only, not the offset
         zone = rest[len(digits) :]
         text = f"{head}.{digits[:6].ljust(6, '0')}{zone}"
     try:

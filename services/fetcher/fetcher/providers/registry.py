@@ -1,10 +1,15 @@
-"""Maps the PROVIDER setting to a tick source, so the fetcher core never names a provider."""
+"""Maps the PROVIDER setting to a tick source, so the fetcher core never names a provider.
+
+Built in: the simulator, replay and the failover chain. Everything else comes from the
+providers registered in the `stocktrack.providers` entry-point group (fetcher.providers.plugin).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
 from fetcher.providers.base import TickSource
+from fetcher.providers.plugin import ProviderPlugin, SourceBuilder, load_plugins
 from fetcher.providers.sim import SimSource
 from fetcher.settings import FetcherSettings
 
@@ -35,14 +40,14 @@ def _replay(settings: FetcherSettings) -> TickSource:
 
 
 def _polling(
-    chain_of: Callable[[FetcherSettings], list[str]], label: Callable[[FetcherSettings], str]
+    chain_of: Callable[[FetcherSettings], list[str]], label: str
 ) -> Callable[[FetcherSettings], TickSource]:
     def build(settings: FetcherSettings) -> TickSource:
         from fetcher.providers.factory import build_market_hours, build_router, build_watchlist
         from fetcher.providers.polling import PollingSource
 
         return PollingSource(
-            label(settings),
+            label,
             build_router(settings, chain_of(settings)),
             build_watchlist(settings),
             settings.poll_interval_seconds,
@@ -58,55 +63,41 @@ def _failover_chain(settings: FetcherSettings) -> list[str]:
     return settings.provider_chain
 
 
-def _alpaca_stream(settings: FetcherSettings) -> TickSource:
-    from fetcher.providers.alpaca_stream import AlpacaTradeStream
-    from fetcher.providers.factory import _require, build_alpaca, build_watchlist
+def _only(name: str) -> Callable[[FetcherSettings], list[str]]:
+    def chain(_: FetcherSettings) -> list[str]:
+        return [name]
 
-    return AlpacaTradeStream(
-        settings.alpaca_stream_url,
-        _require(settings.alpaca_api_key_id, "ALPACA_API_KEY_ID", "alpaca-stream"),
-        _require(settings.alpaca_api_secret_key, "ALPACA_API_SECRET_KEY", "alpaca-stream"),
-        build_alpaca(settings),
-        build_watchlist(settings),
-        max_symbols=settings.alpaca_stream_max_symbols,
-        poll_interval=settings.poll_interval_seconds,
-        backoff_base=settings.backoff_base_seconds,
-        backoff_cap=settings.backoff_max_seconds,
-    )
+    return chain
 
 
-def _finnhub_stream(settings: FetcherSettings) -> TickSource:
-    from fetcher.providers.factory import _require, build_finnhub, build_watchlist
-    from fetcher.providers.finnhub_stream import FinnhubTradeStream
+def _plugin_source(plugin: ProviderPlugin, build: SourceBuilder) -> Callable[[FetcherSettings], TickSource]:
+    def source(settings: FetcherSettings) -> TickSource:
+        return build(settings, plugin.own_settings())
 
-    return FinnhubTradeStream(
-        settings.finnhub_stream_url,
-        _require(settings.finnhub_api_key, "FINNHUB_API_KEY", "finnhub-stream"),
-        build_finnhub(settings),
-        build_watchlist(settings),
-        max_symbols=settings.finnhub_stream_max_symbols,
-        poll_interval=settings.poll_interval_seconds,
-        backoff_base=settings.backoff_base_seconds,
-        backoff_cap=settings.backoff_max_seconds,
-    )
+    return source
 
 
-SOURCES: dict[str, Callable[[FetcherSettings], TickSource]] = {
-    "sim": _sim,
-    "replay": _replay,
-    "alphavantage": _polling(lambda s: ["alphavantage"], lambda s: "alphavantage"),
-    "finnhub": _polling(lambda s: ["finnhub"], lambda s: "finnhub"),
-    "alpaca": _polling(lambda s: ["alpaca"], lambda s: "alpaca"),
-    "failover": _polling(_failover_chain, lambda s: "failover"),
-    "alpaca-stream": _alpaca_stream,
-    "finnhub-stream": _finnhub_stream,
-}
+def sources() -> dict[str, Callable[[FetcherSettings], TickSource]]:
+    """The built-in sources plus, per registered provider, its polling source and its streams."""
+    found: dict[str, Callable[[FetcherSettings], TickSource]] = {
+        "sim": _sim,
+        "replay": _replay,
+        "failover": _polling(_failover_chain, "failover"),
+    }
+    for name, plugin in load_plugins().items():
+        if plugin.quote_client is not None:
+            found[name] = _polling(_only(name), name)
+        for source_name, build in plugin.sources.items():
+            found[source_name] = _plugin_source(plugin, build)
+    return found
 
 
 def build_source(settings: FetcherSettings) -> TickSource:
+    known = sources()
     try:
-        factory = SOURCES[settings.provider]
+        factory = known[settings.provider]
     except KeyError:
-        known = ", ".join(sorted(SOURCES))
-        raise ValueError(f"unknown provider {settings.provider!r}; known: {known}") from None
+        raise ValueError(
+            f"unknown provider {settings.provider!r}; known: {', '.join(sorted(known))}"
+        ) from None
     return factory(settings)
