@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import itertools
 import json
 import os
 import subprocess
@@ -9,20 +11,34 @@ import sys
 
 import pytest
 
-from api.access.auth import client_ip
+from api.access.auth import LIMITER, client_ip
 from api.access.request_limits import decide
 from api.settings import ApiSettings
 from tests.api.conftest import PEPPER, ApiFactory, assert_error, get_json
 
 
 def test_sliding_window_decision() -> None:
-    assert decide(current=10, previous=0, limit=10, elapsed=30).allowed
-    over = decide(current=11, previous=0, limit=10, elapsed=30)
-    assert not over.allowed and over.retry_after == 30
-    # Half of a full previous window still counts: 10 * 0.5 + 6 > 10.
-    weighted = decide(current=6, previous=10, limit=10, elapsed=30)
-    assert not weighted.allowed and 1 <= weighted.retry_after <= 30
-    assert decide(current=6, previous=10, limit=10, elapsed=48).allowed
+    admitted = decide(True, current=10, previous=0, limit=10, elapsed=30)
+    assert admitted.allowed and admitted.remaining == 0 and admitted.reset == 30
+    # Full window, nothing before it: wait for the next window, then for 1/10 of it to fade.
+    full = decide(False, current=10, previous=0, limit=10, elapsed=30)
+    assert not full.allowed and full.retry_after == 30 + 6
+    # Half of a full previous window still counts: 10 * 0.5 + 6 + 1 > 10; it fits once
+    # 10 * (1 - t/60) + 7 <= 10, i.e. at t = 42 s: 12 s from now.
+    weighted = decide(False, current=6, previous=10, limit=10, elapsed=30)
+    assert not weighted.allowed and weighted.retry_after == 12
+    assert weighted.headers()["Retry-After"] == "12" and weighted.headers()["RateLimit-Remaining"] == "0"
+
+
+@pytest.mark.parametrize("elapsed", [0.0, 7.3, 29.9, 59.5])
+@pytest.mark.parametrize(("current", "previous", "limit"), [(10, 0, 10), (6, 10, 10), (3, 50, 20), (1, 1, 1)])
+def test_waiting_retry_after_always_fits(current: int, previous: int, limit: int, elapsed: float) -> None:
+    """Simulate the window arithmetic the script applies: after Retry-After, the next request fits."""
+    refused = decide(False, current, previous, limit, elapsed)
+    later = elapsed + refused.retry_after
+    if later >= 60:  # the next window: today's count becomes the fading one
+        current, previous, later = 0, current, later - 60
+    assert previous * (1 - later / 60) + current + 1 <= limit + 1e-9
 
 
 def test_forwarded_for_is_believed_only_from_trusted_proxies() -> None:
@@ -42,6 +58,7 @@ async def test_rate_limits_answer_429_with_retry_after(make_api: ApiFactory, key
     response = await api.get("/v1/symbols")
     assert_error(response.status, await response.json(), 429, "rate_limited")
     assert int(response.headers["Retry-After"]) >= 1
+    assert response.headers["RateLimit-Limit"] == "3" and response.headers["RateLimit-Remaining"] == "0"
     # Probes are never limited; a key has its own budget.
     assert (await api.get("/healthz")).status == 200
     headers = {"X-API-Key": keys["read"]}
@@ -122,3 +139,43 @@ async def test_apikey_cli_create_list_revoke(db_url: str, make_api: ApiFactory) 
     assert _cli(db_url, "revoke", key["id"]).returncode == 1
     assert (await api.post("/v1/symbols", json={"symbol": "IBM"}, headers=write)).status == 401
     assert _cli(db_url, "create", "--name", "x", "--scopes", "admin").returncode == 2
+
+
+async def test_every_answer_carries_rate_limit_headers(make_api: ApiFactory) -> None:
+    api = await make_api(rate_limit_ip_per_minute=5)
+    first = await api.get("/v1/symbols")
+    assert first.headers["RateLimit-Limit"] == "5"
+    assert first.headers["RateLimit-Remaining"] == "4"
+    assert 1 <= int(first.headers["RateLimit-Reset"]) <= 60
+    assert first.headers["RateLimit-Policy"] == "5;w=60"
+    missing = await api.get("/v1/quotes/NOPE/latest")
+    assert missing.status == 404 and missing.headers["RateLimit-Remaining"] == "3"
+
+
+async def test_refused_requests_do_not_extend_the_wait(make_api: ApiFactory, redis_url: str) -> None:
+    """Hammering after a 429 changes nothing: the Retry-After of the first refusal still holds."""
+    api = await make_api(rate_limit_ip_per_minute=2)
+    assert [(await api.get("/v1/symbols")).status for _ in range(2)] == [200, 200]
+    refusals = [await api.get("/v1/symbols") for _ in range(20)]
+    assert {r.status for r in refusals} == {429}
+    waits = [int(r.headers["Retry-After"]) for r in refusals]
+    # Each later answer names the same moment (its wait shrinks as time passes; never grows).
+    assert all(later <= earlier for earlier, later in itertools.pairwise(waits))
+
+
+async def test_a_client_that_sleeps_retry_after_is_served(make_api: ApiFactory) -> None:
+    """The promise of Retry-After, on the wall clock (a 2 s window keeps the test short)."""
+    api = await make_api(rate_limit_ip_per_minute=3)
+    api.server.app[LIMITER].window = 2
+    for _ in range(5):
+        statuses = []
+        while True:
+            response = await api.get("/v1/symbols")
+            statuses.append(response.status)
+            if response.status == 429:
+                break
+        wait = int(response.headers["Retry-After"])
+        assert 1 <= wait <= 4
+        await asyncio.sleep(wait)
+        served = await api.get("/v1/symbols")
+        assert served.status == 200, f"refused again after sleeping Retry-After={wait}"

@@ -22,7 +22,7 @@ import structlog
 from aiohttp import web
 from prometheus_client import Counter
 
-from api.access.request_limits import RateLimiter
+from api.access.request_limits import Decision, RateLimiter
 from api.keys.store import ApiKeyRow, find_key, key_id_of, key_matches
 from api.settings import POOL, SETTINGS, IpNetwork
 from stocktrack_common.http_errors import ApiError, Handler
@@ -145,23 +145,43 @@ def require_scope(request: web.Request, scope: str) -> None:
         raise ApiError(403, f"this API key lacks the {scope!r} scope")
 
 
-async def _rate_limit(request: web.Request, bucket: str, limit: int) -> None:
+async def _rate_limit(request: web.Request, bucket: str, limit: int) -> Decision | None:
+    """Count the request against `bucket`; raise 429 when it does not fit. None when limits are off."""
     if limit <= 0:
-        return
+        return None
     try:
         decision = await request.app[LIMITER].hit(bucket, limit)
     except Exception as exc:  # Redis trouble must not take the api down with it: fail open, loudly
         RATE_LIMIT_ERRORS.inc()
         log.warning("rate limit check failed", error=f"{type(exc).__name__}: {exc}")
-        return
+        return None
     if not decision.allowed:
         RATE_LIMITED.labels(bucket.split(":", 1)[0]).inc()
         raise ApiError(
             429,
             "rate limit exceeded",
-            headers={"Retry-After": str(decision.retry_after)},
+            headers=decision.headers(),
             details={"limit_per_minute": limit, "retry_after_seconds": decision.retry_after},
         )
+    return decision
+
+
+async def _answer(request: web.Request, handler: Handler, decision: Decision | None) -> web.StreamResponse:
+    """Run the handler; every answer, errors included, tells the client where it stands."""
+    if decision is None:
+        return await handler(request)
+    headers = decision.headers()
+    try:
+        response = await handler(request)
+    except ApiError as exc:
+        exc.headers = {**headers, **exc.headers}
+        raise
+    except web.HTTPException as exc:
+        exc.headers.update(headers)
+        raise
+    if not response.prepared:
+        response.headers.update(headers)
+    return response
 
 
 @web.middleware
@@ -175,17 +195,19 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
     try:
         key = presented_key(request)
         principal = None if key is None else await authenticate(request, key)
-    except ApiError:
+    except ApiError as refused:
         # Failed keys count against the address, so guessing keys is rate limited too.
-        await _rate_limit(request, f"ip:{ip}", settings.rate_limit_ip_per_minute)
+        decision = await _rate_limit(request, f"ip:{ip}", settings.rate_limit_ip_per_minute)
+        if decision is not None:
+            refused.headers = {**decision.headers(), **refused.headers}
         raise
     if principal is None:
-        await _rate_limit(request, f"ip:{ip}", settings.rate_limit_ip_per_minute)
-        return await handler(request)
+        decision = await _rate_limit(request, f"ip:{ip}", settings.rate_limit_ip_per_minute)
+        return await _answer(request, handler, decision)
     request[PRINCIPAL] = principal
     structlog.contextvars.bind_contextvars(api_key_id=principal.key_id)
     try:
-        await _rate_limit(request, f"key:{principal.key_id}", settings.rate_limit_key_per_minute)
-        return await handler(request)
+        decision = await _rate_limit(request, f"key:{principal.key_id}", settings.rate_limit_key_per_minute)
+        return await _answer(request, handler, decision)
     finally:
         structlog.contextvars.unbind_contextvars("api_key_id")

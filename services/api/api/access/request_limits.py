@@ -3,6 +3,11 @@
 A sliding window approximated from two fixed one-minute windows (the current count plus the
 previous count weighted by how much of it still overlaps): one round trip and two small keys
 per client, without the double burst a plain fixed window allows at each boundary.
+
+Only admitted requests are counted, and the decision is taken inside one Lua script, so a refused
+request never pushes the next allowed one further away: a client that waits exactly `Retry-After`
+is served (unless it sent other requests meanwhile). Every answer carries the IETF draft headers
+(`RateLimit-Limit`, `RateLimit-Remaining`, `RateLimit-Reset`, `RateLimit-Policy`).
 """
 
 from __future__ import annotations
@@ -15,49 +20,89 @@ from redis.asyncio import Redis
 
 WINDOW_SECONDS = 60
 
-# KEYS[1]: current window counter, KEYS[2]: previous window counter; ARGV[1]: expiry seconds.
+# KEYS[1]: current window counter, KEYS[2]: previous window counter.
+# ARGV[1]: limit, ARGV[2]: elapsed ms in the current window, ARGV[3]: window ms, ARGV[4]: expiry s.
+# Returns {admitted (0/1), current count after the decision, previous count}.
 _SCRIPT = """
-local current = redis.call('INCR', KEYS[1])
-if current == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
+local current = tonumber(redis.call('GET', KEYS[1]) or '0')
 local previous = tonumber(redis.call('GET', KEYS[2]) or '0')
-return {current, previous}
+local weight = 1 - tonumber(ARGV[2]) / tonumber(ARGV[3])
+if previous * weight + current + 1 <= tonumber(ARGV[1]) then
+  current = redis.call('INCR', KEYS[1])
+  if current == 1 then redis.call('EXPIRE', KEYS[1], ARGV[4]) end
+  return {1, current, previous}
+end
+return {0, current, previous}
 """
 
 
 @dataclass(frozen=True)
 class Decision:
     allowed: bool
-    retry_after: int
+    limit: int
     remaining: int
+    retry_after: int
+    """Whole seconds until a request would be admitted (0 when this one was)."""
+    reset: int
+    """Whole seconds until the current window ends and its count starts to fade."""
+
+    window: int = WINDOW_SECONDS
+
+    def headers(self) -> dict[str, str]:
+        values = {
+            "RateLimit-Limit": str(self.limit),
+            "RateLimit-Remaining": str(self.remaining),
+            "RateLimit-Reset": str(self.retry_after if not self.allowed else self.reset),
+            "RateLimit-Policy": f"{self.limit};w={self.window}",
+        }
+        if not self.allowed:
+            values["Retry-After"] = str(self.retry_after)
+        return values
+
+
+def wait_seconds(
+    current: int, previous: int, limit: int, elapsed: float, window: float = WINDOW_SECONDS
+) -> float:
+    """Exact time until `previous * overlap + current + 1 <= limit` holds again, nobody else asking.
+
+    Within this window the previous count fades linearly; once the window ends, today's count
+    becomes the fading one and the new window starts empty.
+    """
+    if current + 1 <= limit:
+        # Only the previous window's weight is in the way; it fades before this window ends.
+        return max(0.0, window * (1.0 - (limit - current - 1) / previous) - elapsed) if previous else 0.0
+    if limit <= 0:
+        return math.inf
+    # Wait for the next window, then until this window's count has faded enough.
+    return (window - elapsed) + window * max(0.0, 1.0 - (limit - 1) / current)
 
 
 def decide(
-    current: int, previous: int, limit: int, elapsed: float, window: float = WINDOW_SECONDS
+    admitted: bool, current: int, previous: int, limit: int, elapsed: float, window: float = WINDOW_SECONDS
 ) -> Decision:
-    """Whether request number `current` of this window fits; pure so it is tested without Redis."""
-    overlap = 1.0 - elapsed / window
-    estimate = previous * overlap + current
-    if estimate <= limit:
-        return Decision(True, 0, max(0, int(limit - estimate)))
-    if current > limit or previous == 0:
-        wait = window - elapsed
-    else:
-        # The previous window's weight decays linearly; wait until the estimate fits again.
-        wait = window * (1.0 - (limit - current) / previous) - elapsed
-    return Decision(False, max(1, math.ceil(wait)), 0)
+    """The client-facing figures for what the script decided; pure so it is tested without Redis."""
+    estimate = previous * (1.0 - elapsed / window) + current
+    remaining = max(0, math.floor(limit - estimate))
+    reset = max(1, math.ceil(window - elapsed))
+    if admitted:
+        return Decision(True, limit, remaining, 0, reset, int(window))
+    wait = wait_seconds(current, previous, limit, elapsed, window)
+    return Decision(False, limit, 0, max(1, math.ceil(wait)), reset, int(window))
 
 
 class RateLimiter:
-    def __init__(self, redis: Redis, prefix: str) -> None:
+    def __init__(self, redis: Redis, prefix: str, window_seconds: int = WINDOW_SECONDS) -> None:
         self.prefix = prefix
+        self.window = window_seconds
         self.script = redis.register_script(_SCRIPT)
 
     async def hit(self, bucket: str, limit: int) -> Decision:
         now = time.time()
-        window = int(now // WINDOW_SECONDS)
-        elapsed = now - window * WINDOW_SECONDS
-        base = f"{self.prefix}:ratelimit:{{{bucket}}}"  # braces: both windows in one cluster slot
-        current, previous = await self.script(
-            keys=[f"{base}:{window}", f"{base}:{window - 1}"], args=[WINDOW_SECONDS * 2 + 5]
+        window = int(now // self.window)
+        elapsed = now - window * self.window
+        base = f"{self.prefix}:ratelimit:{{{bucket}}}:{self.window}"  # braces: one cluster slot
+        admitted, current, previous = await self.script(
+            keys=[f"{base}:{window}", f"{base}:{window - 1}"],
+            args=[limit, int(elapsed * 1000), self.window * 1000, self.window * 2 + 5],
         )
-        return decide(int(current), int(previous), limit, elapsed)
+        return decide(bool(int(admitted)), int(current), int(previous), limit, elapsed, self.window)
