@@ -25,11 +25,6 @@ HTTP_SERVICES = frozenset({"api", "streamer"})
 LONG_RUNNING = tuple(s for s in service_directories() if s != "janitor")
 
 
-@pytest.fixture(scope="module")
-def installed(tmp_path_factory: pytest.TempPathFactory) -> installed_env.InstalledEnv:
-    return installed_env.create(tmp_path_factory.mktemp("wheels"))
-
-
 @dataclass
 class Running:
     name: str
