@@ -102,7 +102,10 @@ def models(conn: psycopg.Connection) -> None:
                 "metrics": {"model": cls(model), "majority": cls(0.33), "rules": cls(0.38)},
             },
             "backtest": {
-                "transaction_cost_bps": 5.0,
+                "execution": "next_open",
+                "side": "long_flat",
+                "cost_bps": 5.0,
+                "slippage_bps": 2.0,
                 "from": "2023-01-02",
                 "to": "2024-06-28",
                 "strategies": {

@@ -92,7 +92,8 @@ def test_sma_trend_state_and_golden_death_cross() -> None:
 
 
 def test_weighted_vote_resolves_conflicts() -> None:
-    engine = RuleEngine(RulesConfig())  # rsi 1.0, macd 1.0, sma_trend 0.5
+    # rsi 1.0, macd 1.0, sma_trend 0.5; every non-zero majority decides
+    engine = RuleEngine(RulesConfig.model_validate({"vote": {"min_strength": 0.0}}))
     conflicting = IndicatorSnapshot(
         price=100.0, rsi=25.0, macd_hist=-0.1, prev_macd_hist=0.2, sma_fast=101.0, sma_slow=100.0
     )
@@ -118,6 +119,18 @@ def test_min_strength_turns_weak_majorities_into_hold() -> None:
         price=100.0, rsi=25.0, macd_hist=-0.1, prev_macd_hist=0.2, sma_fast=101.0, sma_slow=100.0
     )
     assert RuleEngine(config).decide(snapshot).action == "hold"
+
+
+def test_shipped_rules_hold_unless_a_rule_is_decisive() -> None:
+    engine = RuleEngine(load_rules_config())
+    calm = {"price": 100.0, "rsi": 50.0, "macd_hist": 0.1, "prev_macd_hist": 0.2}
+    trend_only = engine.decide(IndicatorSnapshot(**calm, sma_fast=101.0, sma_slow=100.0))
+    assert trend_only.ready and trend_only.action == "hold"
+    against_trend = engine.decide(IndicatorSnapshot(**{**calm, "rsi": 25.0}, sma_fast=99.0, sma_slow=100.0))
+    assert against_trend.action == "hold"
+    oversold = engine.decide(IndicatorSnapshot(**{**calm, "rsi": 25.0}, sma_fast=101.0, sma_slow=100.0))
+    assert oversold.action == "buy" and oversold.confidence == pytest.approx(0.6)
+    assert engine.config.vote.min_strength == RulesConfig().vote.min_strength == 0.3
 
 
 def test_warm_up_decision_is_not_ready() -> None:

@@ -14,6 +14,7 @@ from typing import Any
 
 import bokeh_sampledata
 import psycopg
+import pytest
 import redis
 from pydantic import SecretStr
 
@@ -69,7 +70,7 @@ def test_training_on_real_history(db_url: str, redis_url: str, prefix: str, tmp_
         if previous_test_to is not None:
             assert test_from > previous_test_to
         previous_test_to = date.fromisoformat(fold["test_to"])
-        assert set(fold["metrics"]) == {"model", "majority", "rules"}
+        assert set(fold["metrics"]) == {"model", "always_hold", "majority", "rules"}
         for metrics in fold["metrics"].values():
             check_metrics(metrics, fold["n_test"])
     total_test = sum(f["n_test"] for f in folds)
@@ -84,12 +85,41 @@ def test_training_on_real_history(db_url: str, redis_url: str, prefix: str, tmp_
 
     backtest = saved["backtest"]
     assert backtest["from"] == folds[0]["test_from"] and backtest["to"] == folds[-1]["test_to"]
-    assert set(backtest["strategies"]) == {"model", "majority", "rules", "buy_and_hold"}
-    for summary in backtest["strategies"].values():
-        assert set(summary) == {"total_return", "sharpe", "max_drawdown", "trades"}
-        assert -1.0 <= summary["max_drawdown"] <= 0.0
+    assert backtest["execution"] == "next_open" and backtest["side"] == "long_flat"
+    assert (backtest["cost_bps"], backtest["slippage_bps"]) == (5.0, 2.0)
+    assert backtest["strategies"] == backtest["by_side"]["long_flat"]
+    for strategies in backtest["by_side"].values():
+        assert set(strategies) == {"model", "always_hold", "majority", "rules", "buy_and_hold"}
+        for summary in strategies.values():
+            assert set(summary) == {
+                "total_return",
+                "sharpe",
+                "sortino",
+                "max_drawdown",
+                "trades",
+                "turnover",
+                "exposure",
+            }
+            assert -1.0 <= summary["max_drawdown"] <= 0.0 and 0.0 <= summary["exposure"] <= 1.0
+    assert backtest["strategies"]["always_hold"]["total_return"] == 0.0
+    assert backtest["strategies"]["buy_and_hold"]["exposure"] == 1.0
 
-    assert saved["activation"]["activated"] is True
+    gate = saved["gate"]
+    assert [c["baseline"] for c in gate["criteria"]] == ["always_hold", "majority", "rules", "buy_and_hold"]
+    for criterion in gate["criteria"]:
+        assert len(criterion["fold_differences"]) == 5
+        edge = min(criterion["lower_bound"], *criterion["fold_differences"])
+        assert criterion["passed"] is (edge > criterion["threshold"])
+        assert criterion["difference"] == pytest.approx(criterion["model"] - criterion["baseline_value"])
+    assert gate["passed"] is all(c["passed"] for c in gate["criteria"])
+    assert saved["activation"] == {
+        "activated": True,
+        "gate_passed": gate["passed"],
+        "forced": not gate["passed"],
+        "stream_entry": saved["activation"]["stream_entry"],
+    }
+    assert saved["rules_config"]["vote"]["min_strength"] == 0.3
+
     with psycopg.connect(db_url) as conn:
         loaded = load_model(conn, None, FEATURE_NAMES)
         row = conn.execute(
@@ -98,6 +128,8 @@ def test_training_on_real_history(db_url: str, redis_url: str, prefix: str, tmp_
     assert loaded is not None and loaded.id == report["model_id"]
     assert row is not None and row[2]["library_versions"]["scikit-learn"]
     assert row[3]["evaluation"]["n_out_of_sample"] == total_test
+    assert row[3]["activation"] == {k: v for k, v in saved["activation"].items() if k != "stream_entry"}
+    assert row[3]["gate"]["passed"] is gate["passed"]
     client = redis.Redis.from_url(redis_url)
     try:
         events = client.xrange(models_stream(prefix))
@@ -106,7 +138,7 @@ def test_training_on_real_history(db_url: str, redis_url: str, prefix: str, tmp_
     assert [e[1][b"model_id"].decode() for e in events] == [report["model_id"]]
 
 
-def test_activation_follows_the_rule_baseline_verdict_without_force(
+def test_activation_follows_the_gate_without_force(
     db_url: str, redis_url: str, prefix: str, tmp_path: Path
 ) -> None:
     with psycopg.connect(db_url, autocommit=True) as conn:
@@ -118,14 +150,18 @@ def test_activation_follows_the_rule_baseline_verdict_without_force(
     with psycopg.connect(db_url) as conn:
         active = conn.execute("SELECT id FROM models WHERE active").fetchall()
         stored = conn.execute("SELECT count(*) FROM models").fetchone()
-    # Whether the model wins is data dependent; the registry must follow the report's verdict either way.
+    # Whether the model passes is data dependent; the registry must follow the gate's verdict either way,
+    # and the report must say which criteria decided it.
     assert stored == (1,)
-    beats = report["beats_rules_baseline"]
-    overall = report["evaluation"]["overall"]["metrics"]
-    assert beats is (overall["model"]["balanced_accuracy"] > overall["rules"]["balanced_accuracy"])
+    passed = report["gate"]["passed"]
+    failed = [c["criterion"] for c in report["gate"]["criteria"] if not c["passed"]]
+    assert report["gate"]["verdict"] == (
+        "passed every criterion" if passed else "refused: " + "; ".join(failed)
+    )
     assert report["activation"] == {
-        "activated": beats,
+        "activated": passed,
+        "gate_passed": passed,
         "forced": False,
-        **({"stream_entry": report["activation"]["stream_entry"]} if beats else {}),
+        **({"stream_entry": report["activation"]["stream_entry"]} if passed else {}),
     }
-    assert active == ([(report["model_id"],)] if beats else [])
+    assert active == ([(report["model_id"],)] if passed else [])

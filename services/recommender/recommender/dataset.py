@@ -2,8 +2,9 @@
 
 Daily bars are split- and dividend-adjusted with adj_close / close before anything is computed,
 so a 2:1 split is not mistaken for a 50 % crash. Every column of a row is computed from data up
-to that row's day except `label` and `next_return` (the future, by definition), which the
-evaluation only ever uses as targets and realised returns.
+to that row's day except `label` and the two `exec_return_*` columns (the future, by definition),
+which the evaluation only ever uses as targets and realised returns. The execution returns start
+at bar t+1 (see backtest): what acting on row t's signal earns, never t's own close.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import numpy as np
 import pandas as pd
 import psycopg
 
+from recommender.backtest import execution_returns
 from recommender.features import FEATURE_NAMES, build_features
 from recommender.labels import LabelSpec, make_labels
 from recommender.rules import RuleEngine, RuleIndicators
@@ -86,7 +88,8 @@ def build_symbol_rows(symbol: str, bars: pd.DataFrame, spec: LabelSpec, config: 
     table = build_features(adjusted)
     table["label"] = make_labels(close, spec)
     table["rules_action"], table["rules_confidence"] = rule_verdicts(close, config)
-    table["next_return"] = close.shift(-1) / close - 1.0
+    table["exec_return_open"] = execution_returns(adjusted["open"])
+    table["exec_return_close"] = execution_returns(close)
     table["close"] = close
     table["symbol"] = symbol
     table.index.name = "day"
@@ -106,6 +109,7 @@ def build_dataset(
         & table["label"].notna()
         & table["rules_action"].notna()
     )
-    table = table[usable & np.isfinite(table["next_return"])]
+    executable = np.isfinite(table["exec_return_open"]) & np.isfinite(table["exec_return_close"])
+    table = table[usable & executable]
     table["day"] = pd.to_datetime(table["day"])
     return table.sort_values(["day", "symbol"], kind="stable").reset_index(drop=True)

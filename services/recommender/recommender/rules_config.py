@@ -69,7 +69,7 @@ class SMATrendRule(_Section):
 class VoteConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    min_strength: float = Field(default=0.0, ge=0.0, lt=1.0)
+    min_strength: float = Field(default=0.3, ge=0.0, lt=1.0)
     confidence_buckets: int = Field(default=4, ge=1, le=100)
 
 

@@ -2,7 +2,10 @@
 
 Reads daily bars from PostgreSQL (load them first with the CSV backfill), writes the report
 (JSON) and equity chart (PNG) to --output-dir, stores the model in the registry, and activates
-it only when it beats the rule baseline on out-of-sample balanced accuracy, unless --force.
+it only when it passes the gate (see recommender.gate: it must beat always-hold, the majority
+class and the rule engine on out-of-sample balanced accuracy by a bootstrap-tested margin, and
+buy-and-hold on the risk-adjusted return of its next-bar, after-cost backtest). `--force`
+activates anyway and is recorded in the report and with the model.
 Exit codes: 0 trained (activated or not), 2 bad arguments or no data.
 """
 
@@ -18,7 +21,9 @@ import psycopg
 import redis as sync_redis
 import structlog
 
+from recommender.backtest import EXECUTIONS, SIDES, BacktestSpec
 from recommender.dataset import build_dataset, load_daily_bars
+from recommender.gate import GateConfig
 from recommender.labels import LabelSpec
 from recommender.model_factory import ALGORITHMS
 from recommender.registry import activate_model, announce_activation, new_model_id, save_model
@@ -44,13 +49,33 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--min-train-fraction", type=float, default=0.5, help="share of days before the first test fold"
     )
-    parser.add_argument("--cost-bps", type=float, default=5.0, help="transaction cost per position change")
+    parser.add_argument("--cost-bps", type=float, default=5.0, help="commission in bps of the amount traded")
+    parser.add_argument(
+        "--slippage-bps", type=float, default=2.0, help="slippage in bps of the amount traded"
+    )
+    parser.add_argument(
+        "--execution",
+        choices=EXECUTIONS,
+        default="next_open",
+        help="a signal of bar t trades at bar t+1's open or close (never t's own close)",
+    )
+    parser.add_argument("--side", choices=SIDES, default="long_flat", help="what a sell signal does")
+    parser.add_argument(
+        "--confidence", type=float, default=0.95, help="gate: one-sided bootstrap confidence (default 0.95)"
+    )
+    parser.add_argument(
+        "--min-margin", type=float, default=0.0, help="gate: balanced-accuracy margin over each baseline"
+    )
+    parser.add_argument("--bootstrap-samples", type=int, default=2000, help="gate: bootstrap resamples")
+    parser.add_argument(
+        "--risk-measure", choices=("sharpe", "sortino"), default="sharpe", help="gate: vs buy-and-hold"
+    )
     parser.add_argument(
         "--rules-config", type=Path, help="rules TOML for the rule baseline (default: shipped)"
     )
     parser.add_argument("--output-dir", type=Path, default=Path("artifacts/training"))
     parser.add_argument(
-        "--force", action="store_true", help="activate even if the rule baseline is not beaten"
+        "--force", action="store_true", help="activate even if the gate refuses (recorded in the report)"
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar (e.g. in CI logs)")
     return parser
@@ -67,7 +92,15 @@ def train(argv: list[str], settings: CommonSettings | None = None) -> dict[str, 
         ),
         folds=args.folds,
         min_train_fraction=args.min_train_fraction,
-        transaction_cost_bps=args.cost_bps,
+        backtest=BacktestSpec(
+            execution=args.execution, side=args.side, cost_bps=args.cost_bps, slippage_bps=args.slippage_bps
+        ),
+        gate=GateConfig(
+            confidence=args.confidence,
+            min_margin=args.min_margin,
+            bootstrap_samples=args.bootstrap_samples,
+            risk_measure=args.risk_measure,
+        ),
     )
     rules_config = load_rules_config(args.rules_config)
     symbols = parse_symbol_list(args.symbols) if args.symbols else None
@@ -81,10 +114,18 @@ def train(argv: list[str], settings: CommonSettings | None = None) -> dict[str, 
         report = {"model_id": model_id, **result.report, "rules_config": rules_config.model_dump()}
         data = report["data"]
         out_dir: Path = args.output_dir
+        passed = bool(report["gate"]["passed"])
+        activate = passed or bool(args.force)
+        report["activation"] = {
+            "activated": activate,
+            "gate_passed": passed,
+            "forced": activate and not passed,
+        }
         chart_path = write_equity_chart(
             result.equity_curves,
             out_dir / f"{model_id}.png",
             f"Out-of-sample equity, model {model_id} ({config.algorithm})",
+            report,
         )
         save_model(
             conn,
@@ -100,15 +141,12 @@ def train(argv: list[str], settings: CommonSettings | None = None) -> dict[str, 
             metrics={
                 "evaluation": report["evaluation"]["overall"],
                 "backtest": report["backtest"],
+                "gate": report["gate"],
+                "activation": report["activation"],
                 "equity_chart_png": base64.b64encode(chart_path.read_bytes()).decode(),
             },
             pipeline=result.pipeline,
         )
-        activate = report["beats_rules_baseline"] or args.force
-        report["activation"] = {
-            "activated": activate,
-            "forced": bool(args.force and not report["beats_rules_baseline"]),
-        }
         if activate:
             activate_model(conn, model_id)
     if activate:
@@ -126,6 +164,8 @@ def train(argv: list[str], settings: CommonSettings | None = None) -> dict[str, 
         "training finished",
         model_id=model_id,
         activated=activate,
+        forced=report["activation"]["forced"],
+        gate=report["gate"]["verdict"],
         model_balanced_accuracy=round(overall["model"]["balanced_accuracy"], 4),
         rules_balanced_accuracy=round(overall["rules"]["balanced_accuracy"], 4),
         report=report["outputs"]["report"],

@@ -2,10 +2,11 @@
 
 Every metric in the report comes from out-of-sample predictions: each fold's model (and its
 scaler) is fitted on that fold's training rows only and scored on the fold's test rows; the
-overall figures pool those test rows. The baselines are scored on exactly the same rows: the
-majority class of the fold's training labels, and the rule engine's verdict (which needs no
-fitting). The model that is finally stored is refitted on all rows; its quality is the one the
-folds measured.
+overall figures pool those test rows. The baselines are scored on exactly the same rows: always
+hold, the majority class of the fold's training labels, and the rule engine's verdict (which
+needs no fitting). Backtests trade each row's action at the next bar (see backtest), and the
+gate (see gate) decides on these pooled figures whether the model may be activated. The model
+that is finally stored is refitted on all rows; its quality is the one the folds measured.
 """
 
 from __future__ import annotations
@@ -22,14 +23,15 @@ from pydantic import BaseModel, ConfigDict, Field
 from sklearn.pipeline import Pipeline
 from tqdm import tqdm
 
-from recommender.backtest import BacktestResult, run_backtest
+from recommender.backtest import SIDES, BacktestResult, BacktestSpec, run_backtest
 from recommender.features import FEATURE_NAMES
+from recommender.gate import GateConfig, evaluate_gate
 from recommender.labels import LabelSpec
 from recommender.metrics import classification_metrics
 from recommender.model_factory import Algorithm, estimator_params, make_pipeline
 from recommender.walk_forward import Fold, walk_forward_folds
 
-STRATEGIES = ("model", "majority", "rules")
+STRATEGIES = ("model", "always_hold", "majority", "rules")
 
 
 class TrainConfig(BaseModel):
@@ -39,8 +41,8 @@ class TrainConfig(BaseModel):
     label: LabelSpec = LabelSpec()
     folds: int = Field(default=5, ge=1, le=50)
     min_train_fraction: float = Field(default=0.5, gt=0.0, lt=1.0)
-    transaction_cost_bps: float = Field(default=5.0, ge=0.0)
-    periods_per_year: int = Field(default=252, ge=1)
+    backtest: BacktestSpec = BacktestSpec()
+    gate: GateConfig = GateConfig()
     random_state: int = 0
 
 
@@ -81,8 +83,9 @@ def evaluate_folds(
         pipeline = make_pipeline(config.algorithm, config.random_state)
         pipeline.fit(train[features].to_numpy(float), train["label"].to_numpy(str))
         majority = str(train["label"].value_counts().idxmax())
-        out = test[["day", "symbol", "label", "next_return", "close"]].copy()
+        out = test[["day", "symbol", "label", "exec_return_open", "exec_return_close", "close"]].copy()
         out["model"] = pipeline.predict(test[features].to_numpy(float))
+        out["always_hold"] = "hold"
         out["majority"] = majority
         out["rules"] = test["rules_action"].to_numpy(str)
         out["fold"] = fold.number
@@ -114,10 +117,19 @@ def run_training(dataset: pd.DataFrame, config: TrainConfig, *, progress: bool =
     )
     fold_reports, oos = evaluate_folds(dataset, config, folds, days, progress)
     overall = {s: classification_metrics(oos["label"].tolist(), oos[s].tolist()) for s in STRATEGIES}
-    backtests: dict[str, BacktestResult] = {
-        s: run_backtest(oos, s, config.transaction_cost_bps, config.periods_per_year) for s in STRATEGIES
-    }
-    backtests["buy_and_hold"] = run_backtest(oos, None, config.transaction_cost_bps, config.periods_per_year)
+    by_side: dict[str, dict[str, BacktestResult]] = {}
+    for side in SIDES:
+        spec = config.backtest.model_copy(update={"side": side})
+        by_side[side] = {s: run_backtest(oos, s, spec) for s in STRATEGIES}
+        by_side[side]["buy_and_hold"] = run_backtest(oos, None, spec)
+    backtests = by_side[config.backtest.side]
+    spec = config.backtest
+    backtest_label = (
+        f"{spec.side}, {spec.execution.replace('_', ' ')}, {spec.cost_bps:g} + {spec.slippage_bps:g} bps"
+    )
+    gate = evaluate_gate(
+        oos, backtests, config.gate, config.label.horizon, backtest_label, spec.periods_per_year
+    )
 
     final = make_pipeline(config.algorithm, config.random_state)
     final.fit(dataset[list(FEATURE_NAMES)].to_numpy(float), dataset["label"].to_numpy(str))
@@ -147,19 +159,26 @@ def run_training(dataset: pd.DataFrame, config: TrainConfig, *, progress: bool =
             "overall": {"n_out_of_sample": len(oos), "metrics": overall},
         },
         "backtest": {
-            "rules": "buy goes long, sell goes flat, hold keeps the position; equal weight per symbol",
-            "transaction_cost_bps": config.transaction_cost_bps,
+            "rules": (
+                "the action of day t trades at day t+1's "
+                + ("open" if spec.execution == "next_open" else "close")
+                + "; long_flat: buy goes long, sell goes flat; long_short: sell goes short; hold keeps "
+                "the position; equal weight per symbol; buy_and_hold is long on the same rows"
+            ),
+            **spec.model_dump(),
             "from": _day(oos["day"].min()),
             "to": _day(oos["day"].max()),
             "strategies": {name: result.summary() for name, result in backtests.items()},
+            "by_side": {
+                side: {name: result.summary() for name, result in results.items()}
+                for side, results in by_side.items()
+            },
         },
-        "beats_rules_baseline": bool(
-            overall["model"]["balanced_accuracy"] > overall["rules"]["balanced_accuracy"]
-        ),
+        "gate": gate,
     }
     return TrainingResult(
         report=report,
         pipeline=final,
-        equity_curves={k: v.equity for k, v in backtests.items()},
+        equity_curves={k: backtests[k].equity for k in ("model", "rules", "buy_and_hold")},
         predictions=oos,
     )

@@ -1,7 +1,9 @@
 // The model page: the active model's evaluation against its baselines, and every registered model.
 import { getJson } from "./api.js";
 
-const STRATEGY_LABELS = { model: "Model", majority: "Majority class", rules: "Rule engine", buy_and_hold: "Buy and hold" };
+const STRATEGY_LABELS = {
+  model: "Model", always_hold: "Always hold", majority: "Majority class", rules: "Rule engine", buy_and_hold: "Buy and hold",
+};
 const pct = (v) => (Number.isFinite(Number(v)) ? `${(Number(v) * 100).toFixed(1)}%` : "–");
 const fixed = (v, d = 3) => (Number.isFinite(Number(v)) ? Number(v).toFixed(d) : "–");
 const day = (v) => (v ? String(v).slice(0, 10) : "–");
@@ -51,6 +53,25 @@ function backtestTable(metrics) {
   return table(["Backtest", "Total return", "Sharpe", "Max drawdown", "Trades"], rows, { 0: "max", 1: "max", 2: "max" });
 }
 
+function gateVerdict(metrics) {
+  const gate = metrics.gate;
+  const activation = metrics.activation || {};
+  if (!gate) return "not recorded";
+  const forced = activation.forced ? " (activated by --force)" : "";
+  return `${gate.passed ? "passed" : gate.verdict}${forced}`;
+}
+
+function gateTable(metrics) {
+  const criteria = (metrics.gate || {}).criteria || [];
+  if (!criteria.length) return el("p", { class: "muted" }, "No gate verdict stored.");
+  const rows = criteria.map((c) => ({
+    label: c.criterion,
+    values: [],
+    cells: [fixed(c.model, 4), fixed(c.baseline_value, 4), fixed(c.lower_bound, 4), c.passed ? "pass" : "fail"],
+  }));
+  return table(["Gate criterion", "Model", "Baseline", "Lower bound", "Verdict"], rows);
+}
+
 function activeModel(model) {
   const body = document.getElementById("active-model-body");
   body.classList.remove("muted");
@@ -68,10 +89,15 @@ function activeModel(model) {
     el("dt", {}, "Registered"), el("dd", {}, new Date(model.created_at).toLocaleString()),
     el("dt", {}, "Out-of-sample rows"), el("dd", {}, (metrics.evaluation || {}).n_out_of_sample ?? "–"),
     el("dt", {}, "Backtest period"), el("dd", {}, `${day(backtest.from)} → ${day(backtest.to)}` +
-      (backtest.transaction_cost_bps !== undefined ? `, ${backtest.transaction_cost_bps} bps per trade` : "")));
+      (backtest.cost_bps !== undefined
+        ? `, ${backtest.side}, fills at ${String(backtest.execution).replace("next_", "next bar's ")}, ` +
+          `${backtest.cost_bps} + ${backtest.slippage_bps} bps slippage per trade`
+        : "")),
+    el("dt", {}, "Gate"), el("dd", {}, gateVerdict(metrics)));
   const grid = el("div", { class: "metrics-grid" },
     el("div", {}, el("h3", {}, "Evaluation vs baselines"), evaluationTable(metrics)),
-    el("div", {}, el("h3", {}, "Backtest"), backtestTable(metrics)));
+    el("div", {}, el("h3", {}, "Backtest"), backtestTable(metrics)),
+    el("div", {}, el("h3", {}, "Activation gate"), gateTable(metrics)));
   body.replaceChildren(facts, grid);
   if (model.has_equity_chart) {
     body.append(el("div", { class: "equity" }, el("h3", {}, "Equity curves"),
