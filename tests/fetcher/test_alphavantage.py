@@ -313,3 +313,19 @@ async def test_premium_key_asks_for_full_adjusted_history_and_raw_intraday(
     daily, intraday = fake_provider.requests
     assert (daily.query["function"], daily.query["outputsize"]) == ("TIME_SERIES_DAILY_ADJUSTED", "full")
     assert intraday.query["adjusted"] == "false"  # raw, like the live ticks stored beside them
+
+
+async def test_premium_series_reports_dividends_and_splits(fake_provider: FakeProvider) -> None:
+    fake_provider.script(
+        "/query?function=TIME_SERIES_DAILY_ADJUSTED", Reply(fixture_text("alphavantage/daily_adjusted.json"))
+    )
+    premium = clients.alphavantage(fake_provider.url, plan="premium")
+    free = clients.alphavantage(fake_provider.url)
+    try:
+        assert await premium.corporate_actions("IBM", date(2024, 1, 1)) == [date(2024, 5, 9)]  # 1.67 dividend
+        assert await premium.corporate_actions("IBM", date(2024, 5, 10)) == []
+        assert await free.corporate_actions("IBM", date(2024, 1, 1)) == []  # nothing adjusted to refresh
+    finally:
+        await premium.aclose()
+        await free.aclose()
+    assert len(fake_provider.requests) == 1  # the cached series answers both questions

@@ -8,6 +8,7 @@ from decimal import Decimal
 from importlib import import_module
 from pathlib import Path
 
+import psycopg
 import pytest
 from pydantic import SecretStr
 
@@ -111,3 +112,34 @@ def test_provider_setting_selects_the_registered_provider(monkeypatch: pytest.Mo
     monkeypatch.delenv("TIINGO_API_KEY")
     with pytest.raises(ValueError, match="TIINGO_API_KEY"):
         build_source(settings)
+
+
+async def test_a_split_after_a_completed_chunk_refetches_the_adjusted_history(
+    fake_provider: FakeProvider, db_url: str
+) -> None:
+    before = fixture_text("tiingo/daily_prices.json")
+    # The same history as published after a later adjustment: older adjusted closes change.
+    after = before.replace('"adjClose":123.45', '"adjClose":30.86')
+    fake_provider.script(
+        "/tiingo/daily/aapl/prices",
+        Reply(before.replace('"splitFactor":4.0', '"splitFactor":1.0')),
+        Reply(before),
+        Reply(after),
+    )
+    client = tiingo(fake_provider.url)
+    try:
+        first = await backfill(db_url, client, ["AAPL"], date(2020, 8, 1), date(2020, 8, 28), progress=False)
+        with psycopg.connect(db_url, autocommit=True) as conn:
+            # Completed before the split of 2020-08-31 was known.
+            conn.execute("UPDATE backfill_progress SET completed_at = '2020-08-29T00:00:00Z'")
+        second = await backfill(db_url, client, ["AAPL"], date(2020, 8, 1), date(2020, 8, 28), progress=False)
+    finally:
+        await client.aclose()
+    assert first.chunks_done == 1 and first.chunks_reopened == 0
+    assert second.chunks_reopened == 1 and second.chunks_done == 1 and second.chunks_skipped == 0
+    with psycopg.connect(db_url) as conn:
+        (adj,) = conn.execute(  # type: ignore[misc]
+            "SELECT adj_close FROM daily_bars WHERE symbol = 'AAPL' AND day = '2020-08-28'"
+        ).fetchone()
+    assert adj == Decimal("30.86")
+    assert fake_provider.requests[1].query["startDate"] == "2020-08-29"  # asked only since the completion

@@ -9,7 +9,9 @@ Requests go through the provider's token bucket (and daily budget), so backfill 
 same limits as live polling. When the provider's plan serves only recent history (Alpha
 Vantage's free key: the latest 100 sessions), chunks older than that are reported as beyond the
 plan and nothing is asked for them; a chunk the plan covers only in part is written but not
-marked complete, so a later run with a better plan fills it.
+marked complete, so a later run with a better plan fills it. When the provider reports a split
+or dividend dated after a completed chunk was written, that symbol's completed daily chunks are
+reopened and fetched again, so their adjusted closes follow the new adjustment.
 """
 
 from __future__ import annotations
@@ -42,6 +44,13 @@ SELECT 1 FROM backfill_progress
 WHERE provider = %s AND symbol = %s AND interval = %s AND chunk_start <= %s AND chunk_end >= %s
 LIMIT 1
 """
+OLDEST_DAILY_COMPLETION = """
+SELECT min(completed_at) FROM backfill_progress WHERE provider = %s AND symbol = %s AND interval = '1d'
+"""
+REOPEN_DAILY_CHUNKS = """
+DELETE FROM backfill_progress
+WHERE provider = %s AND symbol = %s AND interval = '1d' AND completed_at < %s
+"""
 RECORD_CHUNK = """
 INSERT INTO backfill_progress (provider, symbol, interval, chunk_start, chunk_end, rows)
 VALUES (%s, %s, %s, %s, %s, %s)
@@ -66,7 +75,42 @@ class BackfillResult:
     chunks_done: int = 0
     chunks_skipped: int = 0
     chunks_beyond_plan: int = 0
+    chunks_reopened: int = 0
     failures: list[str] = field(default_factory=list)
+
+
+async def _reopen_after_corporate_actions(
+    conn: psycopg.AsyncConnection, client: HistoryClient, symbol: str
+) -> int:
+    """Completed daily chunks hold adjusted closes as of their completion; a later split or
+    dividend changes every adjusted close before it. Reopen those chunks so this run fetches
+    them again (the upsert then rewrites adj_close). Returns how many were reopened."""
+    actions_since = getattr(client, "corporate_actions", None)
+    if actions_since is None:
+        return 0
+    cur = await conn.execute(OLDEST_DAILY_COMPLETION, (client.name, symbol))
+    row = await cur.fetchone()
+    await conn.commit()
+    if row is None or row[0] is None:
+        return 0
+    actions: list[date] = await actions_since(symbol, row[0].date())
+    if not actions:
+        return 0
+    latest = max(actions)
+    # A chunk completed on the ex-date itself may predate the adjustment too.
+    cutoff = datetime.combine(latest + timedelta(days=1), time(0), tzinfo=UTC)
+    cur = await conn.execute(REOPEN_DAILY_CHUNKS, (client.name, symbol, cutoff))
+    reopened = max(cur.rowcount, 0)
+    await conn.commit()
+    if reopened:
+        log.info(
+            "split or dividend after completed chunks; adjusted history fetched again",
+            provider=client.name,
+            symbol=symbol,
+            action_day=str(latest),
+            chunks=reopened,
+        )
+    return reopened
 
 
 async def _history_start(client: HistoryClient, symbol: str, interval: str) -> date | None:
@@ -157,6 +201,8 @@ async def backfill(
     async with await psycopg.AsyncConnection.connect(database_url) as conn:
         for symbol in symbols:
             try:
+                if interval == "1d":
+                    result.chunks_reopened += await _reopen_after_corporate_actions(conn, client, symbol)
                 plan_start = await _history_start(client, symbol, interval)
             except ProviderError as exc:
                 result.failures.append(f"{symbol}: {exc.outcome}")
@@ -237,6 +283,7 @@ async def backfill(
         chunks_done=result.chunks_done,
         chunks_skipped=result.chunks_skipped,
         chunks_beyond_plan=result.chunks_beyond_plan,
+        chunks_reopened=result.chunks_reopened,
         failures=len(result.failures),
     )
     return result

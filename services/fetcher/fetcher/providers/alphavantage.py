@@ -103,6 +103,7 @@ class AlphaVantageClient:
         self.plan = plan
         self._session_close = session_close
         self._daily_cache: dict[str, list[DailyBar]] = {}
+        self._actions: dict[str, list[date]] = {}
 
     @property
     def end_of_day(self) -> bool:
@@ -221,6 +222,8 @@ class AlphaVantageClient:
             open_, high, low, close = _ohlc(fields)
             adj: Decimal | None = None
             volume_key = "5. volume"
+            if _is_corporate_action(fields):
+                self._actions.setdefault(symbol, []).append(day)
             if "5. adjusted close" in fields:
                 adj = positive_decimal(NAME, fields["5. adjusted close"], "5. adjusted close")
                 volume_key = "6. volume"
@@ -254,6 +257,14 @@ class AlphaVantageClient:
             self._daily_cache = {symbol: series}
         return self._daily_cache[symbol]
 
+    async def corporate_actions(self, symbol: str, since: date) -> list[date]:
+        """Split and dividend days since `since`, from the adjusted series (premium only; a free
+        key stores no adjusted closes, so there is nothing to refresh)."""
+        if self.plan != "premium":
+            return []
+        await self._daily_series(symbol)
+        return [day for day in self._actions.get(symbol, []) if day >= since]
+
     async def history_start(self, symbol: str, interval: str) -> date | None:
         """First day the plan can serve, when the plan (not the listing) limits history."""
         if self.plan == "premium":
@@ -280,6 +291,16 @@ class AlphaVantageClient:
             bars.extend(bar for bar in chunk if start <= bar.bucket < end)
             month = (month + timedelta(days=32)).replace(day=1)
         return bars
+
+
+def _is_corporate_action(fields: dict[str, Any]) -> bool:
+    """A dividend paid or a split effective that day (TIME_SERIES_DAILY_ADJUSTED columns 7 and 8)."""
+    try:
+        dividend = Decimal(str(fields.get("7. dividend amount", "0")))
+        split = Decimal(str(fields.get("8. split coefficient", "1")))
+    except ArithmeticError:
+        return False
+    return dividend != 0 or split != 1
 
 
 def _series(data: dict[str, Any]) -> dict[str, Any]:

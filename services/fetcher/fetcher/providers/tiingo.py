@@ -118,6 +118,22 @@ class TiingoClient:
             )
         return bars
 
+    async def corporate_actions(self, symbol: str, since: date) -> list[date]:
+        """Days with a dividend (`divCash`) or a split (`splitFactor`) since `since`: one request."""
+        data = await self.http.get_json(
+            f"/tiingo/daily/{symbol.lower()}/prices",
+            {"startDate": since.isoformat(), "format": "json"},
+            endpoint="daily",
+        )
+        if not isinstance(data, list):
+            raise MalformedResponse(NAME, "daily: answer is not a list")
+        days = []
+        for item in data:
+            row = require_dict(NAME, item, "daily row")
+            if row.get("divCash", 0) not in (0, None) or row.get("splitFactor", 1) not in (1, None):
+                days.append(datetime.fromtimestamp(rfc3339_ms(NAME, row.get("date"), "date") / 1000, tz=UTC).date())
+        return days
+
     async def minute_bars(self, symbol: str, start: datetime, end: datetime) -> list[MinuteBar]:
         raise PremiumRequired(NAME, "minute history is not served by this client; use alpaca")
 
