@@ -127,3 +127,34 @@ async def test_indicator_errors(api: TestClient) -> None:  # type: ignore[type-a
         *await get_json(api, "/v1/indicators/AAPL?macd_fast=30&macd_slow=26"), 422, "validation_error"
     )
     assert_error(*await get_json(api, "/v1/indicators/AAPL?sma_period=1"), 422, "validation_error")
+
+
+async def test_limit_n_returns_n_bars_at_every_interval_without_from(
+    api: TestClient,  # type: ignore[type-arg]
+    pg_pool: AsyncConnectionPool,
+) -> None:
+    """Up to now, with the bar now forming; and after a gap (a weekend) the window widens."""
+    now = dt.datetime.now(dt.UTC).replace(second=0, microsecond=0)
+    recent_start = now - 3 * dt.timedelta(days=1)
+    await insert_bars(pg_pool, "MSFT", recent_start, [100 + i % 7 for i in range(3 * 1440 + 1)])
+    # An older stretch after a four-day gap, reached only by widening the window.
+    old_start = recent_start - dt.timedelta(days=9)
+    await insert_bars(pg_pool, "MSFT", old_start, [90 + i % 5 for i in range(5 * 1440)])
+    for interval, limits in {
+        "1m": (1, 10, 500),
+        "5m": (1, 10, 500),
+        "15m": (1, 10, 200),
+        "1h": (1, 10, 100),
+        "1d": (1, 5, 8),
+    }.items():
+        for limit in limits:
+            for what in ("bars", "indicators"):
+                status, body = await get_json(
+                    api, f"/v1/{what}/MSFT", params={"interval": interval, "limit": str(limit)}
+                )
+                assert status == 200, body
+                got = [item["ts"] for item in body["items"]]
+                assert len(got) == limit, f"{what} {interval} limit={limit}: {len(got)} items"
+                assert got == sorted(set(got))
+            if interval == "1m":
+                assert got[-1] == ms(now), "the newest minute bar is the one now forming"

@@ -94,20 +94,70 @@ def bar_json(row: tuple[Any, ...]) -> dict[str, Any]:
     }
 
 
+_GRID_ORIGIN = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)  # the origin the SQL's date_bin uses
+
+
+def bucket_end(moment: dt.datetime, step: dt.timedelta) -> dt.datetime:
+    """The end of the bar holding `moment`, on the same grid as the SQL roll-ups."""
+    return moment + step - (moment - _GRID_ORIGIN) % step
+
+
 def window(
     interval: str, start: dt.datetime | None, end: dt.datetime | None, limit: int, now: dt.datetime
 ) -> tuple[dt.datetime, dt.datetime]:
-    """The time range to read: `from` defaults to `limit` intervals before `to` (or now)."""
+    """The time range to read first: `from` defaults to `limit` whole bars before `to` (or now).
+
+    The lower bound is aligned to the bar grid, so a window of `limit` intervals holds exactly
+    `limit` bars when the market never paused (the bar now forming included).
+    """
     step = STEPS[interval]
     upper = end or _MAX_TIME
     if start is not None:
         return max(start, _MIN_TIME), upper
-    anchor = min(end or now + step, now + step)
+    anchor = bucket_end(min(end - dt.timedelta(microseconds=1), now) if end else now, step)
     try:
         lower = anchor - step * limit
     except OverflowError:
         lower = _MIN_TIME
     return max(lower, _MIN_TIME), upper
+
+
+_FIRST_BAR_SQL = """
+SELECT least((SELECT min(bucket) FROM bars_1m WHERE symbol = %(symbol)s),
+             (SELECT min(day)::timestamp AT TIME ZONE 'UTC' FROM daily_bars WHERE symbol = %(symbol)s))
+"""
+
+
+async def fetch_newest(
+    conn: AsyncConnection,
+    symbol: str,
+    interval: str,
+    start: dt.datetime | None,
+    end: dt.datetime | None,
+    limit: int,
+    now: dt.datetime,
+) -> list[dict[str, Any]]:
+    """Bars in [from, to); without `from`, the newest `limit` bars before `to`, whatever the gaps.
+
+    Nights, weekends and holidays leave gaps, so a window of `limit` intervals often holds fewer
+    bars; it is then widened fourfold at a time down to the symbol's first bar, so the cost stays
+    proportional to the range that really holds the answer.
+    """
+    lower, upper = window(interval, start, end, limit, now)
+    items = await fetch_bars(conn, symbol, interval, lower, upper, limit)
+    if start is not None or len(items) >= limit:
+        return items
+    cur = await conn.execute(_FIRST_BAR_SQL, {"symbol": symbol})
+    row = await cur.fetchone()
+    first: dt.datetime | None = row[0] if row else None
+    step = STEPS[interval]
+    top = bucket_end(min(upper, now) if end else now, step)
+    span = max(top - lower, step)
+    while first is not None and lower > first and len(items) < limit:
+        span *= 4
+        lower = max(first - step, top - span)
+        items = await fetch_bars(conn, symbol, interval, lower, upper, limit)
+    return items
 
 
 async def fetch_bars(

@@ -11,7 +11,7 @@ from aiohttp import web
 
 from api.http.endpoints import Endpoint, Inputs, json_ok, page_size
 from api.market import queries
-from api.market.bar_rollup import STEPS, fetch_bars, window
+from api.market.bar_rollup import STEPS, fetch_bars, fetch_newest
 from api.market.models import BarSeries, BarsQuery, IndicatorSeries, IndicatorsQuery, SymbolPath
 from api.settings import POOL, SETTINGS
 from stocktrack_common import indicators
@@ -27,9 +27,10 @@ async def bars(request: web.Request, inputs: Inputs) -> web.StreamResponse:
     symbol = inputs.path_as(SymbolPath).symbol.upper()
     query = inputs.query_as(BarsQuery)
     limit = page_size(query.limit, request.app[SETTINGS])
-    start, end = window(query.interval, query.from_, query.to, limit, dt.datetime.now(dt.UTC))
     async with request.app[POOL].connection() as conn:
-        items = await fetch_bars(conn, symbol, query.interval, start, end, limit)
+        items = await fetch_newest(
+            conn, symbol, query.interval, query.from_, query.to, limit, dt.datetime.now(dt.UTC)
+        )
         if not items and not await queries.symbol_known(conn, symbol):
             raise ApiError(404, f"unknown symbol {symbol}")
     return json_ok({"symbol": symbol, "interval": query.interval, "items": items})
@@ -67,11 +68,10 @@ async def indicator_series(request: web.Request, inputs: Inputs) -> web.StreamRe
     symbol = inputs.path_as(SymbolPath).symbol.upper()
     q = inputs.query_as(IndicatorsQuery)
     limit = page_size(q.limit, request.app[SETTINGS])
-    start, end = window(q.interval, q.from_, q.to, limit, dt.datetime.now(dt.UTC))
     lookback = max(q.sma_period, q.ema_period, q.rsi_period + 1, q.macd_slow + q.macd_signal)
     warmup = min(MAX_WARMUP_BARS, lookback * WARMUP_LOOKBACKS)
     async with request.app[POOL].connection() as conn:
-        shown = await fetch_bars(conn, symbol, q.interval, start, end, limit)
+        shown = await fetch_newest(conn, symbol, q.interval, q.from_, q.to, limit, dt.datetime.now(dt.UTC))
         if not shown and not await queries.symbol_known(conn, symbol):
             raise ApiError(404, f"unknown symbol {symbol}")
         earlier: list[dict[str, Any]] = []
