@@ -35,10 +35,11 @@ from stocktrack_common.messages import Tick
 from stocktrack_common.migrations import migrate
 from stocktrack_common.pg_pool import open_pg_pool
 from stocktrack_common.redis_client import create_redis
-from stocktrack_common.stream_names import shard_for, tick_stream
-from stocktrack_common.worker_runtime import WorkerContext
+from stocktrack_common.runtime import WorkerContext
+from stocktrack_common.settings import PoolSettings
+from stocktrack_common.stream_names import dead_stream, shard_for, tick_stream
 from stocktrack_devtools.servers import database_url, find_or_start
-from writer.settings import WriterSettings
+from writer.settings import WriterConsumerSettings, WriterSettings
 
 SYMBOLS = ["AAPL", "MSFT", "GOOG", "AMZN", "NVDA", "TSLA", "META", "NFLX", "AMD", "INTC"]
 
@@ -119,16 +120,26 @@ async def _writer_main(
         database_url=db_url,  # type: ignore[arg-type]
         stream_prefix=prefix,
         tick_shards=shards,
-        writer_batch_size=batch,
+        consumer=WriterConsumerSettings(batch_size=batch),
+        db=PoolSettings(pool_min=shards + 1, pool_max=shards + 1),
         consumer_name=name,
     )
     redis_client = await create_redis(redis_url)
-    pool = await open_pg_pool(db_url, min_size=shards + 1, max_size=shards + 1)
+    pool = await open_pg_pool(db_url, settings.db)
+    await pool.wait()
     stop = asyncio.Event()
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
     ready.release()
     await asyncio.to_thread(go.wait)
-    await create_app(settings)(WorkerContext(redis=redis_client, pool=pool, heartbeat=Heartbeat(), stop=stop))
+    ctx = WorkerContext(
+        redis=redis_client,
+        pool=pool,
+        heartbeat=Heartbeat(),
+        stop=stop,
+        consumer_name=name,
+        dead_stream=dead_stream(prefix),
+    )
+    await create_app(settings)(ctx)
     await pool.close()
     await redis_client.aclose()
 
@@ -192,7 +203,7 @@ def main() -> int:
     parser.add_argument(
         "--batch",
         type=int,
-        default=WriterSettings().writer_batch_size,
+        default=WriterConsumerSettings().batch_size,
         help="entries per read (default: the writer's WRITER_BATCH_SIZE)",
     )
     parser.add_argument(

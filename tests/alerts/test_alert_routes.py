@@ -13,6 +13,7 @@ from pydantic import SecretStr
 from api.app import create_app
 from api.keys.store import create_key
 from api.settings import ApiSettings
+from stocktrack_common.settings import PoolSettings
 
 PEPPER = "alert-route-tests-pepper"
 
@@ -24,8 +25,7 @@ async def client(redis_url: str, db_url: str, prefix: str) -> AsyncIterator[Test
         database_url=SecretStr(db_url),
         stream_prefix=prefix,
         api_key_pepper=SecretStr(PEPPER),
-        db_pool_min=1,
-        db_pool_max=2,
+        db=PoolSettings(pool_min=1, pool_max=2),
     )
     async with TestClient(TestServer(create_app(settings))) as test_client:
         yield test_client

@@ -24,7 +24,8 @@ from alerts.symbol_state import SymbolStateStore
 from stocktrack_common.consumer import Delivery
 from stocktrack_common.health import Heartbeat
 from stocktrack_common.messages import Tick
-from stocktrack_common.worker_runtime import WorkerContext
+from stocktrack_common.runtime import WorkerContext
+from stocktrack_common.stream_names import dead_stream
 
 
 def deliveries(prices: list[str], now_ms: int) -> list[Delivery[Tick]]:
@@ -49,7 +50,14 @@ async def test_a_batch_whose_alerts_could_not_be_recorded_fires_them_on_the_retr
                 "http://127.0.0.1:9/hook",
             ),
         )
-    ctx = WorkerContext(redis=redis_client, pool=pg_pool, heartbeat=Heartbeat(), stop=asyncio.Event())
+    ctx = WorkerContext(
+        redis=redis_client,
+        pool=pg_pool,
+        heartbeat=Heartbeat(),
+        stop=asyncio.Event(),
+        consumer_name="alerts-0",
+        dead_stream=dead_stream(prefix),
+    )
     async with aiohttp.ClientSession() as session:
         sender = DeliverySender(
             pg_pool,

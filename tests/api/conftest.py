@@ -17,6 +17,7 @@ from api.app import create_app
 from api.keys.store import create_key
 from api.settings import ApiSettings
 from stocktrack_common.partitions import ensure_tick_partitions
+from stocktrack_common.settings import PoolSettings
 
 PEPPER = "test-pepper"
 T0 = dt.datetime(2024, 5, 1, 13, 30, tzinfo=dt.UTC)  # a Wednesday, market open
@@ -41,8 +42,7 @@ async def make_api(redis_url: str, db_url: str, prefix: str) -> AsyncIterator[Ap
             "stream_prefix": prefix,
             "api_key_pepper": SecretStr(PEPPER),
             "api_key_cache_seconds": 0,
-            "db_pool_min": 1,
-            "db_pool_max": 4,
+            "db": PoolSettings(pool_min=1, pool_max=4),
         }
         values.update(overrides)
         client = TestClient(TestServer(create_app(ApiSettings(**values))))

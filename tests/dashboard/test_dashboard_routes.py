@@ -19,22 +19,20 @@ from pydantic import SecretStr
 from api.app import create_app
 from api.dashboard.routes import STATIC_DIR, session_start
 from api.settings import ApiSettings
+from stocktrack_common.settings import PoolSettings
 from stocktrack_common.stream_names import latest_quotes_key
 from tests.dashboard import seed
 
 
 @pytest_asyncio.fixture
-async def client(
-    redis_url: str, db_url: str, prefix: str, monkeypatch: pytest.MonkeyPatch
-) -> AsyncIterator[TestClient]:
-    monkeypatch.setenv("DASHBOARD_STREAM_URL", "")
+async def client(redis_url: str, db_url: str, prefix: str) -> AsyncIterator[TestClient]:
     settings = ApiSettings(
         redis_url=SecretStr(redis_url),
         database_url=SecretStr(db_url),
         stream_prefix=prefix,
         symbols=["AAPL", "MSFT"],
-        db_pool_min=1,
-        db_pool_max=2,
+        dashboard_stream_url="",
+        db=PoolSettings(pool_min=1, pool_max=2),
     )
     async with TestClient(TestServer(create_app(settings))) as test_client:
         yield test_client

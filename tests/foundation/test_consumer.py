@@ -10,6 +10,7 @@ import orjson
 import redis.asyncio as aioredis
 
 from stocktrack_common.consumer import Delivery, StreamConsumer, group_info
+from stocktrack_common.health import Heartbeat
 from stocktrack_common.messages import Tick, decode_tick
 
 
@@ -50,6 +51,8 @@ def make_consumer(
         "block_ms": 100,
         "max_deliveries": 3,
         "retry_delay": 0.05,
+        "retry_backoff_base": 0.01,
+        "retry_backoff_cap": 0.05,
         "claim_interval": 0.2,
     }
     options.update(kw)
@@ -164,7 +167,7 @@ async def test_transient_errors_keep_the_batch_without_dead_lettering(
     async def done() -> bool:
         return len(stored) == 10
 
-    await run_until(consumer, done, timeout=30)
+    await run_until(consumer, done, timeout=10)
     assert await redis_client.xlen(f"{prefix}:dead") == 0
     assert (await group_info(redis_client, stream, "g")) == {"pending": 0, "lag": 0}
 
@@ -212,3 +215,37 @@ async def test_stop_finishes_and_acks_the_batch_in_hand(redis_client: aioredis.R
     await asyncio.wait_for(task, 5)
     assert len(handled) == 40
     assert (await group_info(redis_client, stream, "g")) == {"pending": 0, "lag": 0}
+
+
+async def test_retrying_a_transient_error_too_long_fails_liveness_until_it_clears(
+    redis_client: aioredis.Redis, prefix: str
+) -> None:
+    """Retried forever behind a beating heartbeat, a stuck consumer would never be restarted."""
+    stream = f"{prefix}:ticks:{{0}}"
+    await redis_client.xadd(stream, tick_fields(1))  # type: ignore[arg-type]
+    heartbeat = Heartbeat()
+    database_up = asyncio.Event()
+    stored: list[int] = []
+
+    async def handler(batch: list[Delivery[Tick]]) -> None:
+        if not database_up.is_set():
+            raise ConnectionError("connection refused")
+        stored.extend(d.message.ts for d in batch)
+
+    consumer = make_consumer(redis_client, prefix, handler, heartbeat=heartbeat, stuck_after=0.3)
+    stop = asyncio.Event()
+    task = asyncio.create_task(consumer.run(stop))
+    try:
+        async with asyncio.timeout(10):
+            while heartbeat.alive():
+                await asyncio.sleep(0.05)
+        assert heartbeat.age() < 1, "the loop itself kept beating: only the failure bound made it not alive"
+        assert list(heartbeat.stuck()) == [f"consumer g on {stream}"]
+        database_up.set()
+        async with asyncio.timeout(10):
+            while not (stored and heartbeat.alive()):
+                await asyncio.sleep(0.05)
+        assert heartbeat.stuck() == {}
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 10)

@@ -9,33 +9,50 @@ from pathlib import Path
 import pytest
 from pydantic_settings import BaseSettings
 
-SETTINGS_MODULES = [
-    "stocktrack_common.settings",
-    "stocktrack_common.emf",
-    "fetcher.settings",
-    "writer.settings",
-    "api.settings",
-    "api.dashboard.routes",
-    "streamer.settings",
-    "recommender.settings",
-    "janitor.settings",
-    "alerts.settings",
+# Each service's settings class; nested sub-models (db, emf, consumer) are reached from these.
+SERVICE_SETTINGS = [
+    ("fetcher.settings", "FetcherSettings"),
+    ("writer.settings", "WriterSettings"),
+    ("api.settings", "ApiSettings"),
+    ("streamer.settings", "StreamerSettings"),
+    ("recommender.settings", "RecommenderSettings"),
+    ("janitor.settings", "JanitorSettings"),
+    ("alerts.settings", "AlertsSettings"),
 ]
+
+
+def variables_of(settings: type[BaseSettings]) -> set[str]:
+    """The variables pydantic-settings reads: an alias as it is, else env_prefix + field name."""
+    prefix = str(settings.model_config.get("env_prefix") or "")
+    names: set[str] = set()
+    for name, field in settings.model_fields.items():
+        nested = field.annotation
+        if isinstance(nested, type) and issubclass(nested, BaseSettings):
+            names |= variables_of(nested)
+        elif isinstance(field.validation_alias, str):
+            names.add(field.validation_alias.upper())
+        else:
+            names.add(f"{prefix}{name}".upper())
+    return names
 
 
 def env_names() -> set[str]:
     names: set[str] = set()
-    for module_name in SETTINGS_MODULES:
-        module = importlib.import_module(module_name)
-        for value in vars(module).values():
-            if (
-                isinstance(value, type)
-                and issubclass(value, BaseSettings)
-                and value.__module__ == module_name
-            ):
-                prefix = str(value.model_config.get("env_prefix") or "")
-                names.update(f"{prefix}{field}".upper() for field in value.model_fields)
+    for module_name, class_name in SERVICE_SETTINGS:
+        names |= variables_of(getattr(importlib.import_module(module_name), class_name))
     return names
+
+
+def test_nested_variables_keep_their_flat_names() -> None:
+    names = env_names()
+    assert {
+        "DB_POOL_MAX",
+        "EMF_ENABLED",
+        "WRITER_BATCH_SIZE",
+        "MAX_DELIVERIES",
+        "DASHBOARD_STREAM_URL",
+    } <= names
+    assert not {"DB", "EMF", "CONSUMER", "WRITER_MAX_DELIVERIES"} & names
 
 
 @pytest.mark.parametrize("name", sorted(env_names()))

@@ -160,6 +160,9 @@ class StreamConsumer(Generic[M]):
         claim_idle_ms: int = 60_000,
         claim_interval: float = 15.0,
         retry_delay: float = 1.0,
+        retry_backoff_base: float = 0.2,
+        retry_backoff_cap: float = 5.0,
+        stuck_after: float = 300.0,
         lag_interval: float = 5.0,
         heartbeat: Heartbeat | None = None,
         transient_errors: tuple[type[BaseException], ...] = TRANSIENT_ERRORS,
@@ -184,6 +187,9 @@ class StreamConsumer(Generic[M]):
         self.claim_idle_ms = claim_idle_ms
         self.claim_interval = claim_interval
         self.retry_delay = retry_delay
+        self.retry_backoff_base = retry_backoff_base
+        self.retry_backoff_cap = retry_backoff_cap
+        self.stuck_after = stuck_after
         self.lag_interval = lag_interval
         self.heartbeat = heartbeat or Heartbeat()
         self.transient_errors = transient_errors
@@ -194,6 +200,7 @@ class StreamConsumer(Generic[M]):
         self._retry_pending_at: float | None = None
         self._next_lag = 0.0
         self._log = log.bind(group=group, consumer=consumer)
+        self._liveness_key = f"consumer {group} on {','.join(self.streams)}"
 
     async def ensure_groups(self) -> None:
         """Create the group on every stream (MKSTREAM); an existing group is left as it is."""
@@ -214,7 +221,7 @@ class StreamConsumer(Generic[M]):
                 await self._loop(stop)
                 attempt = 0
             except self.transient_errors as exc:
-                delay = backoff_delay(attempt, 0.2, 5.0)
+                delay = self._transient_failure(attempt)
                 attempt += 1
                 self._log.warning("redis unavailable, backing off", error=str(exc), delay_s=round(delay, 3))
                 await sleep_or_stop(stop, delay)
@@ -257,6 +264,7 @@ class StreamConsumer(Generic[M]):
                     raws, ahead = await ahead, None
                 else:
                     raws = await self._read(dict.fromkeys(self.streams, ">"), block=True)
+                self.heartbeat.recovered(self._liveness_key)
                 if raws:
                     if not stop.is_set():
                         ahead = asyncio.create_task(self._read(dict.fromkeys(self.streams, ">"), block=True))
@@ -380,13 +388,14 @@ class StreamConsumer(Generic[M]):
                 await self._ack([(d.stream, d.id) for d in batch])
                 MESSAGES.labels(self.group, "acked").inc(len(batch))
                 LAST_PROCESSED.labels(self.group).set(time.time())
+                self.heartbeat.recovered(self._liveness_key)
                 return
             except self.transient_errors as exc:
                 if stop.is_set():
                     # Leave the batch pending; the next start re-reads it from id 0.
                     self._log.warning("stopping with batch unacknowledged", size=len(batch), error=str(exc))
                     return
-                delay = backoff_delay(attempt, 0.2, 5.0)
+                delay = self._transient_failure(attempt)
                 attempt += 1
                 self._log.warning(
                     "transient handler error, retrying batch",
@@ -394,8 +403,7 @@ class StreamConsumer(Generic[M]):
                     size=len(batch),
                     delay_s=round(delay, 3),
                 )
-                self.heartbeat.beat()
-                await asyncio.sleep(delay)
+                await sleep_or_stop(stop, delay)
             except Exception as exc:
                 if len(batch) == 1:
                     entry = batch[0]
@@ -411,6 +419,16 @@ class StreamConsumer(Generic[M]):
                 for delivery in batch:
                     await self._handle([delivery], stop)
                 return
+
+    def _transient_failure(self, attempt: int) -> float:
+        """Keep the loop alive while retrying, but fail liveness once it has retried too long.
+
+        A transient error that never clears (a wrong password, a firewall, a server that will
+        not come back) would otherwise be retried forever behind a green /healthz.
+        """
+        self.heartbeat.beat()
+        self.heartbeat.failing(self._liveness_key, self.stuck_after)
+        return backoff_delay(attempt, self.retry_backoff_base, self.retry_backoff_cap)
 
     def _schedule_retry(self) -> None:
         if self._retry_pending_at is None:

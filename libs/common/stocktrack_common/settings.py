@@ -1,7 +1,10 @@
 """Settings every service reads from the environment (pydantic-settings).
 
-Services subclass CommonSettings and add their own fields. Settings are built in each
-service's main(), never at import time, so tests construct them with explicit values.
+Services subclass CommonSettings and add their own fields; groups of fields that one component
+reads together are nested sub-models (`db`, `emf`, a worker's `consumer`), each a BaseSettings
+with its own env prefix so the variable names stay flat (`DB_POOL_MAX`, `WRITER_BATCH_SIZE`).
+The whole tree is built once, in each service's main() (or by a test with explicit values),
+never at import time and never deep inside a module.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from psycopg.conninfo import conninfo_to_dict
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from stocktrack_common.emf import EmfSettings
 from stocktrack_common.messages import SYMBOL_PATTERN
 
 _SYMBOL_RE = re.compile(SYMBOL_PATTERN)
@@ -76,6 +80,64 @@ def parse_symbol_list(value: Any) -> list[str]:
     return symbols
 
 
+class PoolSettings(BaseSettings):
+    """One service's PostgreSQL pool (DB_*): its size, what a session may hold, how fast it comes back."""
+
+    model_config = SettingsConfigDict(env_prefix="DB_", extra="ignore", case_sensitive=False)
+
+    pool_min: int = Field(default=1, ge=0, description="smallest PostgreSQL pool")
+    pool_max: int = Field(default=10, ge=1, description="largest PostgreSQL pool")
+    statement_timeout_seconds: float = Field(
+        default=30.0, ge=0, description="server cancels a statement running longer (0 = no limit)"
+    )
+    idle_in_transaction_timeout_seconds: float = Field(
+        default=60.0, ge=0, description="server ends a session idle inside a transaction this long (0 = off)"
+    )
+    reconnect_max_delay_seconds: float = Field(
+        default=0.5,
+        gt=0,
+        le=60,
+        description="longest pause between reconnect attempts while the server is down",
+    )
+
+
+class ConsumerSettings(BaseSettings):
+    """How a worker's StreamConsumer reads, retries and dead-letters; one sub-model per service.
+
+    Each worker subclasses it with its own env prefix (WRITER_, RECOMMENDER_, ALERTS_) for the
+    read sizes; the fields with an explicit alias are shared by every worker under one name.
+    """
+
+    model_config = SettingsConfigDict(
+        env_prefix="", extra="ignore", case_sensitive=False, validate_by_name=True
+    )
+
+    batch_size: int = Field(default=500, ge=1, le=50_000, description="entries per XREADGROUP")
+    block_ms: int = Field(default=1000, ge=1, description="how long a read waits for new entries")
+    claim_idle_ms: int = Field(default=60_000, ge=1000, description="reclaim entries idle this long")
+    max_deliveries: int = Field(
+        default=5,
+        ge=1,
+        validation_alias="max_deliveries",
+        description="deliveries before an entry is dead-lettered",
+    )
+    retry_backoff_base_seconds: float = Field(
+        default=0.2,
+        gt=0,
+        validation_alias="consumer_retry_base_seconds",
+        description="first pause after a transient error (doubles per attempt, full jitter)",
+    )
+    retry_backoff_cap_seconds: float = Field(
+        default=5.0, gt=0, validation_alias="consumer_retry_max_seconds", description="longest such pause"
+    )
+    stuck_after_seconds: float = Field(
+        default=300.0,
+        gt=0,
+        validation_alias="consumer_stuck_seconds",
+        description="retrying a transient error longer than this fails /healthz, so the pod is restarted",
+    )
+
+
 class CommonSettings(BaseSettings):
     """Configuration shared by every service (see the README's configuration table)."""
 
@@ -106,10 +168,9 @@ class CommonSettings(BaseSettings):
         default_factory=socket.gethostname,
         description="stable consumer name per pod (the pod name, via the downward API)",
     )
-    max_deliveries: int = Field(default=5, ge=1, description="deliveries before an entry is dead-lettered")
-    db_pool_min: int = Field(default=1, ge=0, description="smallest PostgreSQL pool")
-    db_pool_max: int = Field(default=10, ge=1, description="largest PostgreSQL pool")
     shutdown_timeout_seconds: float = Field(default=20.0, gt=0, description="bound on the drain at SIGTERM")
+    db: PoolSettings = Field(default_factory=PoolSettings, description="DB_* variables")
+    emf: EmfSettings = Field(default_factory=EmfSettings, description="EMF_* variables")
 
     @field_validator("symbols", mode="before")
     @classmethod

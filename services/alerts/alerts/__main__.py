@@ -7,7 +7,7 @@ import sys
 from alerts.app import create_app
 from alerts.settings import AlertsSettings
 from stocktrack_common.lifecycle import run_main
-from stocktrack_common.worker_runtime import run_worker
+from stocktrack_common.runtime import run_worker
 
 
 def main() -> int:

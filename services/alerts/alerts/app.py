@@ -24,10 +24,10 @@ from alerts.shards import owned_shards
 from alerts.symbol_state import SymbolStateStore
 from alerts.target_guard import connector_kwargs
 from stocktrack_common.bars import bucket_of
-from stocktrack_common.consumer import Delivery, StreamConsumer
+from stocktrack_common.consumer import Delivery
 from stocktrack_common.messages import Signal, Tick, decode_signal, decode_tick
-from stocktrack_common.stream_names import ALERTS_GROUP, dead_stream, signals_stream, tick_stream
-from stocktrack_common.worker_runtime import WorkerContext, WorkerMain
+from stocktrack_common.runtime import WorkerContext, WorkerMain
+from stocktrack_common.stream_names import ALERTS_GROUP, signals_stream, tick_stream
 
 log = structlog.get_logger(__name__)
 
@@ -139,33 +139,23 @@ def create_app(settings: AlertsSettings) -> WorkerMain:
                 book = await rules.current()
                 await recorder.record([a for d in batch for a in evaluate_signal(book, d.message)])
 
-            common = {
-                "group": ALERTS_GROUP,
-                "consumer": settings.consumer_name,
-                "dead_stream": dead_stream(settings.stream_prefix),
-                "max_deliveries": settings.max_deliveries,
-                "block_ms": settings.alerts_block_ms,
-                "claim_idle_ms": settings.alerts_claim_idle_ms,
-                "heartbeat": ctx.heartbeat,
-            }
-            signal_consumer: StreamConsumer[Signal] = StreamConsumer(
-                ctx.redis,
+            signal_consumer = ctx.stream_consumer(
+                settings.consumer,
                 streams=[signals_stream(settings.stream_prefix)],
+                group=ALERTS_GROUP,
                 handler=handle_signals,
                 decode=decode_signal,
-                batch_size=500,
-                **common,  # type: ignore[arg-type]
+                batch_size=settings.consumer.signal_batch_size,
             )
             tick_handler = TickHandler(
                 ctx, rules, SymbolStateStore(ctx.redis, settings.stream_prefix), recorder
             )
-            tick_consumer: StreamConsumer[Tick] = StreamConsumer(
-                ctx.redis,
+            tick_consumer = ctx.stream_consumer(
+                settings.consumer,
                 streams=[tick_stream(settings.stream_prefix, k) for k in shards],
+                group=ALERTS_GROUP,
                 handler=tick_handler,
                 decode=decode_tick,
-                batch_size=2000,
-                **common,  # type: ignore[arg-type]
             )
             log.info("alerts consuming", shards=shards, consumer=settings.consumer_name)
             await asyncio.gather(

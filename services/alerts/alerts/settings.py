@@ -3,8 +3,18 @@
 from __future__ import annotations
 
 from pydantic import Field
+from pydantic_settings import SettingsConfigDict
 
-from stocktrack_common.settings import CommonSettings
+from stocktrack_common.settings import CommonSettings, ConsumerSettings
+
+
+class AlertsConsumerSettings(ConsumerSettings):
+    """ALERTS_*: one group reads the owned tick shards and the signals stream."""
+
+    model_config = SettingsConfigDict(env_prefix="ALERTS_")
+
+    batch_size: int = Field(default=2000, ge=1, le=50_000, description="tick entries per XREADGROUP")
+    signal_batch_size: int = Field(default=500, ge=1, le=50_000, description="signal entries per XREADGROUP")
 
 
 class AlertsSettings(CommonSettings):
@@ -40,5 +50,4 @@ class AlertsSettings(CommonSettings):
         default=1.0, gt=0, description="how often due retries are looked for when nothing new arrived"
     )
     alerts_sender_concurrency: int = Field(default=10, ge=1, le=200)
-    alerts_block_ms: int = Field(default=1000, ge=1)
-    alerts_claim_idle_ms: int = Field(default=60_000, ge=1000)
+    consumer: AlertsConsumerSettings = Field(default_factory=AlertsConsumerSettings)

@@ -6,7 +6,7 @@ import sys
 
 from api.app import create_app
 from api.settings import ApiSettings
-from stocktrack_common.http_runtime import serve
+from stocktrack_common.runtime import serve
 
 
 def main() -> int:

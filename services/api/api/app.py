@@ -20,20 +20,19 @@ from api.http.endpoints import add_endpoints
 from api.http.openapi import add_docs_routes
 from api.market import bars, quotes, signals, symbols
 from api.settings import POOL, PREFIX, REDIS, SETTINGS, ApiSettings
-from stocktrack_common.emf import EmfDistributions, EmfSettings
-from stocktrack_common.health import postgres_check, redis_check
+from stocktrack_common.emf import EmfDistributions
+from stocktrack_common.health import add_health_routes, postgres_check, redis_check
 from stocktrack_common.http_cors import add_cors
 from stocktrack_common.http_errors import error_middleware, request_id_middleware
 from stocktrack_common.http_observability import add_emf_flush, observability_middleware
 from stocktrack_common.pg_pool import open_pg_pool
-from stocktrack_common.redis_client import create_redis
-from stocktrack_common.worker_http import add_health_routes
+from stocktrack_common.redis_client import redis_from_url
 
 log = structlog.get_logger(__name__)
 
 
 def create_app(settings: ApiSettings) -> web.Application:
-    emf = EmfDistributions.from_settings(EmfSettings(), service="api")
+    emf = EmfDistributions.from_settings(settings.emf, service="api")
     app = web.Application(
         middlewares=[
             request_id_middleware,
@@ -52,14 +51,11 @@ def create_app(settings: ApiSettings) -> web.Application:
     async def resources(app: web.Application) -> AsyncIterator[None]:
         if not settings.api_key_pepper.get_secret_value():
             log.warning("API_KEY_PEPPER is empty: API key hashes are not keyed with a server secret")
-        app[REDIS] = await create_redis(settings.redis_url.get_secret_value())
+        # Neither client waits for its server: the api listens at once and /readyz says 503
+        # until both answer (pods start in any order).
+        app[REDIS] = redis_from_url(settings.redis_url.get_secret_value())
         app[LIMITER] = RateLimiter(app[REDIS], settings.stream_prefix)
-        app[POOL] = await open_pg_pool(
-            settings.database_url.get_secret_value(),
-            min_size=settings.db_pool_min,
-            max_size=settings.db_pool_max,
-            name="api",
-        )
+        app[POOL] = await open_pg_pool(settings.database_url.get_secret_value(), settings.db, name="api")
         yield
         await app[POOL].close()
         await app[REDIS].aclose()
@@ -79,5 +75,5 @@ def create_app(settings: ApiSettings) -> web.Application:
     add_endpoints(app, *bars.ENDPOINTS)
     add_endpoints(app, *signals.ENDPOINTS)
     add_endpoints(app, *alerts.ENDPOINTS)
-    add_dashboard_routes(app)
+    add_dashboard_routes(app, settings.dashboard_stream_url)
     return app

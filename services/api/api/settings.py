@@ -45,6 +45,10 @@ class ApiSettings(CommonSettings):
     cors_origins: CorsOrigins = Field(
         default_factory=list, description="origins allowed by CORS ('*' for any); empty = CORS off"
     )
+    dashboard_stream_url: str | None = Field(
+        default=None,
+        description="where the dashboard's browser connects for live events; unset = page host, port 8081",
+    )
 
     @field_validator("trusted_proxies", mode="before")
     @classmethod

@@ -8,7 +8,7 @@ from fetcher.app import create_app
 from fetcher.providers.registry import build_source
 from fetcher.settings import FetcherSettings
 from stocktrack_common.lifecycle import run_main
-from stocktrack_common.worker_runtime import run_worker
+from stocktrack_common.runtime import run_worker
 
 
 def main() -> int:

@@ -15,7 +15,7 @@ from fetcher.providers.registry import build_source
 from fetcher.settings import FetcherSettings
 from fetcher.tick_buffer import TickBuffer
 from fetcher.tick_publisher import TickPublisher
-from stocktrack_common.worker_runtime import WorkerContext, WorkerMain
+from stocktrack_common.runtime import WorkerContext, WorkerMain
 
 log = structlog.get_logger(__name__)
 

@@ -28,7 +28,6 @@ from janitor.settings import JanitorSettings
 from janitor.stream_trim import run_trim_streams
 from janitor.vacuum import run_vacuum
 from stocktrack_common.backoff import retry_async
-from stocktrack_common.emf import EmfSettings
 from stocktrack_common.partitions import PartitionError
 from stocktrack_common.redis_client import create_redis
 
@@ -166,5 +165,4 @@ def _unit(count_name: str) -> str:
 
 
 def create_app(settings: JanitorSettings) -> Janitor:
-    emf = EmfSettings()
-    return Janitor(settings, EmfWriter(emf.namespace, enabled=emf.enabled))
+    return Janitor(settings, EmfWriter(settings.emf.namespace, enabled=settings.emf.enabled))

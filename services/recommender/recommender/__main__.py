@@ -7,7 +7,7 @@ import sys
 from recommender.app import create_app
 from recommender.settings import RecommenderSettings
 from stocktrack_common.lifecycle import run_main
-from stocktrack_common.worker_runtime import run_worker
+from stocktrack_common.runtime import run_worker
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -13,10 +13,9 @@ from recommender.rules_config import load_rules_config
 from recommender.settings import RecommenderSettings, owned_shards
 from recommender.warmup import recent_bars
 from stocktrack_common.bars import Bar
-from stocktrack_common.consumer import StreamConsumer
-from stocktrack_common.messages import Tick, decode_tick
-from stocktrack_common.stream_names import RECOMMENDER_GROUP, dead_stream, tick_stream
-from stocktrack_common.worker_runtime import WorkerContext, WorkerMain
+from stocktrack_common.messages import decode_tick
+from stocktrack_common.runtime import WorkerContext, WorkerMain
+from stocktrack_common.stream_names import RECOMMENDER_GROUP, tick_stream
 
 log = structlog.get_logger(__name__)
 
@@ -44,20 +43,12 @@ def create_app(settings: RecommenderSettings) -> WorkerMain:
         watcher = ModelWatcher(
             redis=ctx.redis, pool=ctx.db, prefix=settings.stream_prefix, processor=processor
         )
-        consumer: StreamConsumer[Tick] = StreamConsumer(
-            ctx.redis,
+        consumer = ctx.stream_consumer(
+            settings.consumer,
             streams=[tick_stream(settings.stream_prefix, k) for k in shards],
             group=RECOMMENDER_GROUP,
-            consumer=settings.consumer_name,
             handler=processor.handle,
             decode=decode_tick,
-            dead_stream=dead_stream(settings.stream_prefix),
-            batch_size=settings.recommender_batch_size,
-            emf=ctx.emf,
-            block_ms=settings.recommender_block_ms,
-            max_deliveries=settings.max_deliveries,
-            claim_idle_ms=settings.recommender_claim_idle_ms,
-            heartbeat=ctx.heartbeat,
         )
         log.info(
             "recommender consuming",

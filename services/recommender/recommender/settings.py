@@ -6,9 +6,16 @@ from pathlib import Path
 from typing import Self
 
 from pydantic import Field, model_validator
+from pydantic_settings import SettingsConfigDict
 
-from stocktrack_common.settings import CommonSettings
+from stocktrack_common.settings import CommonSettings, ConsumerSettings
 from stocktrack_common.shard_ownership import owned_shards as shared_owned_shards
+
+
+class RecommenderConsumerSettings(ConsumerSettings):
+    """RECOMMENDER_BATCH_SIZE, RECOMMENDER_BLOCK_MS, RECOMMENDER_CLAIM_IDLE_MS."""
+
+    model_config = SettingsConfigDict(env_prefix="RECOMMENDER_")
 
 
 class RecommenderSettings(CommonSettings):
@@ -26,9 +33,7 @@ class RecommenderSettings(CommonSettings):
         default=300, ge=0, le=10_000, description="bars read from Postgres on cold start"
     )
     rules_config: Path | None = Field(default=None, description="rules TOML; default: the shipped file")
-    recommender_batch_size: int = Field(default=500, ge=1, le=50_000)
-    recommender_block_ms: int = Field(default=1000, ge=1)
-    recommender_claim_idle_ms: int = Field(default=60_000, ge=1000)
+    consumer: RecommenderConsumerSettings = Field(default_factory=RecommenderConsumerSettings)
 
     @model_validator(mode="after")
     def _index_in_range(self) -> Self:

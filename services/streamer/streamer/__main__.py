@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from stocktrack_common.http_runtime import serve
+from stocktrack_common.runtime import serve
 from streamer.app import create_app
 from streamer.settings import StreamerSettings
 

@@ -8,14 +8,13 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from stocktrack_common.emf import EmfDistributions, EmfSettings
-from stocktrack_common.health import Heartbeat, redis_check
+from stocktrack_common.emf import EmfDistributions
+from stocktrack_common.health import Heartbeat, add_health_routes, redis_check
 from stocktrack_common.http_cors import add_cors
 from stocktrack_common.http_errors import error_middleware, request_id_middleware
 from stocktrack_common.http_observability import add_emf_flush, observability_middleware
-from stocktrack_common.redis_client import create_redis
+from stocktrack_common.redis_client import redis_from_url
 from stocktrack_common.stream_names import signals_stream, tick_streams
-from stocktrack_common.worker_http import add_health_routes
 from streamer.hub import Hub
 from streamer.settings import StreamerSettings
 from streamer.sse import stream
@@ -24,7 +23,7 @@ from streamer.ws import websocket
 
 
 def create_app(settings: StreamerSettings) -> web.Application:
-    emf = EmfDistributions.from_settings(EmfSettings(), service="streamer")
+    emf = EmfDistributions.from_settings(settings.emf, service="streamer")
     app = web.Application(
         middlewares=[request_id_middleware, observability_middleware("streamer", emf), error_middleware],
         client_max_size=16 * 1024,
@@ -36,7 +35,8 @@ def create_app(settings: StreamerSettings) -> web.Application:
     heartbeat = Heartbeat(max_age=max(30.0, settings.streamer_block_ms / 1000 * 10))
 
     async def resources(app: web.Application) -> AsyncIterator[None]:
-        app[REDIS] = await create_redis(settings.redis_url.get_secret_value())
+        # No wait for Redis here: the server listens at once, /readyz says 503 until the reader has started.
+        app[REDIS] = redis_from_url(settings.redis_url.get_secret_value())
         app[HUB] = Hub(
             app[REDIS],
             tick_streams(settings.stream_prefix, settings.tick_shards),

@@ -91,7 +91,14 @@ class Hub:
         self.started.set()
 
     async def run(self, stop: asyncio.Event) -> None:
-        await self.start_positions()
+        while not stop.is_set() and not self.started.is_set():
+            self.heartbeat.beat()
+            try:
+                await self.start_positions()
+            except (aioredis.ConnectionError, aioredis.TimeoutError, OSError) as exc:
+                READ_ERRORS.inc()
+                log.warning("waiting for redis", error=f"{type(exc).__name__}: {exc}")
+                await asyncio.sleep(0.5)
         while not stop.is_set():
             self.heartbeat.beat()
             try:

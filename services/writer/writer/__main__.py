@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 
 from stocktrack_common.lifecycle import run_main
-from stocktrack_common.worker_runtime import run_worker
+from stocktrack_common.runtime import run_worker
 from writer.app import create_app
 from writer.settings import WriterSettings
 

@@ -4,21 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import gc
-from typing import Any
 
 import structlog
 from prometheus_client import Counter, Histogram
 
-from stocktrack_common.consumer import Delivery, StreamConsumer
+from stocktrack_common.consumer import Delivery
 from stocktrack_common.messages import Signal, TickRow, decode_signal
+from stocktrack_common.runtime import WorkerContext, WorkerMain
 from stocktrack_common.stream_names import (
     WRITER_GROUP,
-    dead_stream,
     latest_quotes_key,
     signals_stream,
     tick_streams,
 )
-from stocktrack_common.worker_runtime import WorkerContext, WorkerMain
 from writer.latest_quotes import LatestQuotes
 from writer.settings import WriterSettings
 from writer.signal_sink import write_signals
@@ -63,34 +61,26 @@ def create_app(settings: WriterSettings) -> WorkerMain:
             ROWS.labels("signals").inc(inserted)
             DUPLICATES.labels("signals").inc(len(batch) - inserted)
 
-        def consumer_of(
-            streams: list[str], handler: Any, decode: Any, batch_size: int
-        ) -> StreamConsumer[Any]:
-            return StreamConsumer(
-                ctx.redis,
-                streams=streams,
-                group=WRITER_GROUP,
-                consumer=settings.consumer_name,
-                handler=handler,
-                decode=decode,
-                dead_stream=dead_stream(settings.stream_prefix),
-                batch_size=batch_size,
-                max_deliveries=settings.max_deliveries,
-                block_ms=settings.writer_block_ms,
-                claim_idle_ms=settings.writer_claim_idle_ms,
-                heartbeat=ctx.heartbeat,
-                emf=ctx.emf,
-            )
-
         decode_tick = retained_tick_row(settings.tick_retention_days)
         # One consumer per shard: while one batch waits on PostgreSQL, the next shard's batch is
         # read and decoded, so the database and the Python side work at the same time.
         tick_consumers = [
-            consumer_of([stream], handle_ticks, decode_tick, settings.writer_batch_size)
+            ctx.stream_consumer(
+                settings.consumer,
+                streams=[stream],
+                group=WRITER_GROUP,
+                handler=handle_ticks,
+                decode=decode_tick,
+            )
             for stream in tick_streams(settings.stream_prefix, settings.tick_shards)
         ]
-        signal_consumer = consumer_of(
-            [signals_stream(settings.stream_prefix)], handle_signals, decode_signal, 500
+        signal_consumer = ctx.stream_consumer(
+            settings.consumer,
+            streams=[signals_stream(settings.stream_prefix)],
+            group=WRITER_GROUP,
+            handler=handle_signals,
+            decode=decode_signal,
+            batch_size=settings.consumer.signal_batch_size,
         )
         log.info("writer consuming", shards=settings.tick_shards, consumer=settings.consumer_name)
         await asyncio.gather(*(c.run(ctx.stop) for c in tick_consumers), signal_consumer.run(ctx.stop))

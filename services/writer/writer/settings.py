@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 from pydantic import Field
+from pydantic_settings import SettingsConfigDict
 
-from stocktrack_common.settings import CommonSettings, TickRetentionSettings
+from stocktrack_common.settings import CommonSettings, ConsumerSettings, TickRetentionSettings
+
+
+class WriterConsumerSettings(ConsumerSettings):
+    """WRITER_*: a large tick batch amortises round trips (see bench/ingest.py)."""
+
+    model_config = SettingsConfigDict(env_prefix="WRITER_")
+
+    batch_size: int = Field(default=10_000, ge=1, le=50_000, description="tick entries per XREADGROUP")
+    signal_batch_size: int = Field(default=500, ge=1, le=50_000, description="signal entries per XREADGROUP")
 
 
 class WriterSettings(CommonSettings, TickRetentionSettings):
-    writer_batch_size: int = Field(default=10_000, ge=1, le=50_000, description="entries per XREADGROUP")
-    writer_block_ms: int = Field(default=1000, ge=1)
-    writer_claim_idle_ms: int = Field(default=60_000, ge=1000, description="reclaim entries idle this long")
+    consumer: WriterConsumerSettings = Field(default_factory=WriterConsumerSettings)

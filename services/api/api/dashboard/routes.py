@@ -19,7 +19,6 @@ from zoneinfo import ZoneInfo
 
 import orjson
 from aiohttp import web
-from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from api.dashboard import queries
 from api.dashboard.models import ModelList, ModelPath, WatchList
@@ -33,12 +32,6 @@ STATIC_DIR = Path(__file__).parent.parent / "static" / "dashboard"
 MARKET_TZ = ZoneInfo("America/New_York")
 SPARKLINE_WINDOW = dt.timedelta(days=1)
 MODELS_SHOWN = 100
-
-
-class DashboardSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="", extra="ignore", case_sensitive=False)
-
-    dashboard_stream_url: str | None = None
 
 
 def _page(name: str) -> web.FileResponse:
@@ -112,10 +105,10 @@ async def equity_chart(request: web.Request, inputs: Inputs) -> web.StreamRespon
 
 async def page_config(request: web.Request) -> web.Response:
     """What the page's script needs to know about the deployment: where the streamer is."""
-    return json_ok({"stream_url": request.app[DASHBOARD].dashboard_stream_url})
+    return json_ok({"stream_url": request.app[STREAM_URL]})
 
 
-DASHBOARD: web.AppKey[DashboardSettings] = web.AppKey("dashboard_settings", DashboardSettings)
+STREAM_URL: web.AppKey[str | None] = web.AppKey("dashboard_stream_url")
 
 ENDPOINTS = (
     Endpoint(
@@ -149,9 +142,12 @@ ENDPOINTS = (
 )
 
 
-def add_dashboard_routes(app: web.Application, settings: DashboardSettings | None = None) -> None:
-    """Serve the pages at / and /models, their assets under /dashboard/static, and their endpoints."""
-    app[DASHBOARD] = settings or DashboardSettings()
+def add_dashboard_routes(app: web.Application, stream_url: str | None) -> None:
+    """Serve the pages at / and /models, their assets under /dashboard/static, and their endpoints.
+
+    `stream_url` is DASHBOARD_STREAM_URL (see the module docstring for what None and "" mean).
+    """
+    app[STREAM_URL] = stream_url
     app.router.add_get("/", watch_list_page)
     app.router.add_get("/models", models_page)
     app.router.add_get("/dashboard/config.json", page_config)
