@@ -113,7 +113,7 @@ def non_negative_seconds(text: str) -> float:
 async def connect_redis(target: Target) -> aioredis.Redis:
     """A client that fails fast: an operator or a probe wants an answer now, not after minutes of retries.
 
-    The services' client (redis_client.create_redis) retries for a long time because a pod must outlive
+    The services' client (redis_client.redis_from_url) retries for a long time because a pod must outlive
     a Redis restart; these commands must not, so they connect without retries and PING once.
     """
     client = aioredis.Redis.from_url(
