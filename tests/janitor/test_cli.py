@@ -31,7 +31,10 @@ def run_cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]
 def test_stocktrack_janitor_emits_emf_with_last_success(
     db_url: str, service_env: Callable[..., dict[str, str]]
 ) -> None:
-    done = run_cli(service_env(PARTITIONS_AHEAD_DAYS="1", EMF_NAMESPACE="StocktrackTest"), "partitions")
+    done = run_cli(
+        service_env(PARTITIONS_AHEAD_DAYS="1", EMF_ENABLED="true", EMF_NAMESPACE="StocktrackTest"),
+        "partitions",
+    )
 
     assert done.returncode == 0, done.stdout + done.stderr
     lines = [json.loads(line) for line in done.stdout.splitlines() if line.startswith('{"_aws"')]
