@@ -82,6 +82,7 @@ def register_model(db_url: str, redis_url: str, prefix: str, seed: int) -> str:
             train_to=START.date(),
             metrics={},
             pipeline=pipeline,
+            interval="1m",  # runs on the service's 1-minute bars
         )
         activate_model(conn, model_id)
     client = redis.Redis.from_url(redis_url)

@@ -11,7 +11,7 @@ from recommender.model_watcher import ModelWatcher
 from recommender.processor import TickProcessor
 from recommender.rules_config import load_rules_config
 from recommender.settings import RecommenderSettings, owned_shards
-from recommender.warmup import recent_bars
+from recommender.warmup import recent_bars, recent_days
 from stocktrack_common.bars import Bar
 from stocktrack_common.messages import decode_tick
 from stocktrack_common.runtime import WorkerContext, WorkerMain
@@ -32,6 +32,10 @@ def create_app(settings: RecommenderSettings) -> WorkerMain:
             async with ctx.db.connection() as conn:
                 return await recent_bars(conn, symbol, before_ms, settings.bar_interval_seconds, warmup_bars)
 
+        async def daily_warmup(symbol: str, before_ms: int) -> list[Bar]:
+            async with ctx.db.connection() as conn:
+                return await recent_days(conn, symbol, before_ms, settings.daily_warmup_days)
+
         processor = TickProcessor(
             redis=ctx.redis,
             prefix=settings.stream_prefix,
@@ -39,6 +43,8 @@ def create_app(settings: RecommenderSettings) -> WorkerMain:
             interval_ms=interval_ms,
             checkpoints=CheckpointStore(ctx.redis, settings.stream_prefix),
             warmup=warmup,
+            daily_warmup=daily_warmup,
+            daily_signals=settings.daily_signals,
         )
         watcher = ModelWatcher(
             redis=ctx.redis, pool=ctx.db, prefix=settings.stream_prefix, processor=processor

@@ -1,10 +1,11 @@
-"""Keeps the processor's model in step with the registry: load at start, reload on {p}:models events.
+"""Keeps the processor's models in step with the registry: load at start, reload on {p}:models events.
 
 Every replica reads the models stream with plain XREAD (no group) so each one sees each event.
 The event only says "something changed"; the replica then loads whatever is active in Postgres,
 so a missed or reordered event cannot leave it on a stale model for longer than the next event.
-A model that fails the registry's compatibility check is refused: the replica keeps serving
-rule signals (and its previous model, if any) and logs why.
+Every active model (one per interval and scope) is loaded; one whose interval this replica builds
+no bars for, or whose features or library versions differ, is refused with a log saying why,
+and the others (and the rules) keep serving.
 """
 
 from __future__ import annotations
@@ -21,14 +22,14 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from recommender.features import FEATURE_NAMES
 from recommender.processor import TickProcessor
-from recommender.registry import ModelMismatchError, load_active_model_async, read_models_events
+from recommender.registry import load_active_models_async, read_models_events
 from stocktrack_common.lifecycle import sleep_or_stop
 from stocktrack_common.stream_names import models_stream
 
 log = structlog.get_logger(__name__)
 
 RELOADS = Counter("stocktrack_recommender_model_loads_total", "Model (re)loads by outcome", ["outcome"])
-MODEL_ACTIVE = Gauge("stocktrack_recommender_model_active", "1 while a model produces signals")
+MODEL_ACTIVE = Gauge("stocktrack_recommender_model_active", "Active models this replica applies")
 
 
 class ModelWatcher:
@@ -48,23 +49,24 @@ class ModelWatcher:
         self.block_ms = block_ms
 
     async def reload(self) -> None:
-        try:
-            async with self.pool.connection() as conn:
-                model = await load_active_model_async(conn, FEATURE_NAMES)
-        except ModelMismatchError as exc:
+        """Load every active model this replica can use; log each refused one with the reason."""
+        processor = self.processor
+        async with self.pool.connection() as conn:
+            models, refused = await load_active_models_async(conn, FEATURE_NAMES, processor.intervals)
+        for model_id, reason in refused.items():
             RELOADS.labels("refused").inc()
-            log.error("active model refused", error=str(exc))
-            return
-        current = self.processor.model
-        if model is None:
-            if current is not None:
-                log.info("no active model any more; rule signals only")
+            log.error("active model refused", model_id=model_id, error=reason)
+        before = {m.id for m in processor.models}
+        for model in models:
+            if model.id not in before:
+                RELOADS.labels("loaded").inc()
+                log.info("model loaded", model_id=model.id, interval=model.interval, scope=model.scope)
+        if before and not models:
+            log.info("no usable active model any more; rule signals only")
+        if not models:
             RELOADS.labels("none").inc()
-        elif current is None or current.id != model.id:
-            log.info("model loaded", model_id=model.id)
-            RELOADS.labels("loaded").inc()
-        self.processor.model = model
-        MODEL_ACTIVE.set(0 if model is None else 1)
+        processor.models = tuple(models)
+        MODEL_ACTIVE.set(len(models))
 
     async def run(self, stop: asyncio.Event) -> None:
         """Load once, then follow the models stream until `stop`."""

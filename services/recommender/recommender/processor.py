@@ -1,8 +1,12 @@
 """Turns batches of ticks into closed bars, indicator updates and signals, per symbol.
 
 For each tick shard batch: restore each symbol's state (memory, else checkpoint, else warm-up
-from Postgres), fold the ticks into bars, and on each closed bar run the rule engine and, when a
-model is active, the model. A signal is published for a source only when its action or
+from Postgres), fold the ticks into bars, and on each closed bar run the rule engine and the
+active model of that symbol and interval, if any. A model only sees bars of the interval it was
+trained on: besides the rules' bars (BAR_INTERVAL_SECONDS), every symbol keeps a live daily bar,
+built from the same ticks and warmed up from `daily_bars`, for daily models. A daily model
+signals when its day closes (the first tick of the next day), or, with
+DAILY_SIGNALS=update, also on each rule bar with the day so far. A signal is published for a source only when its action or
 confidence bucket differs from the last one published, so subscribers see changes, not noise.
 Signals and checkpoints leave in one MULTI/EXEC transaction at the end of the batch; the
 consumer acks after. Nothing the batch did to a symbol's state is kept unless that transaction
@@ -14,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
 
 import redis.asyncio as aioredis
 import structlog
@@ -22,10 +26,11 @@ from prometheus_client import Counter
 
 from recommender.bar_builder import bar_values
 from recommender.checkpoint import CheckpointStore
-from recommender.registry import LoadedModel
+from recommender.features import FeatureState
+from recommender.registry import LoadedModel, interval_label
 from recommender.rules import RuleEngine, confidence_bucket
 from recommender.rules_config import RulesConfig
-from recommender.symbol_state import SymbolState
+from recommender.symbol_state import DAY_MS, SymbolState
 from stocktrack_common.bars import Bar
 from stocktrack_common.consumer import Delivery
 from stocktrack_common.indicators import IndicatorStateError
@@ -46,6 +51,7 @@ RESTORES = Counter(
 )
 
 WarmupSource = Callable[[str, int], Awaitable[list[Bar]]]
+DailySignals = Literal["close", "update"]
 
 
 class TickProcessor:
@@ -58,6 +64,8 @@ class TickProcessor:
         interval_ms: int,
         checkpoints: CheckpointStore,
         warmup: WarmupSource,
+        daily_warmup: WarmupSource | None = None,
+        daily_signals: DailySignals = "close",
     ) -> None:
         self.redis = redis
         self.signals_key = signals_stream(prefix)
@@ -66,8 +74,21 @@ class TickProcessor:
         self.interval_ms = interval_ms
         self.checkpoints = checkpoints
         self.warmup = warmup
-        self.model: LoadedModel | None = None
+        self.daily_warmup = daily_warmup
+        self.daily_signals = daily_signals
+        self.interval = interval_label(interval_ms // 1000)
+        # The rules' bars are daily already when BAR_INTERVAL_SECONDS is a day: no second builder.
+        self.separate_daily = interval_ms != DAY_MS
+        self.intervals: tuple[str, ...] = (self.interval, "1d") if self.separate_daily else ("1d",)
+        self.models: tuple[LoadedModel, ...] = ()
         self.states: dict[str, SymbolState] = {}
+
+    def model_for(self, symbol: str, interval: str) -> LoadedModel | None:
+        """The active model for this symbol's bars of `interval`: its own scope first, else the universe's."""
+        fitting = [m for m in self.models if m.applies_to(symbol, interval)]
+        if not fitting:
+            return None
+        return min(fitting, key=lambda m: (m.symbols is None, len(m.symbols or ()), m.id))
 
     async def handle(self, batch: list[Delivery[Tick]]) -> None:
         """The consumer's handler: idempotent, so a redelivered batch changes nothing twice.
@@ -109,6 +130,12 @@ class TickProcessor:
                 LATE_TICKS.inc()
             if closed is not None:
                 signals.extend(self._on_bar(state, closed, publish=True))
+            if self.separate_daily:
+                day, _ = state.daily.add(tick.ts, tick.price, tick.size)
+                if day is not None:
+                    signals.extend(self._on_daily_bar(state, day, publish=True))
+                elif closed is not None and self.daily_signals == "update":
+                    signals.extend(self._on_daily_update(state, closed))
         return signals
 
     async def _state(self, symbol: str, first_ts: int) -> SymbolState:
@@ -135,9 +162,74 @@ class TickProcessor:
             self._on_bar(state, bar, publish=False)
         if history:
             state.bars.closed_through_ms = history[-1].bucket
-        RESTORES.labels("postgres" if history else "empty").inc()
-        log.info("symbol warmed up", symbol=symbol, bars=len(history))
+        days: list[Bar] = []
+        if self.separate_daily and self.daily_warmup is not None:
+            days = await self.daily_warmup(symbol, state.daily.bucket_of(first_ts))
+            for day in days:
+                self._on_daily_bar(state, day, publish=False)
+            if days:
+                state.daily.closed_through_ms = days[-1].bucket
+        RESTORES.labels("postgres" if history or days else "empty").inc()
+        log.info("symbol warmed up", symbol=symbol, bars=len(history), daily_bars=len(days))
         return state
+
+    def _bar_info(self, bar: Bar, interval_ms: int) -> dict[str, Any]:
+        return {
+            "bucket_ms": bar.bucket,
+            "interval_ms": interval_ms,
+            "open": str(bar.open),
+            "high": str(bar.high),
+            "low": str(bar.low),
+            "close": str(bar.close),
+            "volume": bar.volume,
+            "trades": bar.trades,
+        }
+
+    def _model_signal(
+        self,
+        state: SymbolState,
+        model: LoadedModel,
+        features: dict[str, float],
+        bar: Bar,
+        reasons: dict[str, Any],
+        signal_ts: int | None = None,
+    ) -> list[Signal]:
+        action, confidence, probabilities = model.predict(features)
+        source = f"model:{model.id}"
+        active = {f"model:{m.id}" for m in self.models}
+        for stale in [k for k in state.last_emitted if k.startswith("model:") and k not in active]:
+            del state.last_emitted[stale]  # a replaced model's memory would only grow the checkpoint
+        full = {
+            "model_id": model.id,
+            "interval": model.interval,
+            "scope": model.scope,
+            "probabilities": probabilities,
+            "features": {k: round(v, 10) for k, v in features.items()},
+            **reasons,
+        }
+        return self._maybe_signal(state, bar, source, action, confidence, full, signal_ts)
+
+    def _on_daily_bar(self, state: SymbolState, bar: Bar, *, publish: bool) -> list[Signal]:
+        """A day closed: update the daily features and, when publishing, run the symbol's daily model."""
+        features = state.daily_features.update(bar_values(bar))
+        model = self.model_for(state.symbol, "1d")
+        if not publish or model is None or features is None:
+            return []
+        reasons = {"day": "closed", "bar": self._bar_info(bar, DAY_MS)}
+        return self._model_signal(state, model, features, bar, reasons)
+
+    def _on_daily_update(self, state: SymbolState, closed: Bar) -> list[Signal]:
+        """DAILY_SIGNALS=update: the daily model's verdict on the day so far, at each closed rule bar."""
+        model = self.model_for(state.symbol, "1d")
+        today = state.daily.current
+        if model is None or today is None:
+            return []
+        provisional = FeatureState.from_state(state.daily_features.to_state())
+        features = provisional.update(bar_values(today))
+        if features is None:
+            return []
+        reasons = {"day": "forming", "bar": self._bar_info(today, DAY_MS)}
+        return self._model_signal(state, model, features, today, reasons, signal_ts=closed.bucket)
 
     def _on_bar(self, state: SymbolState, bar: Bar, *, publish: bool) -> list[Signal]:
         """Update indicators with a closed bar; returns the signals to publish (none during warm-up)."""
@@ -149,16 +241,7 @@ class TickProcessor:
         if not publish:
             return []
         out: list[Signal] = []
-        bar_info = {
-            "bucket_ms": bar.bucket,
-            "interval_ms": self.interval_ms,
-            "open": str(bar.open),
-            "high": str(bar.high),
-            "low": str(bar.low),
-            "close": str(bar.close),
-            "volume": bar.volume,
-            "trades": bar.trades,
-        }
+        bar_info = self._bar_info(bar, self.interval_ms)
         decision = self.engine.decide(snapshot)
         if decision.ready:
             out.extend(
@@ -168,24 +251,17 @@ class TickProcessor:
                     "rules",
                     decision.action,
                     decision.confidence,
-                    {**decision.reasons(), "bar": bar_info},
+                    {**decision.reasons(), "interval": self.interval, "bar": bar_info},
                 )
             )
-        model = self.model
+        model = self.model_for(state.symbol, self.interval)
         if model is not None and features is not None:
-            action, confidence, probabilities = model.predict(features)
             reasons = {
-                "model_id": model.id,
-                "probabilities": probabilities,
-                "features": {k: round(v, 10) for k, v in features.items()},
                 "rules": [f.rule for f in decision.fired],
                 "indicators": snapshot.as_reasons(),
                 "bar": bar_info,
             }
-            source = f"model:{model.id}"
-            for stale in [k for k in state.last_emitted if k.startswith("model:") and k != source]:
-                del state.last_emitted[stale]  # a replaced model's memory would only grow the checkpoint
-            out.extend(self._maybe_signal(state, bar, source, action, confidence, reasons))
+            out.extend(self._model_signal(state, model, features, bar, reasons))
         return out
 
     def _maybe_signal(
@@ -196,6 +272,7 @@ class TickProcessor:
         action: str,
         confidence: float,
         reasons: dict[str, Any],
+        signal_ts: int | None = None,
     ) -> list[Signal]:
         bucket = confidence_bucket(confidence, self.rules_config.vote.confidence_buckets)
         if state.last_emitted.get(source) == [action, bucket]:
@@ -204,7 +281,7 @@ class TickProcessor:
         return [
             Signal(
                 symbol=state.symbol,
-                ts=bar.bucket,
+                ts=bar.bucket if signal_ts is None else signal_ts,
                 price=Decimal(bar.close),
                 action=action,  # type: ignore[arg-type]
                 confidence=round(min(max(confidence, 0.0), 1.0), 6),

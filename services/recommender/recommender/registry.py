@@ -5,6 +5,11 @@ without shared disks. Unpickling a scikit-learn pipeline under other library ver
 or, worse, silently behave differently, and a model fed features in another order predicts
 nonsense; so loading compares the stored library versions and feature list with the running
 code first and refuses a mismatch with an error that says what differs and what to do.
+
+A model belongs to one timeframe and scope: it records the bar interval it was trained on
+(`bar_interval`, e.g. '1d') and the symbols it serves (`scope`: a sorted comma list, or '*' for
+any symbol). One model per (interval, scope) is active, so activating MSFT's model leaves AAPL's
+alone, and a recommender applies a model only to bars of its interval.
 """
 
 from __future__ import annotations
@@ -30,12 +35,15 @@ from stocktrack_common.stream_names import models_stream
 # Versions that must match exactly for a stored pipeline to be trusted.
 CHECKED_LIBRARIES = ("scikit-learn", "numpy")
 
+UNIVERSE = "*"
 INSERT_SQL = """
-INSERT INTO models (id, algorithm, params, features, label_spec, train_from, train_to, metrics, artifact, active)
-VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, false)
+INSERT INTO models (id, algorithm, params, features, label_spec, train_from, train_to, metrics, artifact,
+                    bar_interval, scope, active)
+VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, false)
 """
-ACTIVE_SQL = "SELECT id, params, features, label_spec, artifact FROM models WHERE active"
-BY_ID_SQL = "SELECT id, params, features, label_spec, artifact FROM models WHERE id = %s"
+_COLUMNS = "id, params, features, label_spec, artifact, bar_interval, scope"
+ACTIVE_SQL = f"SELECT {_COLUMNS} FROM models WHERE active ORDER BY bar_interval, scope"
+BY_ID_SQL = f"SELECT {_COLUMNS} FROM models WHERE id = %s"
 
 
 class ModelMismatchError(RuntimeError):
@@ -50,6 +58,17 @@ class LoadedModel:
     pipeline: Pipeline
     features: tuple[str, ...]
     label_spec: dict[str, Any]
+    interval: str = "1d"
+    scope: str = UNIVERSE
+
+    @property
+    def symbols(self) -> frozenset[str] | None:
+        """The symbols this model serves; None for any symbol."""
+        return None if self.scope == UNIVERSE else frozenset(self.scope.split(","))
+
+    def applies_to(self, symbol: str, interval: str) -> bool:
+        symbols = self.symbols
+        return interval == self.interval and (symbols is None or symbol in symbols)
 
     def predict(self, features: dict[str, float]) -> tuple[str, float, dict[str, float]]:
         """(action, confidence = probability of that action, probability per class) for one row."""
@@ -66,6 +85,19 @@ class LoadedModel:
 
 def running_versions() -> dict[str, str]:
     return {"scikit-learn": sklearn.__version__, "numpy": np.__version__}
+
+
+def interval_label(seconds: int) -> str:
+    """'1m', '5m', '1h', '1d', ...: the bar interval as models and signals name it."""
+    for unit, size in (("d", 86_400), ("h", 3_600), ("m", 60)):
+        if seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+def scope_of(symbols: list[str] | None) -> str:
+    """The scope a model trained on `symbols` serves: those symbols, or any symbol when None."""
+    return UNIVERSE if not symbols else ",".join(sorted(set(symbols)))
 
 
 def new_model_id(now: datetime | None = None) -> str:
@@ -93,6 +125,8 @@ def save_model(
     train_to: date,
     metrics: dict[str, Any],
     pipeline: Pipeline,
+    interval: str = "1d",
+    scope: str = UNIVERSE,
 ) -> None:
     """Insert an inactive model row; params carry the library versions the loader checks."""
     stored_params = {"estimator": params, "library_versions": library_versions}
@@ -108,17 +142,24 @@ def save_model(
             train_to,
             Jsonb(metrics),
             serialise_pipeline(pipeline),
+            interval,
+            scope,
         ),
     )
 
 
 def activate_model(conn: psycopg.Connection, model_id: str) -> None:
-    """Make `model_id` the one active model, atomically (the unique partial index allows one)."""
+    """Make `model_id` the active model of its (interval, scope), atomically; other scopes keep theirs."""
     with conn.transaction():
-        found = conn.execute("SELECT 1 FROM models WHERE id = %s FOR UPDATE", (model_id,)).fetchone()
+        found = conn.execute(
+            "SELECT bar_interval, scope FROM models WHERE id = %s FOR UPDATE", (model_id,)
+        ).fetchone()
         if found is None:
             raise LookupError(f"no model {model_id!r}")
-        conn.execute("UPDATE models SET active = false WHERE active AND id <> %s", (model_id,))
+        conn.execute(
+            "UPDATE models SET active = false WHERE active AND id <> %s AND bar_interval = %s AND scope = %s",
+            (model_id, *found),
+        )
         conn.execute("UPDATE models SET active = true WHERE id = %s", (model_id,))
 
 
@@ -163,12 +204,33 @@ def check_compatibility(
         )
 
 
-def _materialise(row: tuple[Any, ...], expected_features: tuple[str, ...]) -> LoadedModel:
-    model_id, params, features, label_spec, artifact = row
+def check_interval(model_id: str, interval: str, supported: tuple[str, ...]) -> None:
+    """Raise ModelMismatchError when the running service builds no bars of the model's interval."""
+    if interval not in supported:
+        raise ModelMismatchError(
+            f"model {model_id} was trained on {interval} bars, but this recommender builds "
+            f"{' and '.join(supported)} bars: a model only ever sees bars of the interval it was "
+            "trained on. Train one for these bars, or change BAR_INTERVAL_SECONDS."
+        )
+
+
+def _materialise(
+    row: tuple[Any, ...], expected_features: tuple[str, ...], intervals: tuple[str, ...] | None = None
+) -> LoadedModel:
+    model_id, params, features, label_spec, artifact, interval, scope = row
     params, features, label_spec = _json(params), _json(features), _json(label_spec)
+    if intervals is not None:
+        check_interval(model_id, interval, intervals)
     check_compatibility(model_id, params, features, expected_features)
     pipeline = joblib.load(io.BytesIO(bytes(artifact)))
-    return LoadedModel(id=model_id, pipeline=pipeline, features=tuple(features), label_spec=label_spec)
+    return LoadedModel(
+        id=model_id,
+        pipeline=pipeline,
+        features=tuple(features),
+        label_spec=label_spec,
+        interval=interval,
+        scope=scope,
+    )
 
 
 def load_model(
@@ -179,13 +241,19 @@ def load_model(
     return None if row is None else _materialise(row, expected_features)
 
 
-async def load_active_model_async(
-    conn: psycopg.AsyncConnection, expected_features: tuple[str, ...]
-) -> LoadedModel | None:
-    """The active model for the streaming service, or None when none is active."""
+async def load_active_models_async(
+    conn: psycopg.AsyncConnection, expected_features: tuple[str, ...], intervals: tuple[str, ...]
+) -> tuple[list[LoadedModel], dict[str, str]]:
+    """Every active model the streaming service can use, and why each other one was refused."""
     cursor = await conn.execute(ACTIVE_SQL)
-    row = await cursor.fetchone()
-    return None if row is None else _materialise(row, expected_features)
+    usable: list[LoadedModel] = []
+    refused: dict[str, str] = {}
+    for row in await cursor.fetchall():
+        try:
+            usable.append(_materialise(row, expected_features, intervals))
+        except ModelMismatchError as exc:
+            refused[str(row[0])] = str(exc)
+    return usable, refused
 
 
 async def read_models_events(

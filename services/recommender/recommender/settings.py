@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Self
+from typing import Literal, Self
 
 from pydantic import Field, model_validator
 from pydantic_settings import SettingsConfigDict
@@ -29,6 +29,11 @@ class RecommenderSettings(CommonSettings):
     )
     replica_count: int | None = Field(default=None, ge=1, description="replicas sharing the shards")
     bar_interval_seconds: int = Field(default=60, ge=1, le=86_400)
+    daily_signals: Literal["close", "update"] = Field(
+        default="close",
+        description="daily models signal when the day closes, or also on each rule bar with the day so far",
+    )
+    daily_warmup_days: int = Field(default=260, ge=0, le=5_000, description="daily bars read on cold start")
     warmup_bars: int = Field(
         default=300, ge=0, le=10_000, description="bars read from Postgres on cold start"
     )

@@ -11,7 +11,8 @@ from recommender.rules import RuleIndicators
 from recommender.rules_config import RulesConfig
 from stocktrack_common.stream_ids import parse_stream_id
 
-STATE_VERSION = 1
+STATE_VERSION = 2
+DAY_MS = 86_400_000
 
 
 @dataclass
@@ -20,6 +21,9 @@ class SymbolState:
     bars: BarBuilder
     rules: RuleIndicators
     features: FeatureState
+    # The day so far and the daily model's features: daily models see daily bars only.
+    daily: BarBuilder = field(default_factory=lambda: BarBuilder(DAY_MS))
+    daily_features: FeatureState = field(default_factory=FeatureState)
     # source -> [action, confidence bucket] of the last published signal: publish on change only.
     last_emitted: dict[str, list[Any]] = field(default_factory=dict)
     # Newest stream entry folded in; redeliveries at or below it are skipped (idempotent handler).
@@ -37,6 +41,8 @@ class SymbolState:
             "bars": self.bars.to_state(),
             "rules": self.rules.to_state(),
             "features": self.features.to_state(),
+            "daily": self.daily.to_state(),
+            "daily_features": self.daily_features.to_state(),
             "last_emitted": self.last_emitted,
             "last_id": self.last_id,
             "bars_closed": self.bars_closed,
@@ -58,6 +64,8 @@ class SymbolState:
             bars=BarBuilder.from_state(interval_ms, state["bars"]),
             rules=RuleIndicators.from_state(config, state["rules"]),
             features=FeatureState.from_state(state["features"]),
+            daily=BarBuilder.from_state(DAY_MS, state["daily"]),
+            daily_features=FeatureState.from_state(state["daily_features"]),
             last_emitted={str(k): list(v) for k, v in state["last_emitted"].items()},
             last_id=str(state["last_id"]),
             bars_closed=int(state["bars_closed"]),

@@ -26,7 +26,14 @@ from recommender.dataset import build_dataset, load_daily_bars
 from recommender.gate import GateConfig
 from recommender.labels import LabelSpec
 from recommender.model_factory import ALGORITHMS
-from recommender.registry import activate_model, announce_activation, new_model_id, save_model
+from recommender.registry import (
+    UNIVERSE,
+    activate_model,
+    announce_activation,
+    new_model_id,
+    save_model,
+    scope_of,
+)
 from recommender.report_output import write_equity_chart, write_report_json
 from recommender.rules_config import RulesConfigError, load_rules_config
 from recommender.training import TrainConfig, run_training
@@ -35,10 +42,18 @@ from stocktrack_common.settings import CommonSettings, parse_symbol_list
 
 log = structlog.get_logger(__name__)
 
+# Training reads daily_bars: every model it makes is a model of daily bars.
+DAILY = "1d"
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="stocktrack train", description=__doc__.splitlines()[0])
     parser.add_argument("--symbols", help="comma-separated symbols (default: every symbol in daily_bars)")
+    parser.add_argument(
+        "--universe",
+        action="store_true",
+        help="serve every symbol (scope '*'); default: the --symbols given, or every symbol without them",
+    )
     parser.add_argument("--from", dest="start", type=date.fromisoformat, help="first day (YYYY-MM-DD)")
     parser.add_argument("--to", dest="end", type=date.fromisoformat, help="last day (YYYY-MM-DD)")
     parser.add_argument("--algorithm", choices=ALGORITHMS, default="logistic_regression")
@@ -111,7 +126,14 @@ def train(argv: list[str], settings: CommonSettings | None = None) -> dict[str, 
         dataset = build_dataset(bars, config.label, rules_config)
         result = run_training(dataset, config, progress=not args.no_progress)
         model_id = new_model_id()
-        report = {"model_id": model_id, **result.report, "rules_config": rules_config.model_dump()}
+        scope = UNIVERSE if args.universe else scope_of(symbols)
+        report = {
+            "model_id": model_id,
+            "bar_interval": DAILY,
+            "scope": scope,
+            **result.report,
+            "rules_config": rules_config.model_dump(),
+        }
         data = report["data"]
         out_dir: Path = args.output_dir
         passed = bool(report["gate"]["passed"])
@@ -146,6 +168,8 @@ def train(argv: list[str], settings: CommonSettings | None = None) -> dict[str, 
                 "equity_chart_png": base64.b64encode(chart_path.read_bytes()).decode(),
             },
             pipeline=result.pipeline,
+            interval=DAILY,
+            scope=scope,
         )
         if activate:
             activate_model(conn, model_id)
@@ -163,6 +187,7 @@ def train(argv: list[str], settings: CommonSettings | None = None) -> dict[str, 
     log.info(
         "training finished",
         model_id=model_id,
+        scope=scope,
         activated=activate,
         forced=report["activation"]["forced"],
         gate=report["gate"]["verdict"],

@@ -2,6 +2,8 @@
 
 A symbol without a checkpoint would otherwise need hours of live bars before SMA(200) and the
 model's features exist; the writer has been storing 1-minute bars all along, so read those.
+Daily models need 200 days: `recent_days` reads `daily_bars` (split-adjusted as training
+adjusts them), then days after the last stored one rolled up from `bars_1m`.
 """
 
 from __future__ import annotations
@@ -68,3 +70,40 @@ async def recent_bars(
         )
         for r in rows
     ]
+
+
+DAILY_SQL = """
+SELECT (extract(epoch FROM day::timestamp AT TIME ZONE 'UTC') * 1000)::bigint, open, high, low, close,
+       coalesce(adj_close, close), volume
+FROM daily_bars
+WHERE symbol = %(symbol)s AND day < (to_timestamp(%(before_ms)s / 1000.0) AT TIME ZONE 'UTC')::date
+ORDER BY day DESC
+LIMIT %(limit)s
+"""
+
+
+async def recent_days(conn: AsyncConnection, symbol: str, before_ms: int, limit: int) -> list[Bar]:
+    """Up to `limit` daily bars before the day starting at `before_ms`, oldest first."""
+    if limit <= 0:
+        return []
+    cursor = await conn.execute(DAILY_SQL, {"symbol": symbol, "before_ms": before_ms, "limit": limit})
+    days = []
+    for bucket, o, h, lo, c, adj, volume in reversed(await cursor.fetchall()):
+        factor = Decimal(adj) / Decimal(c) if c else Decimal(1)
+        days.append(
+            Bar(
+                int(bucket),
+                o * factor,
+                h * factor,
+                lo * factor,
+                c * factor,
+                int(volume),
+                1,
+                int(bucket),
+                int(bucket),
+            )
+        )
+    after = days[-1].bucket if days else -1
+    minute_days = await recent_bars(conn, symbol, before_ms, 86_400, limit)
+    days.extend(d for d in minute_days if d.bucket > after)
+    return days[-limit:]
