@@ -345,3 +345,30 @@ def test_cli_needs_a_start_day_for_providers(monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setenv("ALPHAVANTAGE_API_KEY", "k")
     assert backfill_main(["--provider", "alphavantage", "--symbols", "IBM"]) == 2
     assert os.environ.get("ALPHAVANTAGE_API_KEY") == "k"
+
+
+async def test_alpaca_daily_backfill_of_many_symbols_uses_the_multi_symbol_endpoint(
+    fake_provider: FakeProvider, db_url: str
+) -> None:
+    fake_provider.script(
+        "/v2/stocks/bars?adjustment=raw", Reply(fixture_text("alpaca/bars_multi_1day_raw.json"))
+    )
+    fake_provider.script(
+        "/v2/stocks/bars?adjustment=all", Reply(fixture_text("alpaca/bars_multi_1day_all.json"))
+    )
+    client = clients.alpaca(fake_provider.url)
+    try:
+        result = await backfill(
+            db_url, client, ["AAPL", "MSFT"], date(2022, 1, 1), date(2024, 12, 31), progress=False
+        )
+    finally:
+        await client.aclose()
+    assert result.rows == 3 and not result.failures
+    # Two requests for 2 symbols x 3 yearly chunks, instead of 2 per symbol and chunk (12).
+    assert [(r.path, r.query["adjustment"], r.query["symbols"]) for r in fake_provider.requests] == [
+        ("/v2/stocks/bars", "all", "AAPL,MSFT"),
+        ("/v2/stocks/bars", "raw", "AAPL,MSFT"),
+    ]
+    assert {r.query["feed"] for r in fake_provider.requests} == {"sip"}
+    msft = next(r for r in rows(db_url, DAILY_ROWS) if r[0] == "MSFT")
+    assert msft[5] == Decimal("414.74") and msft[6] == Decimal("413.92")

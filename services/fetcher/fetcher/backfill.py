@@ -199,6 +199,13 @@ async def backfill(
         total=len(chunks) * len(symbols), unit="chunk", desc=f"backfill {interval}", disable=not progress
     )
     async with await psycopg.AsyncConnection.connect(database_url) as conn:
+        prefetch = getattr(client, "prefetch", None)
+        if prefetch is not None and chunks:
+            # Providers with a multi-symbol endpoint load the run's history in a few requests.
+            try:
+                await prefetch(list(symbols), chunks[0][0], chunks[-1][1], interval)
+            except ProviderError as exc:
+                log.warning("multi-symbol prefetch failed; fetching per symbol", outcome=exc.outcome)
         for symbol in symbols:
             try:
                 if interval == "1d":

@@ -104,6 +104,7 @@ class AlpacaClient:
         self.feed = feed
         self.history_feed = history_feed
         self.clock = clock
+        self._prefetched: dict[str, tuple[list[dict[str, Any]], list[dict[str, Any]]]] = {}
 
     async def aclose(self) -> None:
         await self.http.aclose()
@@ -207,15 +208,64 @@ class AlpacaClient:
             )
         return bars
 
-    async def daily_bars(self, symbol: str, start: date, end: date) -> list[DailyBar]:
-        """Raw OHLCV, with the close of the split- and dividend-adjusted series as adj_close."""
+    async def _multi_bars(
+        self, symbols: list[str], start: datetime, end: datetime, adjustment: str
+    ) -> dict[str, list[dict[str, Any]]]:
+        """Daily bars of many symbols in one paged series (`/v2/stocks/bars?symbols=`)."""
+        end = self._history_end(end)
+        found: dict[str, list[dict[str, Any]]] = {symbol: [] for symbol in symbols}
+        if end <= start:
+            return found
+        token: str | None = None
+        while True:
+            query = {
+                "symbols": ",".join(symbols),
+                "timeframe": "1Day",
+                "start": rfc3339(start),
+                "end": rfc3339(end),
+                "adjustment": adjustment,
+                "limit": str(PAGE_LIMIT),
+                "feed": self.history_feed,
+            }
+            if token:
+                query["page_token"] = token
+            data = require_dict(
+                NAME, await self.http.get_json("/v2/stocks/bars", query, endpoint="bars"), "bars"
+            )
+            by_symbol = require_dict(NAME, data.get("bars") or {}, "bars")
+            for symbol, rows in by_symbol.items():
+                if not isinstance(rows, list):
+                    raise MalformedResponse(NAME, "bars: a symbol's bars are not a list")
+                found.setdefault(symbol, []).extend(require_dict(NAME, row, "bar") for row in rows)
+            token = data.get("next_page_token")
+            if not token:
+                return found
+
+    async def prefetch(self, symbols: list[str], start: date, end: date, interval: str) -> None:
+        """Daily history of every symbol of a backfill run in one paged series per adjustment,
+        instead of two requests per symbol and chunk: inside 200 calls a minute on a free plan."""
+        if interval != "1d" or len(symbols) < 2:
+            return
         begin = datetime.combine(start, time(0), tzinfo=EASTERN)
         finish = datetime.combine(end + timedelta(days=1), time(0), tzinfo=EASTERN)
+        adjusted = await self._multi_bars(symbols, begin, finish, "all")
+        raw = await self._multi_bars(symbols, begin, finish, "raw")
+        self._prefetched = {symbol: (raw.get(symbol, []), adjusted.get(symbol, [])) for symbol in symbols}
+
+    async def daily_bars(self, symbol: str, start: date, end: date) -> list[DailyBar]:
+        """Raw OHLCV, with the close of the split- and dividend-adjusted series as adj_close."""
+        if symbol in self._prefetched:
+            raw_rows, adjusted_rows = self._prefetched[symbol]
+        else:
+            begin = datetime.combine(start, time(0), tzinfo=EASTERN)
+            finish = datetime.combine(end + timedelta(days=1), time(0), tzinfo=EASTERN)
+            adjusted_rows = await self._bars(symbol, "1Day", begin, finish, "all")
+            raw_rows = await self._bars(symbol, "1Day", begin, finish, "raw")
         adjusted: dict[date, Decimal] = {}
-        for row in await self._bars(symbol, "1Day", begin, finish, "all"):
+        for row in adjusted_rows:
             adjusted[_eastern_day(row.get("t"))] = positive_decimal(NAME, row.get("c"), "c")
         bars = []
-        for row in await self._bars(symbol, "1Day", begin, finish, "raw"):
+        for row in raw_rows:
             day = _eastern_day(row.get("t"))
             if not start <= day <= end:
                 continue

@@ -131,7 +131,9 @@ class TiingoClient:
         for item in data:
             row = require_dict(NAME, item, "daily row")
             if row.get("divCash", 0) not in (0, None) or row.get("splitFactor", 1) not in (1, None):
-                days.append(datetime.fromtimestamp(rfc3339_ms(NAME, row.get("date"), "date") / 1000, tz=UTC).date())
+                days.append(
+                    datetime.fromtimestamp(rfc3339_ms(NAME, row.get("date"), "date") / 1000, tz=UTC).date()
+                )
         return days
 
     async def minute_bars(self, symbol: str, start: datetime, end: datetime) -> list[MinuteBar]:
