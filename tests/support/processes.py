@@ -116,5 +116,7 @@ def child_env(**values: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in {"REDIS_URL", "DATABASE_URL", "STREAM_PREFIX"}}
     env.update(values)
     env.setdefault("LOG_LEVEL", "INFO")
+    # Tests stamp ticks on fixed past days; tests of the retention policy set their own value.
+    env.setdefault("TICK_RETENTION_DAYS", "36500")
     env["PYTHONUNBUFFERED"] = "1"
     return env
