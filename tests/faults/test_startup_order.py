@@ -42,6 +42,7 @@ def waits_logged(proc: ServiceProcess) -> list[dict[str, object]]:
     return [line for line in lines if line.get("event") == "waiting for dependencies"]
 
 
+@pytest.mark.outage
 def test_workers_started_before_redis_and_postgres_wait_then_work(
     services: Services, stopped_postgres: tuple[EmbeddedPostgres, str], tmp_path: Path
 ) -> None:
