@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from tests.support.waiting import wait_until
 
 
 @dataclass(frozen=True)
@@ -43,12 +44,7 @@ class Receiver:
             return [r for r in self.requests if r.path == path]
 
     def wait_for(self, predicate: Callable[[], bool], timeout: float = 20.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if predicate():
-                return
-            time.sleep(0.05)
-        raise AssertionError(f"receiver condition not met in {timeout}s; got {len(self.requests)} requests")
+        wait_until(predicate, timeout, f"the receiver's condition ({len(self.requests)} requests so far)")
 
 
 @contextmanager

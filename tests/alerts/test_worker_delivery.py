@@ -17,6 +17,7 @@ from stocktrack_common.messages import Signal, Tick
 from stocktrack_common.stream_names import shard_for, signals_stream, tick_stream, tick_streams
 from tests.alerts.receiver import Receiver, running_receiver
 from tests.support.processes import Services
+from tests.support.waiting import wait_until
 
 Action = Literal["buy", "sell", "hold"]
 SECRET = "test-signing-secret"
@@ -127,11 +128,12 @@ def test_alerts_are_signed_retried_dead_lettered_and_never_duplicated(
             return {rule_id: (status, attempts) for rule_id, status, attempts in rows}
 
         # The receiver answers before the sender records the outcome: wait for the rows.
-        settled = {"sell-flaky": ("delivered", 3), "sell-down": ("dead", 3)}
-        deadline = time.monotonic() + 5
-        while {k: outcomes().get(k) for k in settled} != settled and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert {k: outcomes().get(k) for k in settled} == settled
+        recorded = {"sell-flaky": ("delivered", 3), "sell-down": ("dead", 3)}
+        wait_until(
+            lambda: {k: outcomes().get(k) for k in recorded} == recorded,
+            5,
+            "the delivery outcomes to be recorded",
+        )
 
         # Crash, then make every entry come round again: the group rewinds to the start and the
         # producer publishes the same events twice more. Nothing may be delivered a second time.
@@ -144,7 +146,19 @@ def test_alerts_are_signed_retried_dead_lettered_and_never_duplicated(
         fresh = signal("AAPL", "buy", now + 10)
         client.xadd(signals_stream(prefix), fresh.to_fields())  # type: ignore[arg-type]
         rx.wait_for(lambda: len(successful(rx, "/hook")) == 2)
-        time.sleep(1.5)  # room for any duplicate to show up
+
+        def settled() -> bool:
+            """Every entry handled and acknowledged and no delivery left to send: a duplicate would be in."""
+            idle = True
+            for stream in [signals_stream(prefix), *tick_streams(prefix, SHARDS)]:
+                last_id = client.xinfo_stream(stream)["last-generated-id"]
+                for g in client.xinfo_groups(stream):
+                    if g["name"] == b"alerts":
+                        idle &= int(g["pending"]) == 0 and g["last-delivered-id"] == last_id
+            unsent = conn.execute("SELECT count(*) FROM alert_deliveries WHERE status = 'pending'").fetchone()
+            return idle and unsent == (0,)
+
+        wait_until(settled, 30, "the restarted worker to settle")
 
         delivered = [d for path in ("/hook", "/flaky", "/slack") for d in successful(rx, path)]
         assert Counter(delivered).most_common(1)[0][1] == 1, "an alert was delivered twice"

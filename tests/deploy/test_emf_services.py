@@ -14,11 +14,15 @@ import redis
 from stocktrack_common.messages import Tick
 from stocktrack_common.stream_names import shard_for, tick_stream
 from tests.support.processes import Services
+from tests.support.waiting import wait_until
 
 
 def emf_lines(output: str, metric: str) -> list[dict]:  # type: ignore[type-arg]
     lines = []
-    for line in output.splitlines():
+    # Only complete lines: the service may be writing the last one while the test reads.
+    for line in output.splitlines(keepends=True):
+        if not line.endswith("\n"):
+            continue
         if line.startswith("{") and '"_aws"' in line:
             doc = json.loads(line)
             if metric in doc:
@@ -39,11 +43,22 @@ def test_api_and_writer_emit_latency_distributions(services: Services, redis_url
     for _ in range(5):
         with contextlib.suppress(urllib.error.HTTPError):
             urllib.request.urlopen(f"http://127.0.0.1:{api.port}/v1/quotes/AAPL/latest", timeout=5)
-    time.sleep(1.5)
+
+    def quote_requests() -> list[dict]:  # type: ignore[type-arg]
+        lines = emf_lines(api.output(), "RequestLatency")
+        return [d for d in lines if d["Route"] == "/v1/quotes/{symbol}/latest"]
+
+    # Both flush every 0.5 s: wait for the flushes that carry the five requests and the batch.
+    wait_until(
+        lambda: (
+            sum(sum(d["RequestLatency"]["Counts"]) for d in quote_requests()) >= 5
+            and bool(emf_lines(writer.output(), "ConsumerBatchLatency"))
+        ),
+        30,
+        "the api's and the writer's EMF lines",
+    )
     assert api.terminate() == 0 and writer.terminate() == 0
-    requests = [
-        d for d in emf_lines(api.output(), "RequestLatency") if d["Route"] == "/v1/quotes/{symbol}/latest"
-    ]
+    requests = quote_requests()
     assert requests, api.output()[-2000:]
     assert requests[0]["Service"] == "api"
     assert sum(sum(d["RequestLatency"]["Counts"]) for d in requests) == 5

@@ -15,7 +15,7 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import cast
@@ -35,6 +35,7 @@ from stocktrack_common.stream_names import (
     tick_streams,
 )
 from stocktrack_devtools.servers import free_port
+from tests.support.waiting import wait_until
 
 SHARDS = 2
 SYMBOLS = "AAPL,MSFT,GOOG,AMZN,NVDA,TSLA,META,NFLX"
@@ -135,7 +136,7 @@ class OwnRedis:
             except (redis.ConnectionError, redis.ResponseError):  # refused, or still loading the AOF
                 return False
 
-        wait_for(answers, 60, f"redis-server {self.version} on port {self.port}", interval=0.05)
+        wait_until(answers, 60, f"redis-server {self.version} on port {self.port}", interval=0.05)
 
     def kill(self) -> None:
         """SIGKILL: no shutdown, no final fsync (the AOF write already reached the kernel)."""
@@ -150,15 +151,6 @@ class OwnRedis:
                 self.proc.wait(10)
             except subprocess.TimeoutExpired:
                 self.kill()
-
-
-def wait_for(predicate: Callable[[], bool], timeout: float, what: str, interval: float = 0.2) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
 
 
 Entries = list[tuple[bytes, dict[bytes, bytes]]]

@@ -23,9 +23,9 @@ from tests.faults.harness import (
     pipeline_env,
     published_ticks,
     scrape,
-    wait_for,
 )
 from tests.support.processes import ServiceProcess, Services
+from tests.support.waiting import wait_until
 
 MAX_TICKS = 6000
 RATE = 300
@@ -63,12 +63,12 @@ def test_fetcher_buffers_through_a_long_redis_outage_and_counts_what_it_drops(
     ready_url = f"http://127.0.0.1:{fetcher.port}/readyz"
     client = redis.Redis.from_url(own_redis.url)
     try:
-        wait_for(lambda: len(published_ticks(client, prefix).keys) > RATE, 30, "ticks before the outage")
+        wait_until(lambda: len(published_ticks(client, prefix).keys) > RATE, 30, "ticks before the outage")
         client.close()
         own_redis.kill()
         down_at = time.monotonic()
-        wait_for(lambda: http_status(ready_url) == 503, 10, "/readyz to report it cannot publish")
-        wait_for(
+        wait_until(lambda: http_status(ready_url) == 503, 10, "/readyz to report it cannot publish")
+        wait_until(
             lambda: metric_sum(scrape(fetcher.port), "stocktrack_fetcher_ticks_dropped_total") > 0,
             DOWN_SECONDS,
             "the full buffer to start dropping (and counting) the oldest ticks",

@@ -8,7 +8,6 @@ once, every published signal in `signals` once, and nothing is pending or undeli
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import redis
@@ -29,9 +28,9 @@ from tests.faults.harness import (
     stored_signals,
     stored_ticks,
     total_pending,
-    wait_for,
 )
 from tests.support.processes import ServiceProcess, Services
+from tests.support.waiting import wait_until
 
 TICKS_PER_SECOND = "600"
 # Consumer names stay the same across a restart, as a StatefulSet pod's name does.
@@ -48,16 +47,16 @@ def _prove_working(module: str, proc: ServiceProcess, client: redis.Redis, prefi
     """The restarted service does its job again, checked through its own output."""
     if module == "writer":
         before = row_count(db_url, "ticks")
-        wait_for(lambda: row_count(db_url, "ticks") > before, 30, "the restarted writer to store ticks")
+        wait_until(lambda: row_count(db_url, "ticks") > before, 30, "the restarted writer to store ticks")
     elif module == "recommender":
         streams = tick_streams(prefix, SHARDS)
-        wait_for(
+        wait_until(
             lambda: group_state(client, streams, RECOMMENDER_GROUP).lag < 2000,
             30,
             "the restarted recommender to consume",
         )
     elif module == "api":
-        wait_for(
+        wait_until(
             lambda: http_status(f"http://127.0.0.1:{proc.port}/v1/quotes/AAPL/latest") == 200,
             30,
             "the restarted api to answer",
@@ -66,11 +65,16 @@ def _prove_working(module: str, proc: ServiceProcess, client: redis.Redis, prefi
         assert '"symbol"' in first_sse_event(proc.port, "/v1/stream?symbols=AAPL,MSFT&types=ticks")
     elif module == "fetcher":
         published_before = len(published_ticks(client, prefix).keys)
-        wait_for(
+        wait_until(
             lambda: len(published_ticks(client, prefix).keys) > published_before,
             30,
             "the restarted fetcher to publish",
         )
+
+
+def stream_length(client: redis.Redis, prefix: str) -> int:
+    """Entries in the tick streams: cheap to poll, unlike reading the entries themselves."""
+    return sum(int(client.xlen(stream)) for stream in tick_streams(prefix, SHARDS))
 
 
 def test_kill_9_each_service_in_turn_loses_and_doubles_nothing(
@@ -86,14 +90,21 @@ def test_kill_9_each_service_in_turn_loses_and_doubles_nothing(
     procs["fetcher"].wait_healthy(60)
     client = redis.Redis.from_url(redis_url)
     try:
-        wait_for(lambda: len(published_signals(client, prefix).keys) > 0, 60, "the first signals")
+        wait_until(lambda: len(published_signals(client, prefix).keys) > 0, 60, "the first signals")
         for module in ("writer", "recommender", "api", "streamer", "fetcher"):
             procs[module].kill()
             print(
                 f"\nkilled {module}: entries it held unacknowledged={held_by(client, prefix, NAMES[module])}"
                 f" pending in all groups={total_pending(client, prefix)}"
             )
-            time.sleep(1.0)
+            if module != "fetcher":
+                # Work piles up for the dead service before it comes back.
+                piled_up = stream_length(client, prefix) + 300
+                wait_until(
+                    lambda piled_up=piled_up: stream_length(client, prefix) > piled_up,
+                    30,
+                    f"ticks to pile up while the {module} is down",
+                )
             procs[module] = services.start(module, name=NAMES[module], **env)
             procs[module].wait_healthy(60)
             _prove_working(module, procs[module], client, prefix, db_url)
@@ -106,8 +117,9 @@ def test_kill_9_each_service_in_turn_loses_and_doubles_nothing(
                 db_url, "signals"
             ) == len(published_signals(client, prefix).distinct)
 
-        wait_for(settled, 90, "the pipeline to drain", interval=0.5)
-        time.sleep(1.0)  # a late redelivery would land now; the books below must not move
+        # Drained means every group acknowledged every entry: nothing is left to be redelivered,
+        # so the books below are final.
+        wait_until(settled, 90, "the pipeline to drain", interval=0.5)
         ticks_published = published_ticks(client, prefix)
         signals_published = published_signals(client, prefix)
         ticks = Ledger.of(ticks_published, stored_ticks(db_url))

@@ -51,9 +51,9 @@ from tests.faults.harness import (
     published_signals,
     published_ticks,
     row_count,
-    wait_for,
 )
 from tests.support.processes import ServiceProcess, Services, child_env
+from tests.support.waiting import wait_until
 
 STEP_MS = 100  # one tick per symbol every 100 ms of recorded time
 RECORDED_SECONDS = 48
@@ -182,14 +182,14 @@ def run_pipeline(
         fetcher = services.start("fetcher", name="fetcher-0")
         fetcher.wait_healthy(60)
         if fault is not None:
-            wait_for(lambda: len(published_ticks(client, prefix).keys) > 500, 30, "ticks before the fault")
+            wait_until(lambda: len(published_ticks(client, prefix).keys) > 500, 30, "ticks before the fault")
             fault(redis_server, consumers, fetcher)
             client.close()
             client = redis.Redis.from_url(redis_server.url)
         assert fetcher.wait(180) == 0, fetcher.output()[-3000:]
         final = finished(fetcher)
         assert (final["published"], final["dropped"]) == (ticks, {}), final
-        wait_for(
+        wait_until(
             lambda: (
                 drained(client, prefix, alerts=True)
                 and row_count(db_url, "ticks") == len(published_ticks(client, prefix).distinct)
@@ -283,7 +283,7 @@ def redis_down(seconds: float) -> Fault:
         server.kill()
         down_at = time.monotonic()
         ready = f"http://127.0.0.1:{fetcher.port}/readyz"
-        wait_for(lambda: http_status(ready) == 503, 10, "the fetcher's /readyz to report it cannot publish")
+        wait_until(lambda: http_status(ready) == 503, 10, "the fetcher's /readyz to report it cannot publish")
         while time.monotonic() - down_at < seconds:
             for proc in [*consumers, fetcher]:
                 assert proc.proc is not None and proc.proc.poll() is None, (
@@ -291,7 +291,7 @@ def redis_down(seconds: float) -> Fault:
                 )
             time.sleep(0.5)
         server.start()
-        wait_for(lambda: http_status(ready) == 200, 30, "the fetcher's /readyz to recover")
+        wait_until(lambda: http_status(ready) == 200, 30, "the fetcher's /readyz to recover")
 
     return fault
 
@@ -345,7 +345,7 @@ def test_postgres_down_60s_loses_and_doubles_nothing(
             stop_immediately(postgres)
             down_at = time.monotonic()
             writer_ready = f"http://127.0.0.1:{consumers[0].port}/readyz"
-            wait_for(
+            wait_until(
                 lambda: http_status(writer_ready) == 503,
                 10,
                 "the writer's /readyz to report the database down",

@@ -41,9 +41,9 @@ from tests.faults.harness import (
     scrape,
     stored_signals,
     stored_ticks,
-    wait_for,
 )
 from tests.support.processes import Services
+from tests.support.waiting import wait_until
 
 GOOD_TICKS = 6000
 GOOD_SIGNALS = 900
@@ -145,7 +145,7 @@ def test_malformed_entries_are_dead_lettered_once_per_group_and_good_ones_flow(
     client = redis.Redis.from_url(redis_url)
     try:
         bad_ticks, bad_signals = inject(client, prefix)
-        wait_for(
+        wait_until(
             lambda: (
                 drained(client, prefix, alerts=True)
                 and row_count(db_url, "ticks") == len(published_ticks(client, prefix).distinct)

@@ -29,11 +29,12 @@ from tests.faults.harness import (
     published_ticks,
     row_count,
     stored_ticks,
-    wait_for,
 )
 from tests.support.processes import Services
+from tests.support.waiting import wait_until
 
-OUTAGE_SECONDS = 6.0
+TICKS_PER_SECOND = 500
+OUTAGE_BACKLOG = 6 * TICKS_PER_SECOND  # about six seconds of ticks
 
 
 @pytest.fixture
@@ -59,7 +60,7 @@ def test_writer_rides_out_a_postgres_restart(
 ) -> None:
     db_url = ensure_database(own_postgres.url, "faults")
     migrate(db_url)
-    env = pipeline_env(tmp_path, DATABASE_URL=db_url, SIM_TICKS_PER_SECOND="500")
+    env = pipeline_env(tmp_path, DATABASE_URL=db_url, SIM_TICKS_PER_SECOND=str(TICKS_PER_SECOND))
     writer = services.start("writer", name="writer-0", **env)
     writer.wait_healthy(60)
     fetcher = services.start("fetcher", name="fetcher-0", **env)
@@ -68,26 +69,38 @@ def test_writer_rides_out_a_postgres_restart(
     client = redis.Redis.from_url(redis_url)
     streams = tick_streams(prefix, SHARDS)
     try:
-        wait_for(lambda: row_count(db_url, "ticks") > 500, 30, "ticks before the outage")
+        wait_until(lambda: row_count(db_url, "ticks") > 500, 30, "ticks before the outage")
         assert http_status(ready_url) == 200
 
         stop_immediately(own_postgres)
         down_at = time.monotonic()
-        wait_for(lambda: http_status(ready_url) == 503, 10, "/readyz to report the database down")
+        wait_until(lambda: http_status(ready_url) == 503, 10, "/readyz to report the database down")
         published_at_stop = len(published_ticks(client, prefix).keys)
-        time.sleep(max(0.0, OUTAGE_SECONDS - (time.monotonic() - down_at)))
+
+        def waiting() -> int:
+            state = group_state(client, streams, WRITER_GROUP)
+            return state.pending + state.lag
+
+        # The outage lasts until a backlog of several seconds of ticks waits for the writer.
+        wait_until(
+            lambda: waiting() >= OUTAGE_BACKLOG,
+            60,
+            f"{OUTAGE_BACKLOG} ticks to wait for the writer",
+            interval=0.2,
+        )
+        outage_seconds = time.monotonic() - down_at
         during = group_state(client, streams, WRITER_GROUP)
         published_during = len(published_ticks(client, prefix).keys) - published_at_stop
         assert writer.proc is not None and writer.proc.poll() is None, "the writer exited during the outage"
         assert http_status(ready_url) == 503
         print(
-            f"\noutage {OUTAGE_SECONDS:.0f}s: published meanwhile={published_during}"
+            f"\noutage {outage_seconds:.1f}s: published meanwhile={published_during}"
             f" writer pending={during.pending} undelivered={during.lag}"
         )
         assert published_during > 0 and during.pending + during.lag > 0
 
         own_postgres.start()
-        wait_for(lambda: http_status(ready_url) == 200, 30, "/readyz to recover")
+        wait_until(lambda: http_status(ready_url) == 200, 30, "/readyz to recover")
         caught_up_from = time.monotonic()
         backlog = during.pending + during.lag
 
@@ -95,10 +108,10 @@ def test_writer_rides_out_a_postgres_restart(
             state = group_state(client, streams, WRITER_GROUP)
             return state.pending + state.lag < min(backlog, 500)  # under a second of ticks behind
 
-        wait_for(caught_up, 60, "the writer to catch up while ticks keep coming")
+        wait_until(caught_up, 60, "the writer to catch up while ticks keep coming")
         catch_up_seconds = time.monotonic() - caught_up_from
         assert fetcher.terminate() == 0
-        wait_for(
+        wait_until(
             lambda: (
                 drained(client, prefix, recommender=False)
                 and row_count(db_url, "ticks") == len(published_ticks(client, prefix).distinct)

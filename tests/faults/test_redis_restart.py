@@ -23,18 +23,18 @@ from tests.faults.harness import (
     Ledger,
     dead_letters,
     drained,
+    http_status,
     pipeline_env,
     published_signals,
     published_ticks,
     row_count,
     stored_signals,
     stored_ticks,
-    wait_for,
 )
 from tests.support.processes import ServiceProcess, Services
+from tests.support.waiting import wait_until
 
 MAX_TICKS = 9000
-DOWN_SECONDS = 2.0
 
 
 class OwnRedis:
@@ -88,10 +88,17 @@ def test_pipeline_reconnects_after_a_redis_crash_and_loses_nothing_acknowledged(
     fetcher = services.start("fetcher", name="fetcher-0", **env)
     client = redis.Redis.from_url(own_redis.url)
     try:
-        wait_for(lambda: row_count(db_url, "ticks") > 1000, 30, "ticks before the crash")
+        wait_until(lambda: row_count(db_url, "ticks") > 1000, 30, "ticks before the crash")
         client.close()
         own_redis.kill()
-        time.sleep(DOWN_SECONDS)
+        killed_at = time.monotonic()
+        # Redis stays down until every consumer has seen it go (its /readyz reports 503).
+        wait_until(
+            lambda: all(http_status(f"http://127.0.0.1:{p.port}/readyz") == 503 for p in consumers),
+            30,
+            "every consumer to report Redis down",
+        )
+        down_seconds = time.monotonic() - killed_at
         own_redis.start()
         client = redis.Redis.from_url(own_redis.url)
         assert client.config_get("appendfsync")["appendfsync"] == "everysec"
@@ -102,7 +109,7 @@ def test_pipeline_reconnects_after_a_redis_crash_and_loses_nothing_acknowledged(
         assert acknowledged == MAX_TICKS
         for proc in consumers:
             assert proc.proc is not None and proc.proc.poll() is None, proc.output()[-3000:]
-        wait_for(
+        wait_until(
             lambda: (
                 drained(client, prefix)
                 and row_count(db_url, "ticks") == len(published_ticks(client, prefix).distinct)
@@ -117,7 +124,7 @@ def test_pipeline_reconnects_after_a_redis_crash_and_loses_nothing_acknowledged(
         signals = Ledger.of(published_signals(client, prefix), stored_signals(db_url))
         lost_in_redis = acknowledged - len(in_streams.distinct)
         print(
-            f"\nredis SIGKILLed for {DOWN_SECONDS:.0f}s (AOF, appendfsync everysec):"
+            f"\nredis SIGKILLed for {down_seconds:.1f}s (AOF, appendfsync everysec):"
             f" acknowledged XADDs={acknowledged} in streams after restart={len(in_streams.distinct)}"
             f" lost by redis={lost_in_redis} republished-by-producer={in_streams.repeated}"
             f" (entries present right after the restart: {after_restart})"

@@ -18,8 +18,9 @@ import pytest
 
 from stocktrack_common.migrations import migrate
 from stocktrack_devtools.servers import EmbeddedPostgres, ensure_database, free_port, start_embedded_redis
-from tests.faults.harness import http_status, pipeline_env, row_count, wait_for
+from tests.faults.harness import http_status, pipeline_env, row_count
 from tests.support.processes import ServiceProcess, Services
+from tests.support.waiting import wait_until
 
 POSTGRES_AFTER_SECONDS = 30.0
 REDIS_AFTER_SECONDS = 5.0
@@ -68,7 +69,7 @@ def test_workers_started_before_redis_and_postgres_wait_then_work(
             still_waiting(writer, fetcher)
             time.sleep(0.5)
         _, redis_proc = start_embedded_redis(tmp_path / "redis", redis_port)
-        wait_for(lambda: http_status(f"http://127.0.0.1:{fetcher.port}/readyz") == 200, 30, "fetcher ready")
+        wait_until(lambda: http_status(f"http://127.0.0.1:{fetcher.port}/readyz") == 200, 30, "fetcher ready")
 
         while time.monotonic() - started < POSTGRES_AFTER_SECONDS:
             still_waiting(writer)
@@ -78,7 +79,7 @@ def test_workers_started_before_redis_and_postgres_wait_then_work(
 
         postgres.start()
         answering = time.monotonic()
-        wait_for(lambda: row_count(db_url, "ticks") > 0, 30, "the writer's first stored tick")
+        wait_until(lambda: row_count(db_url, "ticks") > 0, 30, "the writer's first stored tick")
         first_row = time.monotonic() - answering
         print(
             f"\nworkers started {POSTGRES_AFTER_SECONDS:.0f}s before PostgreSQL; first tick stored {first_row:.2f}s after it answered"

@@ -22,6 +22,7 @@ from fetcher.watchlist import WatchList
 from stocktrack_common.messages import Tick
 from tests.fetcher import clients
 from tests.fetcher.conftest import fixture_text, metric
+from tests.support.waiting import wait_until_async
 
 # https://docs.alpaca.markets/docs/real-time-stock-pricing-data (verbatim; see SOURCES.md).
 ALPACA_405 = {"T": "error", "code": 405, "msg": "symbol limit exceeded"}
@@ -228,12 +229,13 @@ async def run_until(stream: AlpacaTradeStream, done: Any, timeout: float = 10.0)
             ticks.extend(batch)
 
     task = asyncio.create_task(run())
+
+    def reached() -> bool:
+        assert not task.done(), task.exception()
+        return bool(done(ticks))
+
     try:
-        deadline = asyncio.get_running_loop().time() + timeout
-        while not done(ticks):
-            assert asyncio.get_running_loop().time() < deadline, "condition not reached"
-            assert not task.done(), task.exception()
-            await asyncio.sleep(0.02)
+        await wait_until_async(reached, timeout, "the stream's condition", interval=0.02)
     finally:
         stop.set()
         await asyncio.wait_for(task, 5)

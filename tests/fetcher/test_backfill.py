@@ -23,6 +23,7 @@ from fetcher.backfill_cli import main as backfill_main
 from tests.fetcher import clients
 from tests.fetcher.conftest import FakeProvider, Reply, fixture_text
 from tests.support.processes import child_env
+from tests.support.waiting import wait_until_async
 
 DAILY_ROWS = (
     "SELECT symbol, day, open, high, low, close, adj_close, volume, source FROM daily_bars ORDER BY 1, 2"
@@ -285,10 +286,9 @@ async def test_backfill_killed_midway_completes_on_rerun(
     proc = await asyncio.create_subprocess_exec(
         *argv, env=env, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL
     )
-    deadline = asyncio.get_running_loop().time() + 30
-    while len(rows(db_url, "SELECT 1 FROM backfill_progress")) < 5:
-        assert asyncio.get_running_loop().time() < deadline, "backfill made no progress"
-        await asyncio.sleep(0.05)
+    await wait_until_async(
+        lambda: len(rows(db_url, "SELECT 1 FROM backfill_progress")) >= 5, 30, "the backfill to make progress"
+    )
     proc.send_signal(signal.SIGKILL)
     await proc.wait()
     done_at_kill = len(rows(db_url, "SELECT 1 FROM backfill_progress"))

@@ -16,9 +16,10 @@ from aiohttp import web
 
 from stocktrack_common.stream_names import tick_streams
 from tests.fetcher import clients
-from tests.fetcher.standin import serve, wait_for
+from tests.fetcher.standin import serve
 from tests.fetcher.test_alpaca_stream import ALPACA_402, ALPACA_409, FakeAlpaca, trade
 from tests.support.processes import ServiceProcess, Services
+from tests.support.waiting import wait_until
 
 SHARDS = 2
 SYMBOLS_31 = [f"S{n:02d}" for n in range(31)]
@@ -74,8 +75,8 @@ def test_31_symbols_stream_30_and_poll_one_without_a_reconnect_storm(
     server, app = _alpaca()
     with serve(app) as url:
         fetcher = _fetcher(services, url, SYMBOLS_31)
-        wait_for(lambda: len(server.snapshot_calls) >= 5, 30, "five polls of the overflow")
-        wait_for(
+        wait_until(lambda: len(server.snapshot_calls) >= 5, 30, "five polls of the overflow")
+        wait_until(
             lambda: {"S00", "S30"} <= _symbols_published(redis_url, prefix), 10, "streamed and polled ticks"
         )
         assert server.connections == 1
@@ -91,7 +92,7 @@ def test_symbol_limit_below_the_setting_is_found_on_one_socket(
     server, app = _alpaca(limit=20)  # the plan allows fewer than ALPACA_STREAM_MAX_SYMBOLS
     with serve(app) as url:
         fetcher = _fetcher(services, url, SYMBOLS_31, ALPACA_STREAM_MAX_SYMBOLS="31")
-        wait_for(lambda: len(server.snapshot_calls) >= 3, 30, "polls of the refused symbols")
+        wait_until(lambda: len(server.snapshot_calls) >= 3, 30, "polls of the refused symbols")
         assert server.connections == 1  # 405 leaves the socket and its subscriptions alone
         streamed = set(server.subscribed)
         assert streamed and streamed | set(server.snapshot_calls[-1]) == set(SYMBOLS_31)
@@ -103,7 +104,7 @@ def _fatal(services: Services, redis_url: str, prefix: str, error: dict[str, Any
     with serve(app) as url:
         fetcher = _fetcher(services, url, ["AAPL", "MSFT"])
         fetcher.wait_healthy()
-        wait_for(lambda: _symbols_published(redis_url, prefix) == {"AAPL", "MSFT"}, 30, "polled ticks")
+        wait_until(lambda: _symbols_published(redis_url, prefix) == {"AAPL", "MSFT"}, 30, "polled ticks")
         status, body = _readyz(fetcher.port)
         assert server.connections == 1  # never retried
         assert fetcher.terminate() == 0

@@ -16,8 +16,9 @@ import redis
 from stocktrack_common.stream_names import tick_streams
 from tests.fetcher import clients
 from tests.fetcher.conftest import FakeProvider, Reply, fixture_text
-from tests.fetcher.standin import threaded, wait_for
+from tests.fetcher.standin import threaded
 from tests.support.processes import ServiceProcess, Services
+from tests.support.waiting import wait_until
 
 SHARDS = 2
 
@@ -74,7 +75,7 @@ def test_burst_answer_is_retried_and_quotes_flow(services: Services, redis_url: 
     )
     with threaded(provider):
         fetcher = _fetcher(services, provider.url, "alphavantage")
-        wait_for(lambda: any("alphavantage" in t for t in _sources(redis_url, prefix)), 30, "a tick")
+        wait_until(lambda: any("alphavantage" in t for t in _sources(redis_url, prefix)), 30, "a tick")
         assert fetcher.proc is not None and fetcher.proc.poll() is None
     assert "burst_limited" in fetcher.output()
 
@@ -89,7 +90,7 @@ def test_daily_quota_stops_alphavantage_and_finnhub_takes_over(
     provider.script("/quote", Reply(fixture_text("finnhub/quote.json")))
     with threaded(provider):
         fetcher = _fetcher(services, provider.url, "alphavantage,finnhub")
-        wait_for(lambda: _calls(provider, "/quote") >= 10, 30, "ten polls served by finnhub")
+        wait_until(lambda: _calls(provider, "/quote") >= 10, 30, "ten polls served by finnhub")
         assert any("finnhub" in t for t in _sources(redis_url, prefix))
         assert _calls(provider, "/query") == 1  # not one request after the quota answer
     output = fetcher.output()
@@ -108,9 +109,9 @@ def test_rejected_key_disables_alphavantage_with_a_named_error(
     with threaded(provider):
         fetcher = _fetcher(services, provider.url, "alphavantage,finnhub")
         fetcher.wait_healthy()
-        wait_for(lambda: _readyz(fetcher.port)[0] == 503, 30, "/readyz to report the disabled provider")
+        wait_until(lambda: _readyz(fetcher.port)[0] == 503, 30, "/readyz to report the disabled provider")
         _, body = _readyz(fetcher.port)
-        wait_for(lambda: _calls(provider, "/quote") >= 10, 30, "ten polls served by finnhub")
+        wait_until(lambda: _calls(provider, "/quote") >= 10, 30, "ten polls served by finnhub")
         assert _calls(provider, "/query") <= 3  # a handful at most, never a stream of requests
     assert "ALPHAVANTAGE_API_KEY" in json.loads(body)["checks"]["providers"]
     output = fetcher.output()
@@ -142,7 +143,7 @@ def test_tiingo_from_its_entry_point_serves_and_a_rejected_token_fails_over(
             FINNHUB_REQUESTS_PER_MINUTE="600",
         )
         fetcher.wait_healthy()
-        wait_for(lambda: _calls(provider, "/quote") >= 5, 30, "finnhub taking over")
-        wait_for(lambda: _readyz(fetcher.port)[0] == 503, 10, "/readyz to name the token")
+        wait_until(lambda: _calls(provider, "/quote") >= 5, 30, "finnhub taking over")
+        wait_until(lambda: _readyz(fetcher.port)[0] == 503, 10, "/readyz to name the token")
         assert _calls(provider, "/iex/ibm") == 1
     assert "TIINGO_API_KEY" in fetcher.output()

@@ -7,9 +7,10 @@ from aiohttp import web
 
 from stocktrack_common.stream_names import tick_streams
 from tests.fetcher import clients
-from tests.fetcher.standin import serve, wait_for
+from tests.fetcher.standin import serve
 from tests.fetcher.test_finnhub_stream import FakeFinnhub
 from tests.support.processes import ServiceProcess, Services
+from tests.support.waiting import wait_until
 
 SHARDS = 2
 
@@ -53,8 +54,10 @@ def test_trades_stream_and_the_refused_symbol_is_polled(
     server, app = _finnhub(limit=2)
     with serve(app) as url:
         fetcher = _fetcher(services, url)
-        wait_for(lambda: server.quote_calls.count("IBM") >= 3, 30, "polls of the symbol over the limit")
-        wait_for(lambda: len([p for p in _published(redis_url, prefix) if p[0] == "AAPL"]) >= 3, 10, "trades")
+        wait_until(lambda: server.quote_calls.count("IBM") >= 3, 30, "polls of the symbol over the limit")
+        wait_until(
+            lambda: len([p for p in _published(redis_url, prefix) if p[0] == "AAPL"]) >= 3, 10, "trades"
+        )
         assert server.connections == 1 and server.subscribed == ["AAPL", "MSFT"]
         assert set(server.quote_calls) == {"IBM"}
         assert fetcher.terminate() == 0
@@ -64,7 +67,7 @@ def test_rejected_key_falls_back_to_polling(services: Services, redis_url: str, 
     server, app = _finnhub()
     with serve(app) as url:
         fetcher = _fetcher(services, url, key="wrong-key")
-        wait_for(lambda: {"AAPL", "MSFT", "IBM"} <= set(server.quote_calls), 30, "every symbol polled")
+        wait_until(lambda: {"AAPL", "MSFT", "IBM"} <= set(server.quote_calls), 30, "every symbol polled")
         assert server.connections == 0
         assert fetcher.terminate() == 0
     assert "FINNHUB_API_KEY" in fetcher.output()

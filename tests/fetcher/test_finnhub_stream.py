@@ -17,6 +17,7 @@ from fetcher.watchlist import WatchList
 from stocktrack_common.messages import Tick
 from tests.fetcher import clients
 from tests.fetcher.conftest import fixture_text
+from tests.support.waiting import wait_until_async
 
 
 @dataclass
@@ -101,12 +102,13 @@ async def run_until(stream: FinnhubTradeStream, done: Callable[[list[Tick]], boo
             ticks.extend(batch)
 
     task = asyncio.create_task(run())
+
+    def reached() -> bool:
+        assert not task.done(), task.exception()
+        return bool(done(ticks))
+
     try:
-        deadline = asyncio.get_running_loop().time() + 10
-        while not done(ticks):
-            assert asyncio.get_running_loop().time() < deadline, "condition not reached"
-            assert not task.done(), task.exception()
-            await asyncio.sleep(0.02)
+        await wait_until_async(reached, 10, "the stream's condition", interval=0.02)
     finally:
         stop.set()
         await asyncio.wait_for(task, 5)

@@ -4,6 +4,7 @@ throttling, stale quotes, and failures that must never turn into published ticks
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
 
@@ -15,6 +16,7 @@ from fetcher.watchlist import WatchList
 from stocktrack_common.messages import Tick, decode_tick
 from tests.fetcher import clients
 from tests.fetcher.conftest import FakeProvider, Reply, fixture_json, fixture_text, metric
+from tests.support.waiting import wait_until_async
 
 REQUESTS = "stocktrack_fetcher_provider_requests_total"
 
@@ -25,7 +27,10 @@ def finnhub_quote(seconds: int, price: float) -> Reply:
     return Reply(body)
 
 
-async def collect(source: PollingSource, seconds: float) -> list[Tick]:
+async def collect(
+    source: PollingSource, until: Callable[[list[Tick]], bool] | float, what: str = "the polls"
+) -> list[Tick]:
+    """Run the source until `until(ticks)` holds, or for `until` seconds where nothing may happen."""
     stop = asyncio.Event()
     ticks: list[Tick] = []
 
@@ -34,7 +39,10 @@ async def collect(source: PollingSource, seconds: float) -> list[Tick]:
             ticks.extend(batch)
 
     task = asyncio.create_task(run())
-    await asyncio.sleep(seconds)
+    if callable(until):
+        await wait_until_async(lambda: until(ticks), 10, what)
+    else:
+        await asyncio.sleep(until)
     stop.set()
     await asyncio.wait_for(task, 5)
     await source.aclose()
@@ -70,7 +78,14 @@ async def test_rate_limited_provider_fails_over_and_source_names_the_server(
         },
         ["alphavantage", "finnhub"],
     )
-    ticks = await collect(source, 0.6)
+    ticks = await collect(
+        source,
+        lambda ticks: (
+            len(ticks) >= 2
+            and metric("stocktrack_fetcher_quotes_total", provider="finnhub", outcome="stale") > stale
+        ),
+        "two ticks from finnhub, then a stale quote",
+    )
     assert [(t.source, t.price, t.ts) for t in ticks] == [
         ("finnhub", Decimal("261.74"), 1715371200_000),
         ("finnhub", Decimal("262.1"), 1715371260_000),
@@ -100,7 +115,11 @@ async def test_failures_publish_nothing_bogus_and_the_fetcher_keeps_running(
     source = polling(
         {"alphavantage": clients.alphavantage(fake_provider.url, attempts=1, timeout=0.2)}, ["alphavantage"]
     )
-    ticks = await collect(source, 1.2)
+    ticks = await collect(
+        source,
+        lambda _: all(metric(REQUESTS, provider="alphavantage", outcome=o) > before[o] for o in outcomes),
+        "every failure kind and the good answer",
+    )
     assert len(ticks) == 1  # only the one good answer became a tick
     assert ticks[0].price == Decimal("168.7400") and ticks[0].source == "alphavantage"
     decode_tick(ticks[0].to_fields())  # and it is a valid stream message
@@ -119,7 +138,11 @@ async def test_circuit_opens_and_skips_a_dead_provider(fake_provider: FakeProvid
         ["alphavantage", "finnhub"],
         threshold=2,
     )
-    ticks = await collect(source, 0.8)
+    ticks = await collect(
+        source,
+        lambda _: len([r for r in fake_provider.requests if r.path == "/quote"]) > 5,
+        "finnhub to answer while alphavantage is skipped",
+    )
     av_calls = [r for r in fake_provider.requests if r.path == "/query"]
     finnhub_calls = [r for r in fake_provider.requests if r.path == "/quote"]
     assert len(av_calls) == 2  # then the circuit opened and the provider was left alone
@@ -141,7 +164,14 @@ async def test_throttled_provider_hands_over_to_the_next(fake_provider: FakeProv
         },
         ["alphavantage", "finnhub"],
     )
-    ticks = await collect(source, 0.5)
+    ticks = await collect(
+        source,
+        lambda ticks: (
+            "finnhub" in {t.source for t in ticks}
+            and metric(REQUESTS, provider="alphavantage", outcome="throttled") > throttled
+        ),
+        "alphavantage throttled and finnhub answering",
+    )
     assert len([r for r in fake_provider.requests if r.path == "/query"]) == 1  # 1 request/min: one token
     assert metric(REQUESTS, provider="alphavantage", outcome="throttled") > throttled
     assert [t.source for t in ticks][:1] == ["alphavantage"]
@@ -168,9 +198,11 @@ async def test_watch_list_changes_start_and_stop_polling(fake_provider: FakeProv
             seen.extend(t.symbol for t in batch)
 
     task = asyncio.create_task(run())
-    await asyncio.sleep(0.4)
+    await wait_until_async(lambda: seen == ["AAPL"], 10, "AAPL to be polled")
     table[:] = ["MSFT"]
-    await asyncio.sleep(0.5)
+    await wait_until_async(lambda: "MSFT" in seen, 10, "MSFT to be polled after the change")
+    changed_at = len(fake_provider.requests)
+    await wait_until_async(lambda: len(fake_provider.requests) >= changed_at + 3, 10, "three more polls")
     polled_after = {r.query["symbol"] for r in fake_provider.requests[-3:]}
     stop.set()
     await asyncio.wait_for(task, 5)

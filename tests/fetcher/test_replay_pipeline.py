@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import csv
 import random
-import time
 from collections import defaultdict
 from decimal import Decimal
 from pathlib import Path
@@ -13,6 +12,7 @@ from pathlib import Path
 import psycopg
 
 from tests.support.processes import Services
+from tests.support.waiting import wait_until
 
 START_MS = 1715347800000  # 2024-05-10 13:30 UTC, the open
 SYMBOLS = ("AAPL", "MSFT", "NVDA")
@@ -74,15 +74,19 @@ def test_replayed_csv_gives_the_bars_of_the_csv(services: Services, db_url: str,
     )
     assert fetcher.wait(60) == 0, fetcher.output()[-3000:]
 
-    deadline = time.monotonic() + 60
     with psycopg.connect(db_url, autocommit=True) as conn:
-        while time.monotonic() < deadline:
-            (stored,) = conn.execute("SELECT count(*) FROM ticks WHERE source = 'replay'").fetchone()  # type: ignore[misc]
-            if stored >= len(rows):
-                break
+
+        def landed() -> bool:
+            """Every tick stored and counted in a bar (bars count their ticks in `trades`)."""
             assert writer.proc is not None and writer.proc.poll() is None, writer.output()[-3000:]
-            time.sleep(0.2)
-        time.sleep(0.5)  # the bar upsert commits with the tick batch; allow the last batch to land
+            row = conn.execute(
+                "SELECT (SELECT count(*) FROM ticks WHERE source = 'replay'),"
+                " (SELECT coalesce(sum(trades), 0) FROM bars_1m)"
+            ).fetchone()
+            return row is not None and row[0] >= len(rows) and row[1] >= len(rows)
+
+        wait_until(landed, 60, "every replayed tick in ticks and bars_1m")
+        (stored,) = conn.execute("SELECT count(*) FROM ticks WHERE source = 'replay'").fetchone()  # type: ignore[misc]
         actual = conn.execute(
             "SELECT symbol, (extract(epoch FROM bucket) * 1000)::bigint, open, high, low, close, volume, trades"
             " FROM bars_1m ORDER BY symbol, bucket"

@@ -12,6 +12,7 @@ import redis.asyncio as aioredis
 from stocktrack_common.consumer import Delivery, StreamConsumer, group_info
 from stocktrack_common.health import Heartbeat
 from stocktrack_common.messages import Tick, decode_tick
+from tests.support.waiting import wait_until_async
 
 
 def tick_fields(i: int, symbol: str = "AAPL") -> dict[str, str]:
@@ -31,9 +32,7 @@ async def run_until(
     stop = asyncio.Event()
     task = asyncio.create_task(consumer.run(stop))
     try:
-        async with asyncio.timeout(timeout):
-            while not await done():
-                await asyncio.sleep(0.05)
+        await wait_until_async(done, timeout, "the consumer to finish its work")
     finally:
         stop.set()
         await asyncio.wait_for(task, 10)
@@ -179,7 +178,12 @@ async def test_entries_of_a_dead_consumer_are_claimed(redis_client: aioredis.Red
         await redis_client.xadd(stream, tick_fields(i))  # type: ignore[arg-type]
     # A consumer that read and died without acking.
     await redis_client.xreadgroup("g", "crashed", {stream: ">"}, count=12)
-    await asyncio.sleep(0.3)
+
+    async def idle_long_enough() -> bool:
+        pending = await redis_client.xpending_range(stream, "g", min="-", max="+", count=12)
+        return all(int(p["time_since_delivered"]) > 200 for p in pending)
+
+    await wait_until_async(idle_long_enough, 5, "the dead consumer's entries to pass the claim idle time")
     seen: list[int] = []
 
     async def handler(batch: list[Delivery[Tick]]) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 import urllib.error
 import urllib.request
 
@@ -12,6 +11,7 @@ import redis
 
 from stocktrack_common.stream_names import tick_stream
 from tests.support.processes import Services
+from tests.support.waiting import wait_until
 
 SYMBOLS = "AAPL,MSFT,GOOG,NVDA"
 
@@ -33,23 +33,26 @@ def test_sim_ticks_reach_postgres_and_the_api(
     fetcher = services.start("fetcher", SIM_TICKS_PER_SECOND="400", **env)
     for proc in (writer, api, fetcher):
         proc.wait_healthy()
-    time.sleep(8)
-    assert fetcher.terminate() == 0
-
     client = redis.Redis.from_url(redis_url)
-    published = sum(client.xlen(tick_stream(prefix, k)) for k in range(2))
+
+    def published() -> int:
+        return sum(client.xlen(tick_stream(prefix, k)) for k in range(2))
+
+    def stored(conn: psycopg.Connection) -> int:
+        (rows,) = conn.execute("SELECT count(*) FROM ticks").fetchone()  # type: ignore[misc]
+        return int(rows)
 
     def drained() -> bool:
         groups = [g for k in range(2) for g in client.xinfo_groups(tick_stream(prefix, k))]
         return all(int(g["pending"]) == 0 and (g.get("lag") in (0, None)) for g in groups)
 
-    deadline = time.monotonic() + 30
     with psycopg.connect(db_url, autocommit=True) as conn:
-        while time.monotonic() < deadline:
-            (rows,) = conn.execute("SELECT count(*) FROM ticks").fetchone()  # type: ignore[misc]
-            if rows >= published and drained():
-                break
-            time.sleep(0.2)
+        # The fetcher runs until the writer has been storing a stream of ticks, then stops.
+        wait_until(lambda: published() > 1500 and stored(conn) > 0, 60, "ticks to flow into PostgreSQL")
+        assert fetcher.terminate() == 0
+        total = published()
+        wait_until(lambda: stored(conn) >= total and drained(), 30, "the writer to store every tick")
+        rows = stored(conn)
         (bars,) = conn.execute("SELECT count(*) FROM bars_1m").fetchone()  # type: ignore[misc]
         last_rows = {
             sym: (int(ts_ms), str(price))
@@ -59,9 +62,9 @@ def test_sim_ticks_reach_postgres_and_the_api(
             )
         }
     client.close()
-    print(f"\npublished={published} persisted={rows} bars={bars}")
-    assert published > 1000
-    assert rows == published
+    print(f"\npublished={total} persisted={rows} bars={bars}")
+    assert total > 1000
+    assert rows == total
     assert bars >= len(SYMBOLS.split(","))
     assert set(last_rows) == set(SYMBOLS.split(","))
     for symbol, (ts_ms, price) in last_rows.items():

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
-
 import psycopg
 import redis
 
 from stocktrack_common.messages import Tick
 from stocktrack_common.stream_names import shard_for, tick_stream
 from tests.support.processes import Services
+from tests.support.waiting import wait_until
 
 N = 20_000
 SYMBOLS = ["AAPL", "MSFT", "GOOG", "AMZN", "NVDA", "TSLA", "META", "BRK.B"]
@@ -47,28 +45,26 @@ def count(db_url: str) -> tuple[int, int, int, int]:
     return int(row[0]), int(row[1]), int(row[2]), int(row[3])
 
 
-def wait_for(predicate: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.02)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def test_kill_9_mid_batch_then_restart_stores_every_tick_once(
     services: Services, redis_url: str, db_url: str, prefix: str
 ) -> None:
     total_volume = publish(redis_url, prefix, shards=4)
     writer = services.start("writer", name="writer-0", WRITER_BATCH_SIZE="500", TICK_SHARDS="4")
-    wait_for(lambda: count(db_url)[0] > 0, 60, "first rows")
+    wait_until(lambda: count(db_url)[0] > 0, 60, "first rows")
     writer.kill()
     stored_at_crash = count(db_url)[0]
     assert stored_at_crash < N, "the writer finished before it could be killed; the test proved nothing"
 
     restarted = services.start("writer", name="writer-0", WRITER_BATCH_SIZE="500", TICK_SHARDS="4")
-    wait_for(lambda: count(db_url)[0] >= N, 90, "all ticks")
-    time.sleep(1.0)  # let any redelivered batch land, to prove it changes nothing
+    client = redis.Redis.from_url(redis_url)
+
+    def acknowledged() -> bool:
+        groups = [g for k in range(4) for g in client.xinfo_groups(tick_stream(prefix, k))]
+        return all(int(g["pending"]) == 0 and g.get("lag") in (0, None) for g in groups)
+
+    # Once every entry is acknowledged nothing can be redelivered: the counts below are final.
+    wait_until(lambda: count(db_url)[0] >= N and acknowledged(), 90, "all ticks stored and acknowledged")
+    client.close()
     rows, distinct, volume, trades = count(db_url)
     print(
         f"\npublished={N} stored_at_crash={stored_at_crash} rows={rows} duplicates={rows - distinct}"

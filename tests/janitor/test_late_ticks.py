@@ -7,8 +7,6 @@ on demand, because the writer forgets its partition cache when an insert finds n
 from __future__ import annotations
 
 import datetime as dt
-import time
-from collections.abc import Callable
 
 import orjson
 import psycopg
@@ -20,6 +18,7 @@ from stocktrack_common.stream_names import dead_stream, shard_for, tick_stream
 from tests.janitor.conftest import RunJanitor
 from tests.janitor.tick_data import load_ticks, make_ticks, partition_names, today_utc
 from tests.support.processes import Services
+from tests.support.waiting import wait_until
 
 SHARDS = 2
 
@@ -48,14 +47,6 @@ def dead_letters(redis_url: str, prefix: str) -> list[dict[str, str]]:
     entries = client.xrange(dead_stream(prefix))
     client.close()
     return [fields for _, fields in entries]
-
-
-def wait_until(predicate: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
 
 
 async def test_late_tick_for_dropped_day_dead_lettered_at_once_kept_day_stored(

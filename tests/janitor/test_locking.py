@@ -17,6 +17,7 @@ from janitor.advisory_lock import JANITOR_LOCK_CLASS, TASK_LOCK_KEYS
 from tests.janitor.conftest import RunJanitor
 from tests.janitor.test_trim_streams import fill
 from tests.janitor.tick_data import load_ticks, make_ticks, tick_days_present, today_utc
+from tests.support.waiting import wait_until_async
 
 ALL_TASKS = ["partitions", "retention", "trim-streams", "prune-models", "vacuum"]
 
@@ -103,7 +104,15 @@ async def test_two_concurrent_all_runs_do_the_work_once(
     holder = hold_locks(db_url, ALL_TASKS)
     try:
         procs = [start_all(env, "--wait-lock", "30") for _ in range(2)]
-        await asyncio.sleep(2.0)
+
+        def both_waiting() -> bool:
+            row = holder.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                " AND pid <> pg_backend_pid() AND query LIKE 'SELECT pg_try_advisory_lock%'"
+            ).fetchone()
+            return row is not None and row[0] >= 2
+
+        await wait_until_async(both_waiting, 60, "both runs to wait on the held locks")
     finally:
         holder.close()
     waited = summarise([finish(p) for p in procs])

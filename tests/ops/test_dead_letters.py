@@ -6,7 +6,6 @@ import asyncio
 import subprocess
 import sys
 import time
-from collections.abc import Awaitable, Callable
 
 import orjson
 import psycopg
@@ -18,6 +17,7 @@ from stocktrack_common.messages import Tick, decode_tick
 from stocktrack_common.ops_dead import DeadLetter, main, reason_key, replay_target_problem
 from stocktrack_common.stream_names import WRITER_GROUP, dead_stream, shard_for, tick_stream
 from tests.support.processes import Services
+from tests.support.waiting import wait_until_async
 
 SHARDS = 4
 
@@ -91,15 +91,6 @@ def stored(db_url: str) -> tuple[int, int]:
     return int(row[0]), int(row[1])
 
 
-async def wait_until(predicate: Callable[[], Awaitable[bool]], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if await predicate():
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 async def test_replay_after_a_fix_stores_the_tick_exactly_once(
     redis_client: aioredis.Redis,
     redis_url: str,
@@ -125,7 +116,7 @@ async def test_replay_after_a_fix_stores_the_tick_exactly_once(
     # Replay twice (the first keeps the record): the sink must store the tick once, not twice.
     code, out, _ = await run_cli(capsys, *target, "replay", "--all", "--keep")
     assert code == 0 and "1 record(s) replayed" in out
-    await wait_until(lambda: asyncio.to_thread(lambda: stored(db_url)[0] == 1), 30, "the replayed tick")
+    await wait_until_async(lambda: asyncio.to_thread(lambda: stored(db_url)[0] == 1), 30, "the replayed tick")
     code, out, _ = await run_cli(capsys, *target, "replay", "--reason", "sink unavailable")
     assert code == 0 and "1 record(s) replayed" in out
 
@@ -135,7 +126,7 @@ async def test_replay_after_a_fix_stores_the_tick_exactly_once(
         info = await group_info(redis_client, stream, WRITER_GROUP)
         return info is not None and info["lag"] == 0 and info["pending"] == 0
 
-    await wait_until(writer_caught_up, 30, "the writer to consume the second replay")
+    await wait_until_async(writer_caught_up, 30, "the writer to consume the second replay")
     assert stored(db_url) == (1, 1), "a replayed tick was stored or counted in its bar twice"
     assert await redis_client.xlen(dead_stream(prefix)) == 0
     with psycopg.connect(db_url) as conn:

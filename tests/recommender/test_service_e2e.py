@@ -6,8 +6,6 @@ without re-emitting, and hot reload of a newly activated model.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -24,6 +22,7 @@ from recommender.training import library_versions
 from stocktrack_common.messages import Tick
 from stocktrack_common.stream_names import shard_for, signals_stream, tick_stream
 from tests.support.processes import Services
+from tests.support.waiting import wait_until
 
 SYMBOL = "AAPL"
 SHARDS = 2
@@ -114,15 +113,6 @@ def read_signals(client: redis.Redis, prefix: str) -> list[dict[str, Any]]:
     return out
 
 
-def wait_for(predicate: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def test_ticks_become_signals_from_rules_and_model(
     services: Services, db_url: str, redis_url: str, prefix: str
 ) -> None:
@@ -135,7 +125,7 @@ def test_ticks_become_signals_from_rules_and_model(
     client = redis.Redis.from_url(redis_url)
     try:
         price = publish_ticks(client, prefix, range(0, 6), last_close)
-        wait_for(
+        wait_until(
             lambda: {s["source"] for s in read_signals(client, prefix)} >= {"rules", f"model:{first_model}"},
             30,
             "signals from both sources",
@@ -165,26 +155,27 @@ def test_ticks_become_signals_from_rules_and_model(
                 ).fetchall()
             return {(r[0], r[1]) for r in rows}
 
-        wait_for(lambda: persisted() == keys, 30, "signals persisted by the writer")
+        wait_until(lambda: persisted() == keys, 30, "signals persisted by the writer")
 
         # Restart: the checkpoint restores the state; nothing already published is published again.
         assert recommender.terminate() == 0
         before = len(read_signals(client, prefix))
         restarted = services.start("recommender", name="recommender-0b", CONSUMER_NAME="recommender-0", **env)
-        restarted.wait_healthy()
-        time.sleep(1.0)
+        restarted.wait_healthy(path="/readyz")
+        # Nothing is republished on start; that no old signal comes back later either is checked
+        # below, after new ticks: their signals are all that follows `before`.
         assert len(read_signals(client, prefix)) == before
         last_ts = max(int(s["ts"]) for s in read_signals(client, prefix))
 
         # Hot reload: activating another model switches the model source without a restart.
         second_model = register_model(db_url, redis_url, prefix, seed=2)
-        wait_for(
+        wait_until(
             lambda: "model loaded" in restarted.output() and second_model in restarted.output(),
             15,
             "the new model to load",
         )
         publish_ticks(client, prefix, range(6, 9), price)
-        wait_for(
+        wait_until(
             lambda: any(s["source"] == f"model:{second_model}" for s in read_signals(client, prefix)),
             30,
             "a signal from the new model",

@@ -21,8 +21,9 @@ import pytest
 from psycopg import sql
 
 from api.keys.store import create_key
-from tests.faults.harness import pipeline_env, row_count, wait_for
+from tests.faults.harness import pipeline_env, row_count
 from tests.support.processes import Services
+from tests.support.waiting import wait_until
 
 
 @pytest.fixture
@@ -82,7 +83,7 @@ def test_no_secret_reaches_any_log_line(
     fetcher = services.start("fetcher", name="fetcher-0", **env)
     procs.append(fetcher)
     api_key = asyncio.run(make_key(db_url, secrets["API_KEY_PEPPER"]))
-    wait_for(lambda: row_count(db_url, "ticks") > 300, 30, "ticks stored through the password role")
+    wait_until(lambda: row_count(db_url, "ticks") > 300, 30, "ticks stored through the password role")
     api_port = procs[2].port
     assert get(f"http://127.0.0.1:{api_port}/v1/ticks/AAPL?limit=5", {"X-API-Key": api_key}) == 200
     wrong_key = api_key[:-6] + "ZZZZZZ"
@@ -90,7 +91,7 @@ def test_no_secret_reaches_any_log_line(
     # A refused login (unknown role) is retried and logged: the error must not carry the password.
     bad_url = url_with_password.replace(url_with_password.split("//", 1)[1].split(":", 1)[0], "nosuch_role")
     refused = services.start("writer", name="writer-refused", **{**env, "DATABASE_URL": bad_url})
-    wait_for(lambda: "nosuch_role" in refused.output(), 20, "the refused login to be logged")
+    wait_until(lambda: "nosuch_role" in refused.output(), 20, "the refused login to be logged")
     refused.kill()
     for proc in procs:
         assert proc.terminate() == 0, proc.output()[-2000:]

@@ -7,12 +7,12 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from stocktrack_devtools.servers import free_port
+from tests.support.waiting import WaitTimeout, wait_until
 
 
 @dataclass
@@ -39,8 +39,7 @@ class ServiceProcess:
         return self
 
     def wait_healthy(self, timeout: float = 30.0, path: str = "/healthz") -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        def answers() -> bool:
             assert self.proc is not None
             if self.proc.poll() is not None:
                 raise AssertionError(
@@ -48,12 +47,14 @@ class ServiceProcess:
                 )
             try:
                 with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=1) as resp:
-                    if resp.status == 200:
-                        return
+                    return resp.status == 200
             except OSError:
-                pass
-            time.sleep(0.1)
-        raise AssertionError(f"{self.module} not healthy in {timeout}s:\n{self.output()[-3000:]}")
+                return False
+
+        try:
+            wait_until(answers, timeout, f"{self.module} to answer {path}")
+        except WaitTimeout as exc:
+            raise AssertionError(f"{exc}:\n{self.output()[-3000:]}") from None
 
     def output(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
