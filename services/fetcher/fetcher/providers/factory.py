@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+import structlog
 from pydantic import SecretStr
 
 from fetcher.circuit_breaker import CircuitBreaker
@@ -17,6 +18,8 @@ from fetcher.rate_limit import TokenBucket
 from fetcher.settings import FetcherSettings
 from fetcher.watchlist import WatchList, db_symbol_loader
 from stocktrack_common.redis_client import redis_from_url
+
+log = structlog.get_logger(__name__)
 
 
 def require(value: SecretStr | None, env: str, provider: str) -> SecretStr:
@@ -66,12 +69,19 @@ def build_alphavantage(settings: FetcherSettings) -> alphavantage.AlphaVantageCl
         {},
         quota=build_daily_quota(settings, "alphavantage", settings.alphavantage_requests_per_day),
     )
-    return alphavantage.AlphaVantageClient(
+    client = alphavantage.AlphaVantageClient(
         http,
         key,
         plan=settings.alphavantage_plan,
         session_close=build_market_hours(settings).session_close,
     )
+    if client.end_of_day:
+        log.info(
+            "alphavantage quotes are end-of-day on this plan: each is the last session's close",
+            plan=settings.alphavantage_plan,
+            requests_per_day=settings.alphavantage_requests_per_day,
+        )
+    return client
 
 
 def build_finnhub(settings: FetcherSettings) -> finnhub.FinnhubClient:
