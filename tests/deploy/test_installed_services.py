@@ -8,7 +8,6 @@ was not in its wheel. See tests/deploy/installed_env.py for how the environment 
 from __future__ import annotations
 
 import subprocess
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -20,6 +19,7 @@ import pytest
 from stocktrack_devtools.servers import free_port
 from tests.deploy import installed_env
 from tests.deploy.chart_support import service_directories
+from tests.support.waiting import WaitTimeout, wait_until
 
 HTTP_SERVICES = frozenset({"api", "streamer"})
 LONG_RUNNING = tuple(s for s in service_directories() if s != "janitor")
@@ -45,20 +45,25 @@ def _get(url: str) -> tuple[int, bytes]:
 
 
 def _wait_for(service: Running, path: str, timeout: float = 60.0) -> bytes:
-    deadline = time.monotonic() + timeout
-    last = "no answer"
-    while time.monotonic() < deadline:
+    """The body of the first 200 answer to GET `path`; fails early if the process exits."""
+    answers: list[bytes] = []
+
+    def answered() -> bool:
         if service.proc.poll() is not None:
             raise AssertionError(f"{service.name} exited with {service.proc.returncode}:\n{service.output()}")
         try:
             status, body = _get(f"http://127.0.0.1:{service.port}{path}")
-            if status == 200:
-                return body
-            last = f"HTTP {status}"
-        except OSError as exc:
-            last = repr(exc)
-        time.sleep(0.2)
-    raise AssertionError(f"{service.name} {path}: {last} after {timeout}s:\n{service.output()}")
+        except OSError:
+            return False
+        if status == 200:
+            answers.append(body)
+        return bool(answers)
+
+    try:
+        wait_until(answered, timeout, f"{service.name} to answer 200 on {path}")
+    except WaitTimeout as exc:
+        raise AssertionError(f"{exc}:\n{service.output()}") from None
+    return answers[0]
 
 
 @pytest.fixture
