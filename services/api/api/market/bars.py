@@ -8,19 +8,66 @@ from typing import Any
 
 import numpy as np
 from aiohttp import web
+from psycopg import AsyncConnection
 
 from api.http.endpoints import Endpoint, Inputs, json_ok, page_size
+from api.http.params import cursor_time, decode_cursor, encode_cursor
 from api.market import queries
-from api.market.bar_rollup import STEPS, fetch_bars, fetch_newest
-from api.market.models import BarSeries, BarsQuery, IndicatorSeries, IndicatorsQuery, SymbolPath
+from api.market.bar_rollup import fetch_newest
+from api.market.models import (
+    DEFAULT_INTERVAL,
+    BarSeries,
+    BarsQuery,
+    IndicatorSeries,
+    IndicatorsQuery,
+    SymbolPath,
+)
 from api.settings import POOL, SETTINGS
 from stocktrack_common import indicators
 from stocktrack_common.http_errors import ApiError
 
-# Recursive indicators (EMA, RSI, MACD) depend on every earlier value; this many lookbacks of
-# earlier bars make the first returned value agree with a full-history computation to ~1e-6.
-WARMUP_LOOKBACKS = 10
-MAX_WARMUP_BARS = 2000
+# Recursive indicators (EMA, RSI, MACD) depend on every earlier value, through a weight of
+# (1 - alpha)^k on the value k bars back. Once that weight is below double precision's epsilon
+# the earlier bars cannot change a single bit, so this many bars of warm-up (or the symbol's
+# whole history, when shorter) give exactly the full-history values.
+_EPSILON_LOG = math.log(2.0**-53)
+
+
+def _fade_bars(alpha: float) -> int:
+    """Bars after which a seed's weight (1 - alpha)^k drops below double precision's epsilon."""
+    return math.ceil(_EPSILON_LOG / math.log1p(-alpha))
+
+
+def warmup_bars(q: IndicatorsQuery) -> int:
+    """Earlier bars needed for every indicator of `q` to equal its full-history value."""
+    return max(
+        q.sma_period,
+        q.ema_period + _fade_bars(2.0 / (q.ema_period + 1)),
+        q.rsi_period + 1 + _fade_bars(1.0 / q.rsi_period),
+        q.macd_slow + q.macd_signal + _fade_bars(2.0 / (max(q.macd_slow, q.macd_signal) + 1)),
+    )
+
+
+async def _newest(
+    conn: AsyncConnection, symbol: str, q: BarsQuery, limit: int
+) -> tuple[str, dt.datetime | None, list[dict[str, Any]]]:
+    """(interval, `to` of this page, bars): a cursor overrides `to`; without an interval, a symbol
+    with no minute bars (daily history only) gets its daily bars instead of an empty page."""
+    end = q.to
+    if q.cursor is not None:
+        end = cursor_time(decode_cursor(q.cursor, {"before"})["before"])
+    interval = q.interval or DEFAULT_INTERVAL
+    now = dt.datetime.now(dt.UTC)
+    items = await fetch_newest(conn, symbol, interval, q.from_, end, limit, now)
+    if not items and q.interval is None:
+        interval = "1d"
+        items = await fetch_newest(conn, symbol, interval, q.from_, end, limit, now)
+    return interval, end, items
+
+
+def _next_cursor(items: list[dict[str, Any]], limit: int) -> str | None:
+    """The next (older) page ends where this one starts; none once a page comes back short."""
+    return encode_cursor({"before": items[0]["ts"] * 1000}) if len(items) >= limit else None
 
 
 async def bars(request: web.Request, inputs: Inputs) -> web.StreamResponse:
@@ -28,16 +75,17 @@ async def bars(request: web.Request, inputs: Inputs) -> web.StreamResponse:
     query = inputs.query_as(BarsQuery)
     limit = page_size(query.limit, request.app[SETTINGS])
     async with request.app[POOL].connection() as conn:
-        items = await fetch_newest(
-            conn, symbol, query.interval, query.from_, query.to, limit, dt.datetime.now(dt.UTC)
-        )
+        interval, _, items = await _newest(conn, symbol, query, limit)
         if not items and not await queries.symbol_known(conn, symbol):
             raise ApiError(404, f"unknown symbol {symbol}")
-    return json_ok({"symbol": symbol, "interval": query.interval, "items": items})
+    return json_ok(
+        {"symbol": symbol, "interval": interval, "items": items, "next_cursor": _next_cursor(items, limit)}
+    )
 
 
 def _clean(value: float) -> float | None:
-    return None if math.isnan(value) else round(float(value), 8)
+    """Full double precision (JSON numbers round-trip exactly); NaN (not yet defined) is null."""
+    return None if math.isnan(value) else float(value)
 
 
 def indicator_points(
@@ -68,21 +116,17 @@ async def indicator_series(request: web.Request, inputs: Inputs) -> web.StreamRe
     symbol = inputs.path_as(SymbolPath).symbol.upper()
     q = inputs.query_as(IndicatorsQuery)
     limit = page_size(q.limit, request.app[SETTINGS])
-    lookback = max(q.sma_period, q.ema_period, q.rsi_period + 1, q.macd_slow + q.macd_signal)
-    warmup = min(MAX_WARMUP_BARS, lookback * WARMUP_LOOKBACKS)
     async with request.app[POOL].connection() as conn:
-        shown = await fetch_newest(conn, symbol, q.interval, q.from_, q.to, limit, dt.datetime.now(dt.UTC))
+        interval, _, shown = await _newest(conn, symbol, q, limit)
         if not shown and not await queries.symbol_known(conn, symbol):
             raise ApiError(404, f"unknown symbol {symbol}")
         earlier: list[dict[str, Any]] = []
         if shown:
             first = dt.datetime(1970, 1, 1, tzinfo=dt.UTC) + dt.timedelta(milliseconds=shown[0]["ts"])
-            # Generous: nights, weekends and holidays leave gaps between bars.
-            warm_start = max(
-                first - STEPS[q.interval] * warmup * 4 - dt.timedelta(days=4),
-                dt.datetime(1900, 1, 1, tzinfo=dt.UTC),
+            # The newest warm-up bars before the page, however far back gaps push them.
+            earlier = await fetch_newest(
+                conn, symbol, interval, None, first, warmup_bars(q), dt.datetime.now(dt.UTC)
             )
-            earlier = await fetch_bars(conn, symbol, q.interval, warm_start, first, warmup)
     series = earlier + shown
     points = indicator_points([float(b["close"]) for b in series], [b["ts"] for b in series], len(earlier), q)
     params = {
@@ -93,7 +137,15 @@ async def indicator_series(request: web.Request, inputs: Inputs) -> web.StreamRe
         "macd_slow": q.macd_slow,
         "macd_signal": q.macd_signal,
     }
-    return json_ok({"symbol": symbol, "interval": q.interval, "params": params, "items": points})
+    return json_ok(
+        {
+            "symbol": symbol,
+            "interval": interval,
+            "params": params,
+            "items": points,
+            "next_cursor": _next_cursor(shown, limit),
+        }
+    )
 
 
 ENDPOINTS = (

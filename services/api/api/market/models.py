@@ -54,9 +54,17 @@ class TicksQuery(TimeRange):
     cursor: Cursor = None
 
 
+DEFAULT_INTERVAL = "1m"
+
+
 class BarsQuery(TimeRange):
-    interval: Interval = Field(default="1m", description="bar width; coarser bars are rolled up from 1m bars")
+    interval: Interval | None = Field(
+        default=None,
+        description="bar width; coarser bars are rolled up from 1m bars. Default: 1m, or 1d for a symbol "
+        "with daily history only",
+    )
     limit: Limit = None
+    cursor: Cursor = None
 
 
 class IndicatorsQuery(BarsQuery):
@@ -129,6 +137,7 @@ class BarSeries(BaseModel):
     symbol: str
     interval: str
     items: list[Bar]
+    next_cursor: str | None = Field(description="the page of older bars; null on the last page")
 
 
 class IndicatorPoint(BaseModel):
@@ -147,6 +156,7 @@ class IndicatorSeries(BaseModel):
     interval: str
     params: dict[str, int]
     items: list[IndicatorPoint]
+    next_cursor: str | None = Field(description="the page of older points; null on the last page")
 
 
 class SignalOut(BaseModel):
