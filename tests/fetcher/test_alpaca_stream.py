@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 import orjson
@@ -310,3 +311,39 @@ async def test_insufficient_subscription_409_stops_the_stream_and_polls_everythi
         assert "409" in str(exc)
     else:
         raise AssertionError("readiness must report the stopped stream")
+
+
+async def test_corrections_and_cancels_are_counted_not_silently_dropped(alpaca_server: FakeAlpaca) -> None:
+    # Shapes as alpaca-py maps them (alpaca/data/mappings.py): a correction names the original
+    # trade (oi, op, os, oc) and the corrected one (ci, cp, cs, cc); a cancel names the trade (i).
+    correction = {
+        "T": "c", "S": "AAPL", "x": "V", "oi": 1, "op": 183.0, "os": 100, "oc": ["@"],
+        "ci": 11, "cp": 183.01, "cs": 100, "cc": ["@"], "z": "C", "t": "2024-05-10T15:31:05Z",
+    }  # fmt: skip
+    cancel = {
+        "T": "x",
+        "S": "AAPL",
+        "x": "V",
+        "i": 2,
+        "p": 183.1,
+        "s": 50,
+        "a": "C",
+        "z": "C",
+        "t": "2024-05-10T15:31:06Z",
+    }
+    alpaca_server.drop_first = False
+    alpaca_server.live = [[trade("AAPL", 1, 1.0, 183.00, 100), correction, cancel]]
+    corrections = metric("stocktrack_fetcher_trade_amendments_total", provider="alpaca", kind="correction")
+    cancels = metric("stocktrack_fetcher_trade_amendments_total", provider="alpaca", kind="cancel")
+    stream = make_stream(alpaca_server, ["AAPL"])
+    ticks = await run_until(
+        stream,
+        lambda _: (
+            metric("stocktrack_fetcher_trade_amendments_total", provider="alpaca", kind="cancel") > cancels
+        ),
+    )
+    assert [t.price for t in ticks] == [Decimal("183.0")]  # an amendment is never published as a trade
+    assert (
+        metric("stocktrack_fetcher_trade_amendments_total", provider="alpaca", kind="correction")
+        == corrections + 1
+    )

@@ -63,6 +63,11 @@ STREAMED_SYMBOLS = Gauge(
     "Symbols the provider's WebSocket currently streams (the rest of the watch list is polled)",
     ["provider"],
 )
+TRADE_AMENDMENTS = Counter(
+    "stocktrack_fetcher_trade_amendments_total",
+    "Trade corrections and cancels seen on a trade stream (not yet applied to stored ticks)",
+    ["provider", "kind"],
+)
 GAP_BACKFILLS = Counter(
     "stocktrack_fetcher_gap_backfills_total",
     "Per-symbol REST backfills of a streaming gap, by outcome (filled, failed)",

@@ -25,6 +25,7 @@ from typing import Any
 import structlog
 from pydantic import SecretStr
 
+from fetcher.provider_metrics import TRADE_AMENDMENTS
 from fetcher.providers.alpaca import NAME, AlpacaClient, trade_to_quote
 from fetcher.providers.errors import MalformedResponse
 from fetcher.providers.streaming import (
@@ -149,12 +150,11 @@ class AlpacaTradeStream(StreamingSource):
             else:
                 raise self._error(item)
         elif kind in ("c", "x"):
-            log.info(
-                "trade amendment seen",
-                provider=NAME,
-                kind="correction" if kind == "c" else "cancel",
-                symbol=item.get("S"),
-            )
+            # Counted and logged so they are visible; applying them to stored ticks and bars
+            # needs a writer-side contract that does not exist yet (docs/providers.md).
+            amendment = "correction" if kind == "c" else "cancel"
+            TRADE_AMENDMENTS.labels(NAME, amendment).inc()
+            log.warning("trade amendment not applied", provider=NAME, kind=amendment, symbol=item.get("S"))
         return []
 
     async def gap_trades(self, symbol: str, start: datetime, end: datetime) -> list[Quote] | None:
