@@ -21,7 +21,8 @@ from tests.deploy import installed_env
 from tests.deploy.chart_support import service_directories
 from tests.support.waiting import WaitTimeout, wait_until
 
-HTTP_SERVICES = frozenset({"api", "streamer"})
+pytestmark = pytest.mark.wheels
+
 LONG_RUNNING = tuple(s for s in service_directories() if s != "janitor")
 
 

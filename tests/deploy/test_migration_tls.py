@@ -28,6 +28,8 @@ from stocktrack_devtools.servers import EmbeddedPostgres
 from tests.deploy import installed_env
 from tests.deploy.chart_support import REPO, render, value_sets
 
+pytestmark = pytest.mark.wheels
+
 CONNECTIONS_SECRET = "stocktrack-connections"
 CA_SECRET = "stocktrack-db-ca"
 
