@@ -122,16 +122,58 @@ async def test_stale_checkpoint_falls_back_to_warm_up(redis_client: aioredis.Red
 
 def test_bar_builder_closes_on_a_later_bucket_and_skips_late_ticks() -> None:
     builder = BarBuilder(MINUTE)
-    assert builder.add(T0 + 1, Decimal("10"), 5) == (None, True)
-    assert builder.add(T0 + 2, Decimal("12"), 5) == (None, True)
-    assert builder.add(T0 + 3, Decimal("9"), 5) == (None, True)
+    assert builder.add(T0 + 1, Decimal("10"), 5) == ([], True)
+    assert builder.add(T0 + 2, Decimal("12"), 5) == ([], True)
+    assert builder.add(T0 + 3, Decimal("9"), 5) == ([], True)
     closed, used = builder.add(T0 + MINUTE + 1, Decimal("11"), 1)
-    assert used and closed == Bar(
-        T0, Decimal("10"), Decimal("12"), Decimal("9"), Decimal("9"), 15, 3, T0 + 1, T0 + 3
-    )
-    assert builder.add(T0 + 5, Decimal("50"), 1) == (None, False)
+    assert used and closed == [
+        Bar(T0, Decimal("10"), Decimal("12"), Decimal("9"), Decimal("9"), 15, 3, T0 + 1, T0 + 3)
+    ]
+    assert builder.add(T0 + 5, Decimal("50"), 1) == ([], False)
     restored = BarBuilder.from_state(MINUTE, orjson.loads(orjson.dumps(builder.to_state())))
     assert restored.current == builder.current and restored.closed_through_ms == T0
+
+
+def test_bar_builder_grace_amends_then_counts_late() -> None:
+    grace = 50
+    builder = BarBuilder(MINUTE, grace_ms=grace)
+    builder.add(T0 + 1, Decimal("10"), 5)
+    # The next bar opens inside the grace: the ended bar waits, and a late tick still amends it.
+    assert builder.add(T0 + MINUTE + 10, Decimal("11"), 1) == ([], True)
+    assert builder.add(T0 + 30_000, Decimal("7"), 2) == ([], True)
+    restored = BarBuilder.from_state(MINUTE, orjson.loads(orjson.dumps(builder.to_state())), grace_ms=grace)
+    assert restored.pending == builder.pending and restored.current == builder.current
+    # Not due before its end plus grace; due at it.
+    assert builder.close_due(T0 + MINUTE + grace - 1) == []
+    (closed,) = builder.close_due(T0 + MINUTE + grace)
+    assert (closed.bucket, closed.low, closed.volume, closed.trades) == (T0, Decimal("7"), 7, 2)
+    # After the grace a tick of that bar is late: not used.
+    assert builder.add(T0 + 59_999, Decimal("1"), 1) == ([], False)
+    # A quiet symbol's open bar closes by the clock alone, without a later tick.
+    assert builder.close_due(T0 + 2 * MINUTE + grace) == [builder_bar(T0 + MINUTE, "11", 1, T0 + MINUTE + 10)]
+    assert builder.current is None and builder.closed_through_ms == T0 + MINUTE
+
+
+def builder_bar(bucket: int, price: str, size: int, ts: int) -> Bar:
+    return Bar.of_tick(bucket, ts, Decimal(price), size)
+
+
+async def test_timer_closes_a_quiet_symbols_last_bar_once(redis_client: aioredis.Redis, prefix: str) -> None:
+    batch = deliveries([float(p) for p in PRICES])
+    ticking = processor(redis_client, prefix)
+    await ticking.handle(batch)
+    by_ticks = await signals(redis_client, prefix)
+    last_bucket = T0 + (len(PRICES) - 1) * MINUTE
+    assert all(int(s["ts"]) < last_bucket for s in by_ticks)
+    # No tick follows the last bar: the timer closes it once its end has passed.
+    assert await ticking.close_due(last_bucket + MINUTE - 1) == 0
+    assert await ticking.close_due(last_bucket + MINUTE) == 1
+    assert ticking.states["ABC"].bars_closed == len(PRICES)
+    # Its checkpoint left with it: a restarted process does not close the bar again.
+    restarted = processor(redis_client, prefix)
+    await restarted.handle(batch)
+    assert restarted.states["ABC"].bars.current is None
+    assert await restarted.close_due(last_bucket + 10 * MINUTE) == 0
 
 
 @pytest.mark.parametrize(

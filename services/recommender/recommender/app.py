@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 import structlog
 
@@ -12,7 +13,8 @@ from recommender.processor import TickProcessor
 from recommender.rules_config import load_rules_config
 from recommender.settings import RecommenderSettings, owned_shards
 from recommender.warmup import recent_bars, recent_days
-from stocktrack_common.bars import Bar
+from stocktrack_common.bars import Bar, bucket_of
+from stocktrack_common.lifecycle import sleep_or_stop
 from stocktrack_common.messages import decode_tick
 from stocktrack_common.runtime import WorkerContext, WorkerMain
 from stocktrack_common.stream_names import RECOMMENDER_GROUP, tick_stream
@@ -45,6 +47,8 @@ def create_app(settings: RecommenderSettings) -> WorkerMain:
             warmup=warmup,
             daily_warmup=daily_warmup,
             daily_signals=settings.daily_signals,
+            grace_ms=settings.bar_close_grace_ms,
+            batch_limit=settings.consumer.batch_size,
         )
         watcher = ModelWatcher(
             redis=ctx.redis, pool=ctx.db, prefix=settings.stream_prefix, processor=processor
@@ -62,6 +66,29 @@ def create_app(settings: RecommenderSettings) -> WorkerMain:
             interval_s=settings.bar_interval_seconds,
             consumer=settings.consumer_name,
         )
-        await asyncio.gather(watcher.run(ctx.stop), consumer.run(ctx.stop))
+        await asyncio.gather(
+            watcher.run(ctx.stop),
+            consumer.run(ctx.stop),
+            close_bars_on_time(processor, interval_ms, settings.bar_close_grace_ms, ctx.stop),
+        )
 
     return main
+
+
+async def close_bars_on_time(
+    processor: TickProcessor, interval_ms: int, grace_ms: int, stop: asyncio.Event
+) -> None:
+    """Wake at each bar end plus grace and close what is due, ticks or no ticks.
+
+    A failed close (Redis down) leaves the bars open in the checkpoint; the next wake retries.
+    """
+    while not stop.is_set():
+        now_ms = time.time() * 1000
+        due_ms = bucket_of(int(now_ms) - grace_ms, interval_ms) + interval_ms + grace_ms
+        await sleep_or_stop(stop, (due_ms - now_ms) / 1000)
+        if stop.is_set():
+            return
+        try:
+            await processor.close_due(int(time.time() * 1000))
+        except Exception as exc:  # the touched states come back from the checkpoint; retried
+            log.warning("closing bars on time failed; retrying at the next bar end", error=str(exc))

@@ -1,11 +1,14 @@
 """Closed bars of the recommender's interval from ticks, by event time.
 
 The arithmetic and the close rule are the one bar model's (stocktrack_common.bars); this module
-only decides when a bar closes. A bar covers [bucket, bucket + interval). It closes when the
-first tick of a later bucket arrives: event time, not the wall clock, so replaying the same
-ticks always yields the same bars and signals, and ticks arriving out of order within their
-bucket give the bar the writer stores. A tick older than the open bar (late, or already counted
-in a bar warmed up from Postgres) is not folded into a closed bar; it is counted and skipped.
+only decides when a bar closes. A bar covers [bucket, bucket + interval) and closes once its
+end plus a grace (BAR_CLOSE_GRACE_MS) has passed: by event time, when a tick of the symbol
+stamped that late arrives, or by the wall clock, when the recommender's timer finds it due
+(processor.close_due). So a quiet symbol's bar and its signal do not wait for its next tick, and
+a replay of the same ticks yields the same bars. A tick of an ended bar still inside its grace
+amends it (the bar then waits as `pending` while the next one fills); a tick of a bar already
+closed (late, or counted in a bar warmed up from Postgres) is not folded in; it is counted and
+skipped.
 """
 
 from __future__ import annotations
@@ -31,42 +34,82 @@ def _bar_from_state(state: dict[str, Any]) -> Bar:
 
 
 class BarBuilder:
-    """The open bar of one symbol."""
+    """The open bars of one symbol: the newest, and the one before while it waits out its grace."""
 
-    def __init__(self, interval_ms: int, current: Bar | None = None, closed_through_ms: int = -1) -> None:
+    def __init__(
+        self,
+        interval_ms: int,
+        current: Bar | None = None,
+        closed_through_ms: int = -1,
+        *,
+        grace_ms: int = 0,
+        pending: Bar | None = None,
+    ) -> None:
         self.interval_ms = interval_ms
+        self.grace_ms = grace_ms
         self.current = current
+        # An ended bar still inside its grace: a late tick of its bucket amends it.
+        self.pending = pending
         # Buckets at or before this are final (closed here or loaded from history): ticks for them are late.
         self.closed_through_ms = closed_through_ms
 
     def bucket_of(self, ts_ms: int) -> int:
         return bucket_of(ts_ms, self.interval_ms)
 
-    def add(self, ts_ms: int, price: Decimal, size: int) -> tuple[Bar | None, bool]:
-        """Fold in a tick; returns (the bar it closed or None, whether the tick was used)."""
+    def add(self, ts_ms: int, price: Decimal, size: int) -> tuple[list[Bar], bool]:
+        """Fold in a tick; returns (the bars its time closed, oldest first; whether the tick was used)."""
         bucket = self.bucket_of(ts_ms)
-        current = self.current
-        if bucket <= self.closed_through_ms or (current is not None and bucket < current.bucket):
-            return None, False
+        if bucket <= self.closed_through_ms:
+            return [], False
+        current, pending = self.current, self.pending
         if current is not None and bucket == current.bucket:
             current.add(ts_ms, price, size)
-            return None, True
+            return [], True
+        if pending is not None and bucket == pending.bucket:
+            pending.add(ts_ms, price, size)
+            return [], True
+        if current is not None and bucket < current.bucket:
+            return [], False
+        # A later bucket: this tick's time closes what its grace no longer covers.
+        closed = self.close_due(ts_ms)
+        if self.current is not None:
+            if self.pending is not None:
+                closed.append(self._close(self.pending))
+                self.pending = None
+            self.pending = self.current
         self.current = Bar.of_tick(bucket, ts_ms, price, size)
-        if current is not None:
-            self.closed_through_ms = current.bucket
-        return current, True
+        return closed, True
+
+    def close_due(self, watermark_ms: int) -> list[Bar]:
+        """Close the bars whose end plus grace is at or before `watermark_ms` (event or wall time)."""
+        closed: list[Bar] = []
+        span = self.interval_ms + self.grace_ms
+        if self.pending is not None and self.pending.bucket + span <= watermark_ms:
+            closed.append(self._close(self.pending))
+            self.pending = None
+        if self.pending is None and self.current is not None and self.current.bucket + span <= watermark_ms:
+            closed.append(self._close(self.current))
+            self.current = None
+        return closed
+
+    def _close(self, bar: Bar) -> Bar:
+        self.closed_through_ms = bar.bucket
+        return bar
 
     def to_state(self) -> dict[str, Any]:
         return {
             "current": None if self.current is None else self.current.to_state(),
+            "pending": None if self.pending is None else self.pending.to_state(),
             "closed_through_ms": self.closed_through_ms,
         }
 
     @classmethod
-    def from_state(cls, interval_ms: int, state: dict[str, Any]) -> BarBuilder:
-        current = state.get("current")
+    def from_state(cls, interval_ms: int, state: dict[str, Any], *, grace_ms: int = 0) -> BarBuilder:
+        current, pending = state.get("current"), state.get("pending")
         return cls(
             interval_ms,
             None if current is None else _bar_from_state(current),
             int(state["closed_through_ms"]),
+            grace_ms=grace_ms,
+            pending=None if pending is None else _bar_from_state(pending),
         )

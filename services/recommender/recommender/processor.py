@@ -2,7 +2,9 @@
 
 For each tick shard batch: restore each symbol's state (memory, else checkpoint, else warm-up
 from Postgres), fold the ticks into bars, and on each closed bar run the rule engine and the
-active model of that symbol and interval, if any. A model only sees bars of the interval it was
+active model of that symbol and interval, if any. A rule bar closes at its end plus a small
+grace (bar_builder.py): by a tick stamped that late, or by the close timer (`close_due`), so a
+quiet symbol's signal does not wait for its next tick. A model only sees bars of the interval it was
 trained on: besides the rules' bars (BAR_INTERVAL_SECONDS), every symbol keeps a live daily bar,
 built from the same ticks and warmed up from `daily_bars`, for daily models. A daily model
 signals when its day closes (the first tick of the next day), or, with
@@ -16,6 +18,7 @@ from the last checkpoint and derives (and publishes) the same signals again.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from typing import Any, Literal
@@ -41,7 +44,10 @@ log = structlog.get_logger(__name__)
 
 SIGNALS = Counter("stocktrack_recommender_signals_total", "Signals published", ["source_kind", "action"])
 BARS = Counter("stocktrack_recommender_bars_closed_total", "Bars closed from ticks")
-LATE_TICKS = Counter("stocktrack_recommender_late_ticks_total", "Ticks older than the open bar, skipped")
+LATE_TICKS = Counter(
+    "stocktrack_recommender_late_ticks_total",
+    "Ticks of a bar already closed (after its end plus BAR_CLOSE_GRACE_MS), skipped",
+)
 REPLAYED_TICKS = Counter(
     "stocktrack_recommender_replayed_ticks_total",
     "Redelivered ticks already folded into the checkpointed state, skipped",
@@ -66,6 +72,8 @@ class TickProcessor:
         warmup: WarmupSource,
         daily_warmup: WarmupSource | None = None,
         daily_signals: DailySignals = "close",
+        grace_ms: int = 0,
+        batch_limit: int | None = None,
     ) -> None:
         self.redis = redis
         self.signals_key = signals_stream(prefix)
@@ -76,6 +84,16 @@ class TickProcessor:
         self.warmup = warmup
         self.daily_warmup = daily_warmup
         self.daily_signals = daily_signals
+        self.grace_ms = grace_ms
+        # The consumer's read size: a shorter batch means the stream was read to its end, so the
+        # wall clock may close bars (ticks still to come are late); a full one means a backlog,
+        # where only the ticks' own times may (else a replay would close bars half built).
+        self.batch_limit = batch_limit
+        self.caught_up = True
+        # The newest tick time folded in, over all symbols: event time for closing quiet symbols' bars.
+        self.watermark_ms = -1
+        # The consumer's batches and the close timer change the same states: one at a time.
+        self._lock = asyncio.Lock()
         self.interval = interval_label(interval_ms // 1000)
         # The rules' bars are daily already when BAR_INTERVAL_SECONDS is a day: no second builder.
         self.separate_daily = interval_ms != DAY_MS
@@ -99,20 +117,60 @@ class TickProcessor:
         the signals. So on any failure the touched symbols are forgotten and come back from the
         checkpoint, which the transaction writes only together with the signals.
         """
-        touched: dict[str, SymbolState] = {}
-        try:
-            signals = await self._fold(batch, touched)
-            async with self.redis.pipeline(transaction=True) as pipe:
-                for signal in signals:
-                    pipe.xadd(self.signals_key, signal.to_fields())  # type: ignore[arg-type]
-                self.checkpoints.save_in(pipe, {s: st.to_state() for s, st in touched.items()})
-                await pipe.execute()
-        except BaseException:
-            for symbol in touched:
-                self.states.pop(symbol, None)
-            raise
+        async with self._lock:
+            touched: dict[str, SymbolState] = {}
+            try:
+                signals = await self._fold(batch, touched)
+                await self._publish(signals, touched)
+            except BaseException:
+                self._forget(touched)
+                raise
+            if self.batch_limit is not None:
+                self.caught_up = len(batch) < self.batch_limit
+
+    async def close_due(self, now_ms: int) -> int:
+        """The close timer: close every bar whose end plus grace has passed; returns how many.
+
+        The clock is the wall clock once the consumer is caught up, else the newest tick time
+        (see `caught_up`). Signals and checkpoints leave together, as for a batch of ticks.
+        """
+        async with self._lock:
+            clock = max(self.watermark_ms, now_ms) if self.caught_up else self.watermark_ms
+            touched: dict[str, SymbolState] = {}
+            signals: list[Signal] = []
+            try:
+                for symbol, state in self.states.items():
+                    closed = state.bars.close_due(clock)
+                    if closed:
+                        touched[symbol] = state
+                        signals.extend(self._on_closed(state, closed))
+                if touched:
+                    await self._publish(signals, touched)
+            except BaseException:
+                self._forget(touched)
+                raise
+            return len(touched)
+
+    async def _publish(self, signals: list[Signal], touched: dict[str, SymbolState]) -> None:
+        async with self.redis.pipeline(transaction=True) as pipe:
+            for signal in signals:
+                pipe.xadd(self.signals_key, signal.to_fields())  # type: ignore[arg-type]
+            self.checkpoints.save_in(pipe, {s: st.to_state() for s, st in touched.items()})
+            await pipe.execute()
         for signal in signals:
             SIGNALS.labels("rules" if signal.source == "rules" else "model", signal.action).inc()
+
+    def _forget(self, touched: dict[str, SymbolState]) -> None:
+        for symbol in touched:
+            self.states.pop(symbol, None)
+
+    def _on_closed(self, state: SymbolState, closed: list[Bar]) -> list[Signal]:
+        signals: list[Signal] = []
+        for bar in closed:
+            signals.extend(self._on_bar(state, bar, publish=True))
+        if closed and self.separate_daily and self.daily_signals == "update":
+            signals.extend(self._on_daily_update(state, closed[-1]))
+        return signals
 
     async def _fold(self, batch: list[Delivery[Tick]], touched: dict[str, SymbolState]) -> list[Signal]:
         """Fold the batch's unseen ticks into their symbols' states; returns the signals of closed bars."""
@@ -125,17 +183,19 @@ class TickProcessor:
                 REPLAYED_TICKS.inc()
                 continue
             state.last_id = delivery.id
+            if tick.ts > self.watermark_ms:
+                self.watermark_ms = tick.ts
             closed, used = state.bars.add(tick.ts, tick.price, tick.size)
             if not used:
                 LATE_TICKS.inc()
-            if closed is not None:
-                signals.extend(self._on_bar(state, closed, publish=True))
+            for bar in closed:
+                signals.extend(self._on_bar(state, bar, publish=True))
             if self.separate_daily:
-                day, _ = state.daily.add(tick.ts, tick.price, tick.size)
-                if day is not None:
+                days, _ = state.daily.add(tick.ts, tick.price, tick.size)
+                for day in days:
                     signals.extend(self._on_daily_bar(state, day, publish=True))
-                elif closed is not None and self.daily_signals == "update":
-                    signals.extend(self._on_daily_update(state, closed))
+                if not days and closed and self.daily_signals == "update":
+                    signals.extend(self._on_daily_update(state, closed[-1]))
         return signals
 
     async def _state(self, symbol: str, first_ts: int) -> SymbolState:
@@ -145,7 +205,9 @@ class TickProcessor:
         saved = await self.checkpoints.load(symbol)
         if saved is not None:
             try:
-                state = SymbolState.from_state(saved, self.interval_ms, self.rules_config)
+                state = SymbolState.from_state(
+                    saved, self.interval_ms, self.rules_config, grace_ms=self.grace_ms
+                )
                 RESTORES.labels("checkpoint").inc()
             except (KeyError, ValueError, TypeError, IndicatorStateError) as exc:
                 log.warning("checkpoint unusable, warming up from history", symbol=symbol, error=str(exc))
@@ -155,7 +217,7 @@ class TickProcessor:
         return state
 
     async def _warm_up(self, symbol: str, first_ts: int) -> SymbolState:
-        state = SymbolState.fresh(symbol, self.interval_ms, self.rules_config)
+        state = SymbolState.fresh(symbol, self.interval_ms, self.rules_config, grace_ms=self.grace_ms)
         bucket = state.bars.bucket_of(first_ts)
         history = await self.warmup(symbol, bucket)
         for bar in history:

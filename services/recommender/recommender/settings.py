@@ -29,6 +29,12 @@ class RecommenderSettings(CommonSettings):
     )
     replica_count: int | None = Field(default=None, ge=1, description="replicas sharing the shards")
     bar_interval_seconds: int = Field(default=60, ge=1, le=86_400)
+    bar_close_grace_ms: int = Field(
+        default=20,
+        ge=0,
+        le=60_000,
+        description="a bar closes this long after its end; a later tick of it is late (counted, skipped)",
+    )
     daily_signals: Literal["close", "update"] = Field(
         default="close",
         description="daily models signal when the day closes, or also on each rule bar with the day so far",

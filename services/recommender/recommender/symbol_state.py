@@ -49,11 +49,13 @@ class SymbolState:
         }
 
     @classmethod
-    def fresh(cls, symbol: str, interval_ms: int, config: RulesConfig) -> SymbolState:
-        return cls(symbol, BarBuilder(interval_ms), RuleIndicators(config), FeatureState())
+    def fresh(cls, symbol: str, interval_ms: int, config: RulesConfig, *, grace_ms: int = 0) -> SymbolState:
+        return cls(symbol, BarBuilder(interval_ms, grace_ms=grace_ms), RuleIndicators(config), FeatureState())
 
     @classmethod
-    def from_state(cls, state: dict[str, Any], interval_ms: int, config: RulesConfig) -> SymbolState:
+    def from_state(
+        cls, state: dict[str, Any], interval_ms: int, config: RulesConfig, *, grace_ms: int = 0
+    ) -> SymbolState:
         """Restore a checkpoint; raises (KeyError, ValueError) when it no longer fits the configuration."""
         if state.get("version") != STATE_VERSION:
             raise ValueError(f"unknown checkpoint version {state.get('version')!r}")
@@ -61,7 +63,7 @@ class SymbolState:
             raise ValueError(f"checkpoint built on {state.get('interval_ms')} ms bars, now {interval_ms} ms")
         return cls(
             symbol=str(state["symbol"]),
-            bars=BarBuilder.from_state(interval_ms, state["bars"]),
+            bars=BarBuilder.from_state(interval_ms, state["bars"], grace_ms=grace_ms),
             rules=RuleIndicators.from_state(config, state["rules"]),
             features=FeatureState.from_state(state["features"]),
             daily=BarBuilder.from_state(DAY_MS, state["daily"]),

@@ -1,9 +1,10 @@
 """Persist a batch of ticks and fold them into 1-minute bars, idempotently, in one transaction.
 
-Fast path: the validated raw values go straight into `ticks` with one text COPY inside a
-savepoint; COPY is all or nothing, so when it succeeds every tick of the batch is new and the
+Fast path: the validated raw values go straight into `ticks` with one text COPY in one
+transaction; COPY is all or nothing, so when it succeeds every tick of the batch is new and the
 batch's bars (folded here) are merged into `bars_1m`. A redelivered tick makes the COPY fail on
-the primary key; the savepoint is rolled back and the batch goes through a staging table,
+the primary key; that transaction is rolled back (a savepoint would cost two more round trips on
+every batch, for the rare redelivery) and the batch goes through a staging table in a new one,
 where one statement inserts only the new rows (ON CONFLICT DO NOTHING ... RETURNING) and
 folds exactly those into the bars. Either way a tick is counted in its bar once. Both folds and
 the merge into stored bars are those of stocktrack_common.bars (the one bar model): a merge
@@ -177,16 +178,17 @@ class TickSink:
             await ensure_tick_partitions(conn, missing)
             self.known_days |= missing
         payload = b"".join(lines)
-        async with conn.transaction():
-            try:
-                async with conn.transaction():
-                    async with conn.cursor().copy(
-                        "COPY ticks (symbol, ts, price, size, source) FROM STDIN"
-                    ) as copy:
-                        await copy.write(payload)
-                    await self._upsert_bars(conn, bars)
-                inserted, touched = len(rows), len(bars)
-            except psycopg.errors.UniqueViolation:
+        try:
+            async with conn.transaction():
+                async with conn.cursor().copy(
+                    "COPY ticks (symbol, ts, price, size, source) FROM STDIN"
+                ) as copy:
+                    await copy.write(payload)
+                await self._upsert_bars(conn, bars)
+            inserted, touched = len(rows), len(bars)
+        except psycopg.errors.UniqueViolation:
+            # The failed transaction wrote nothing; the redelivery path runs in a new one.
+            async with conn.transaction():
                 inserted, touched = await self._insert_new_only(conn, payload)
         latest = (
             [
