@@ -60,6 +60,7 @@ def write_random_walk_csv(path: Path, symbols: list[str], days: int, seed: int) 
                 )
 
 
+@pytest.mark.timeout(900)  # nine trainings; minutes on a loaded two-core machine
 def test_no_model_trained_on_random_walks_is_activated(
     db_url: str, redis_url: str, prefix: str, tmp_path: Path
 ) -> None:
