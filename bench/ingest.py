@@ -37,7 +37,7 @@ from stocktrack_common.pg_pool import open_pg_pool
 from stocktrack_common.redis_client import create_redis
 from stocktrack_common.runtime import WorkerContext
 from stocktrack_common.settings import PoolSettings
-from stocktrack_common.stream_names import dead_stream, shard_for, tick_stream
+from stocktrack_common.stream_names import shard_for, tick_stream
 from stocktrack_devtools.servers import database_url, find_or_start
 from writer.settings import WriterConsumerSettings, WriterSettings
 
@@ -140,7 +140,7 @@ async def _writer_main(
         heartbeat=Heartbeat(),
         stop=stop,
         consumer_name=name,
-        dead_stream=dead_stream(prefix),
+        stream_prefix=prefix,
     )
     await create_app(settings)(ctx)
     await pool.close()

@@ -25,7 +25,6 @@ from stocktrack_common.consumer import Delivery
 from stocktrack_common.health import Heartbeat
 from stocktrack_common.messages import Tick
 from stocktrack_common.runtime import WorkerContext
-from stocktrack_common.stream_names import dead_stream
 
 
 def deliveries(prices: list[str], now_ms: int) -> list[Delivery[Tick]]:
@@ -56,7 +55,7 @@ async def test_a_batch_whose_alerts_could_not_be_recorded_fires_them_on_the_retr
         heartbeat=Heartbeat(),
         stop=asyncio.Event(),
         consumer_name="alerts-0",
-        dead_stream=dead_stream(prefix),
+        stream_prefix=prefix,
     )
     async with aiohttp.ClientSession() as session:
         sender = DeliverySender(

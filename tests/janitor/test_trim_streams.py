@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import redis.asyncio as aioredis
+from redis.exceptions import ResponseError
 
 from stocktrack_common.stream_ids import next_stream_id, parse_stream_id
 from stocktrack_common.stream_names import dead_stream, signals_stream, tick_stream
 from tests.janitor.conftest import RunJanitor
+from tests.support.processes import Services
 
 
 def stored_ids(entries: Any) -> list[str]:
@@ -139,3 +142,39 @@ async def test_idle_consumers_are_deleted_only_when_they_hold_nothing(
     assert report.counts["idle_consumers_deleted"] == 2
     still_pending: Any = await redis_client.xpending_range(shard, "writer", min="-", max="+", count=100)
     assert sorted(p["message_id"].decode() for p in still_pending) == ids[4:7]
+
+
+async def test_a_running_writers_consumers_are_never_deleted(
+    services: Services, redis_client: aioredis.Redis, prefix: str, run_janitor: RunJanitor
+) -> None:
+    """A live reader blocked on a quiet stream looks idle to XINFO; its presence key keeps it."""
+    writer = services.start("writer", name="writer-live", TICK_SHARDS="2")
+    writer.wait_healthy(timeout=120)
+    shards = [tick_stream(prefix, k) for k in range(2)]
+
+    async def writer_consumers() -> dict[str, set[str]]:
+        found: dict[str, set[str]] = {}
+        for shard in shards:
+            try:
+                consumers = await redis_client.xinfo_consumers(shard, "writer")
+            except ResponseError:
+                consumers = []
+            found[shard] = {c["name"].decode() for c in consumers}
+        return found
+
+    deadline = asyncio.get_running_loop().time() + 60
+    while any("writer-live" not in names for names in (await writer_consumers()).values()):
+        assert asyncio.get_running_loop().time() < deadline, "the writer never joined its groups"
+        await asyncio.sleep(0.1)
+    await asyncio.sleep(0.3)  # idle for far longer than the threshold below
+
+    report = (await run_janitor("trim-streams", tick_shards=2, consumer_idle_delete_hours=1e-6))[0]
+
+    assert report.status == "ok", report.error
+    assert report.counts["idle_consumers_deleted"] == 0
+    assert all("writer-live" in names for names in (await writer_consumers()).values())
+
+    # Once the writer has stopped cleanly, its consumers are fair game.
+    assert writer.terminate() == 0
+    report = (await run_janitor("trim-streams", tick_shards=2, consumer_idle_delete_hours=1e-6))[0]
+    assert report.counts["idle_consumers_deleted"] >= 2

@@ -16,6 +16,7 @@ GROUPS has no `lag` field (before 7.0) or reports one the stream contradicts (st
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
@@ -167,6 +168,8 @@ class StreamConsumer(Generic[M]):
         heartbeat: Heartbeat | None = None,
         transient_errors: tuple[type[BaseException], ...] = TRANSIENT_ERRORS,
         emf: EmfDistributions | None = None,
+        presence_key: str | None = None,
+        presence_ttl: float = 60.0,
     ) -> None:
         if not streams:
             raise ValueError("a consumer needs at least one stream")
@@ -199,6 +202,9 @@ class StreamConsumer(Generic[M]):
         self._next_claim = 0.0
         self._retry_pending_at: float | None = None
         self._next_lag = 0.0
+        self.presence_key = presence_key
+        self.presence_ttl = presence_ttl
+        self._next_presence = 0.0
         self._log = log.bind(group=group, consumer=consumer)
         self._liveness_key = f"consumer {group} on {','.join(self.streams)}"
 
@@ -230,6 +236,10 @@ class StreamConsumer(Generic[M]):
                     raise
                 # The stream or group vanished (e.g. Redis restarted without persistence): recreate.
                 self._log.warning("consumer group missing, recreating", error=str(exc))
+        if self.presence_key is not None:
+            # A clean stop: this consumer is no longer reading, so the janitor may judge it by idle time.
+            with contextlib.suppress(*self.transient_errors):
+                await self.redis.delete(self.presence_key)
         self._log.info("consumer stopped")
 
     async def _loop(self, stop: asyncio.Event) -> None:
@@ -260,6 +270,9 @@ class StreamConsumer(Generic[M]):
                 if now >= self._next_lag:
                     self._next_lag = now + self.lag_interval
                     await self.update_lag_metrics()
+                if self.presence_key is not None and now >= self._next_presence:
+                    self._next_presence = now + self.presence_ttl / 4
+                    await self.redis.set(self.presence_key, b"1", ex=max(1, round(self.presence_ttl)))
                 if ahead is not None:
                     raws, ahead = await ahead, None
                 else:

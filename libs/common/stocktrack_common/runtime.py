@@ -35,7 +35,7 @@ from stocktrack_common.lifecycle import install_signal_handlers, sleep_or_stop
 from stocktrack_common.pg_pool import open_pg_pool
 from stocktrack_common.redis_client import redis_from_url
 from stocktrack_common.settings import CommonSettings, ConsumerSettings
-from stocktrack_common.stream_names import dead_stream
+from stocktrack_common.stream_names import consumer_presence_key, dead_stream
 
 M = TypeVar("M")
 log = structlog.get_logger(__name__)
@@ -79,7 +79,7 @@ class WorkerContext:
     heartbeat: Heartbeat
     stop: asyncio.Event
     consumer_name: str
-    dead_stream: str
+    stream_prefix: str
     emf: EmfDistributions | None = None
     # /readyz runs every check in here; a loop may add its own (the fetcher's publisher does).
     readiness: dict[str, ReadinessCheck] = field(default_factory=dict)
@@ -112,7 +112,8 @@ class WorkerContext:
             consumer=self.consumer_name,
             handler=handler,
             decode=decode,
-            dead_stream=self.dead_stream,
+            dead_stream=dead_stream(self.stream_prefix),
+            presence_key=consumer_presence_key(self.stream_prefix, group, self.consumer_name),
             batch_size=settings.batch_size if batch_size is None else batch_size,
             block_ms=settings.block_ms,
             max_deliveries=settings.max_deliveries,
@@ -214,7 +215,7 @@ async def run_worker(
             heartbeat=heartbeat,
             stop=stop,
             consumer_name=settings.consumer_name,
-            dead_stream=dead_stream(settings.stream_prefix),
+            stream_prefix=settings.stream_prefix,
             emf=emf,
             readiness=readiness,
         )

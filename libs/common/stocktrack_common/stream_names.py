@@ -44,3 +44,11 @@ def models_stream(prefix: str) -> str:
 def latest_quotes_key(prefix: str) -> str:
     """Hash symbol -> JSON of the newest tick persisted; the api's fast path for latest quotes."""
     return f"{prefix}:latest"
+
+
+def consumer_presence_key(prefix: str, group: str, consumer: str) -> str:
+    """Set with a TTL by a running consumer's loop: the janitor never deletes a consumer that has one.
+
+    XINFO's idle time cannot tell a departed pod from a live reader blocked on a quiet stream.
+    """
+    return f"{prefix}:presence:{group}:{consumer}"

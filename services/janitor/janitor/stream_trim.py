@@ -27,6 +27,7 @@ from janitor.report import TaskOutcome
 from stocktrack_common.consumer import group_info
 from stocktrack_common.stream_ids import StreamId, format_stream_id, next_stream_id, parse_stream_id
 from stocktrack_common.stream_names import (
+    consumer_presence_key,
     dead_stream,
     models_stream,
     signals_stream,
@@ -124,14 +125,19 @@ return redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], ARGV[2])
 
 
 async def prune_consumers(
-    redis: aioredis.Redis, stream: str, group: str, idle_ms: int, dry_run: bool
+    redis: aioredis.Redis, prefix: str, stream: str, group: str, idle_ms: int, dry_run: bool
 ) -> list[str]:
-    """Consumers left by pods that are gone (Deployments rename pods on every rollout)."""
-    stale = [
+    """Consumers left by pods that are gone (Deployments rename pods on every rollout).
+
+    Idle time alone cannot tell a departed pod from a live reader blocked on a quiet stream, so a
+    consumer whose presence key (refreshed by its running loop) exists is never deleted.
+    """
+    idle = [
         _s(c["name"])
         for c in await redis.xinfo_consumers(stream, group)
         if int(c["pending"]) == 0 and int(c["idle"]) >= idle_ms
     ]
+    stale = [name for name in idle if not await redis.exists(consumer_presence_key(prefix, group, name))]
     if dry_run or not stale:
         return stale
     script = redis.register_script(DELETE_IF_IDLE_AND_EMPTY)
@@ -166,7 +172,12 @@ async def run_trim_streams(ctx: TaskContext) -> TaskOutcome:
             if info is not None:
                 groups[name] = info
             pruned = await prune_consumers(
-                redis, stream, name, int(settings.consumer_idle_delete_hours * 3_600_000), ctx.dry_run
+                redis,
+                settings.stream_prefix,
+                stream,
+                name,
+                int(settings.consumer_idle_delete_hours * 3_600_000),
+                ctx.dry_run,
             )
             consumers_pruned += len(pruned)
         length = int(await redis.xlen(stream))
