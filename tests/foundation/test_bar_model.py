@@ -231,8 +231,8 @@ def test_streamer_recommender_and_alerts_close_the_model_bars(
 
     def recommender(t: Tick) -> Bar | None:
         closed, used = builders.setdefault(t.symbol, BarBuilder(MINUTE_MS)).add(t.ts, t.price, t.size)
-        assert used
-        return closed
+        assert used and len(closed) <= 1
+        return closed[0] if closed else None
 
     assert interior(streamed(order, recommender)) == want
 
