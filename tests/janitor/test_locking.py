@@ -14,6 +14,7 @@ import psycopg
 import redis.asyncio as aioredis
 
 from janitor.advisory_lock import JANITOR_LOCK_CLASS, TASK_LOCK_KEYS
+from stocktrack_common.stream_names import signals_stream
 from tests.janitor.conftest import RunJanitor
 from tests.janitor.test_trim_streams import fill
 from tests.janitor.tick_data import load_ticks, make_ticks, tick_days_present, today_utc
@@ -97,7 +98,7 @@ async def test_two_concurrent_all_runs_do_the_work_once(
     db_url: str, redis_client: aioredis.Redis, prefix: str, service_env: Callable[..., dict[str, str]]
 ) -> None:
     days = seed_ticks(db_url)
-    await fill(redis_client, f"{prefix}:signals", 50)
+    await fill(redis_client, signals_stream(prefix), 50)
     env = service_env(TICK_RETENTION_DAYS="30", STREAM_KEEP="10", TICK_SHARDS="2", PARTITIONS_AHEAD_DAYS="3")
 
     # Both runs wait on the locks held here, then race for every task the moment they are released.

@@ -19,6 +19,7 @@ from stocktrack_common.ops_doctor import main
 from stocktrack_common.ops_streams import stream_report
 from stocktrack_common.partitions import ensure_tick_partitions, partition_name
 from stocktrack_common.redis_client import server_version
+from stocktrack_common.stream_names import signals_stream
 from stocktrack_devtools.servers import database_url, free_port
 
 
@@ -34,7 +35,7 @@ async def create_partitions(db_url: str, days: list[dt.date]) -> None:
 async def add_signal_stream(redis_url: str, prefix: str) -> None:
     """A deployment that has run has streams; doctor fails a prefix that has none."""
     client = aioredis.Redis.from_url(redis_url)
-    await client.xadd(f"{prefix}:signals", {"seed": "1"})
+    await client.xadd(signals_stream(prefix), {"seed": "1"})
     await client.aclose()
 
 

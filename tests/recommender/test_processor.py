@@ -21,7 +21,7 @@ from recommender.settings import RecommenderSettings, owned_shards
 from stocktrack_common.bars import Bar
 from stocktrack_common.consumer import Delivery
 from stocktrack_common.messages import Tick
-from stocktrack_common.stream_names import signals_stream
+from stocktrack_common.stream_names import recommender_state_key, signals_stream
 from stocktrack_devtools.servers import start_embedded_redis
 
 MINUTE = 60_000
@@ -94,7 +94,7 @@ async def test_replayed_batch_and_restart_publish_nothing_twice(
     await restarted.handle(batch)
     assert len(await signals(redis_client, prefix)) == count
     assert restarted.states["ABC"].bars_closed == first.states["ABC"].bars_closed
-    saved = await redis_client.hget(f"{prefix}:recommender:state", "ABC")
+    saved = await redis_client.hget(recommender_state_key(prefix), "ABC")
     assert saved is not None and orjson.loads(saved)["last_id"] == batch[-1].id
 
 
@@ -114,7 +114,7 @@ async def test_cold_start_warms_up_from_history_without_publishing_it(
 
 
 async def test_stale_checkpoint_falls_back_to_warm_up(redis_client: aioredis.Redis, prefix: str) -> None:
-    await redis_client.hset(f"{prefix}:recommender:state", "ABC", orjson.dumps({"version": 99}))
+    await redis_client.hset(recommender_state_key(prefix), "ABC", orjson.dumps({"version": 99}))
     proc = processor(redis_client, prefix)
     await proc.handle(deliveries([100.0, 101.0]))
     assert proc.states["ABC"].bars_closed == 1
@@ -230,7 +230,7 @@ async def test_a_failed_publish_keeps_no_state_so_the_retry_publishes_the_same_s
             await proc.handle(batch)
         await client.config_set("maxmemory", "0")
         assert await signals(client, prefix) == []
-        assert await client.hget(f"{prefix}:recommender:state", "ABC") is None
+        assert await client.hget(recommender_state_key(prefix), "ABC") is None
 
         await proc.handle(batch)  # the consumer's retry of the same batch
         assert await signals(client, prefix) == expected

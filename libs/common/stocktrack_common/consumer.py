@@ -37,6 +37,8 @@ from stocktrack_common.emf import EmfDistributions
 from stocktrack_common.health import Heartbeat
 from stocktrack_common.lifecycle import sleep_or_stop
 from stocktrack_common.messages import MessageError
+from stocktrack_common.redis_client import is_cluster
+from stocktrack_common.slot_reads import InFlightReads, slot_groups
 from stocktrack_common.stream_lag import group_lag
 
 M = TypeVar("M")
@@ -174,11 +176,21 @@ class StreamConsumer(Generic[M]):
         if not streams:
             raise ValueError("a consumer needs at least one stream")
         self.redis = redis
-        # Same connection pool, but XREADGROUP replies stay raw: redis-py's generic reply parsing
-        # costs more per entry than everything else the consumer does (see bench/ingest.py).
-        self._reader = aioredis.Redis(connection_pool=redis.connection_pool)
-        self._reader.set_response_callback("XREADGROUP", _raw_reply)
+        self.cluster = is_cluster(redis)
+        self._reader: Any = redis
+        if not self.cluster:
+            # Same connection pool, but XREADGROUP replies stay raw: redis-py's generic reply parsing
+            # costs more per entry than everything else the consumer does (see bench/ingest.py).
+            self._reader = aioredis.Redis(connection_pool=redis.connection_pool)
+            self._reader.set_response_callback("XREADGROUP", _raw_reply)
         self.streams = list(streams)
+        self._slot_groups = slot_groups(self.streams, self.cluster)
+        # On a cluster, one blocking read per slot stays in flight (slot_reads.py).
+        self._in_flight: InFlightReads[list[_Raw]] | None = None
+        if len(self._slot_groups) > 1:
+            self._in_flight = InFlightReads(
+                self._slot_groups, lambda group: self._read_slot(dict.fromkeys(group, ">"), block=True)
+            )
         self.group = group
         self.consumer = consumer
         self.handler = handler
@@ -285,6 +297,8 @@ class StreamConsumer(Generic[M]):
         finally:
             if ahead is not None:
                 await self._finish_read_ahead(ahead, stop)
+            if self._in_flight is not None:
+                await self._finish_in_flight(self._in_flight, stop)
 
     async def _finish_read_ahead(self, ahead: asyncio.Task[list[_Raw]], stop: asyncio.Event) -> None:
         try:
@@ -292,6 +306,17 @@ class StreamConsumer(Generic[M]):
         except self.transient_errors as exc:
             self._log.warning("read-ahead failed; its entries stay pending", error=str(exc))
             return
+        if raws:
+            await self._process(raws, stop)
+
+    async def _finish_in_flight(self, in_flight: InFlightReads[list[_Raw]], stop: asyncio.Event) -> None:
+        """Process what the other slots' reads still deliver: those entries are already ours."""
+        try:
+            results = await in_flight.settle()
+        except self.transient_errors as exc:
+            self._log.warning("slot reads failed; their entries stay pending", error=str(exc))
+            return
+        raws = [raw for result in results for raw in result]
         if raws:
             await self._process(raws, stop)
 
@@ -310,6 +335,16 @@ class StreamConsumer(Generic[M]):
             await self._process(raws, stop)
 
     async def _read(self, positions: dict[str, str], *, block: bool) -> list[_Raw]:
+        """One XREADGROUP on a single Redis; on a cluster, one per slot (blocking: see slot_reads.py)."""
+        if not self.cluster:
+            return await self._read_slot(positions, block=block)
+        if block and self._in_flight is not None:
+            return [raw for result in await self._in_flight.next() for raw in result]
+        groups = [{s: positions[s] for s in group if s in positions} for group in self._slot_groups]
+        results = await asyncio.gather(*(self._read_slot(g, block=block) for g in groups if g))
+        return [raw for result in results for raw in result]
+
+    async def _read_slot(self, positions: dict[str, str], *, block: bool) -> list[_Raw]:
         args: list[Any] = ["GROUP", self.group, self.consumer, "COUNT", self.batch_size]
         if block:
             args += ["BLOCK", self.block_ms]
@@ -321,8 +356,12 @@ class StreamConsumer(Generic[M]):
         for stream, entries in streams:
             name = _s(stream)
             for entry_id, flat in entries:
-                # A pending entry deleted from the stream comes back without fields.
-                fields = dict(zip(flat[::2], flat[1::2], strict=True)) if flat else None
+                # A pending entry deleted from the stream comes back without fields. The cluster
+                # client parses replies (a dict per entry); the raw reply is a flat list.
+                if isinstance(flat, dict):
+                    fields = flat or None
+                else:
+                    fields = dict(zip(flat[::2], flat[1::2], strict=True)) if flat else None
                 raws.append(_Raw(name, _s(entry_id), fields))
         return raws
 
@@ -451,6 +490,13 @@ class StreamConsumer(Generic[M]):
         by_stream: dict[str, list[str]] = {}
         for stream, entry_id in ids:
             by_stream.setdefault(stream, []).append(entry_id)
+        if self.cluster:
+            # Per node: the cluster pipeline sends each stream's XACK to its slot's owner.
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for stream, entry_ids in by_stream.items():
+                    pipe.xack(stream, self.group, *entry_ids)
+                await pipe.execute()
+            return
         # Packed by hiredis in C: redis-py's pure-Python packing of thousands of ids per batch
         # cost more than the rest of the acknowledgement (see bench/ingest.py).
         payload = b"".join(

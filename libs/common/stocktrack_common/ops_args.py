@@ -14,9 +14,11 @@ import re
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import cast
 
 import redis.asyncio as aioredis
 from pydantic import SecretStr
+from redis.asyncio.cluster import RedisCluster
 
 from stocktrack_common.cli import UsageError
 from stocktrack_common.settings import PREFIX_PATTERN, CommonSettings, check_database_url, check_redis_url
@@ -30,6 +32,7 @@ class Target:
     database_url: SecretStr
     prefix: str
     tick_shards: int
+    cluster: bool = False
     defaults: tuple[str, ...] = field(default=())
     """Settings that came from neither a flag nor the environment (built-in local defaults)."""
 
@@ -69,6 +72,7 @@ def resolve_target(args: argparse.Namespace) -> Target:
         database_url=SecretStr(database_url) if database_url else settings.database_url,
         prefix=prefix or settings.stream_prefix,
         tick_shards=settings.tick_shards,
+        cluster=settings.redis_cluster,
         defaults=tuple(defaults),
     )
 
@@ -116,12 +120,14 @@ async def connect_redis(target: Target) -> aioredis.Redis:
     The services' client (redis_client.redis_from_url) retries for a long time because a pod must outlive
     a Redis restart; these commands must not, so they connect without retries and PING once.
     """
-    client = aioredis.Redis.from_url(
-        target.redis_url.get_secret_value(),
-        socket_connect_timeout=5,
-        socket_timeout=30,
-        retry_on_timeout=False,
-    )
+    url = target.redis_url.get_secret_value()
+    client: aioredis.Redis
+    if target.cluster:
+        client = cast(aioredis.Redis, RedisCluster.from_url(url, socket_connect_timeout=5, socket_timeout=30))
+    else:
+        client = aioredis.Redis.from_url(
+            url, socket_connect_timeout=5, socket_timeout=30, retry_on_timeout=False
+        )
     try:
         await client.ping()
     except BaseException:

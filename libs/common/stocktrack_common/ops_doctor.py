@@ -3,7 +3,9 @@
 Exit status is for scripts and probes: 0 when nothing failed (warnings allowed), 1 when any check
 failed (or, with --strict, warned). Checks:
 
-- Redis answers and is 6.2 or newer (the oldest server whose stream commands we use);
+- Redis answers and is 6.2 or newer (the oldest server whose stream commands we use), and its
+  cluster mode (INFO cluster) matches REDIS_CLUSTER: a standalone client on a cluster node fails
+  with MOVED on every key another node owns;
 - PostgreSQL answers, every migration shipped with this version ran, none was edited after it ran;
 - a `ticks` partition exists for today and the next --days-ahead days (UTC): without it, inserts for
   that day fail, so a missing partition for tomorrow means the janitor is not doing its job;
@@ -39,7 +41,7 @@ from stocktrack_common.ops_args import (
 )
 from stocktrack_common.ops_streams import StreamStatus, format_age, stream_report
 from stocktrack_common.partitions import existing_partitions, partition_name
-from stocktrack_common.redis_client import server_version
+from stocktrack_common.redis_client import cluster_enabled, server_version
 from stocktrack_common.stream_names import WRITER_GROUP, dead_stream, tick_streams
 
 Status = Literal["ok", "warn", "fail"]
@@ -60,12 +62,16 @@ class Thresholds:
     days_ahead: int
 
 
-async def check_redis(redis: aioredis.Redis) -> Check:
+async def check_redis(redis: aioredis.Redis, cluster: bool = False) -> Check:
     version = await server_version(redis)
     text = ".".join(map(str, version))
     if version[:2] < MIN_REDIS:
         return Check("redis", "fail", f"server {text} is older than 6.2")
-    return Check("redis", "ok", f"server {text}")
+    enabled = await cluster_enabled(redis)
+    if enabled != cluster:
+        mode = "a cluster node" if enabled else "not a cluster node"
+        return Check("redis", "fail", f"server {text} is {mode} but REDIS_CLUSTER={str(cluster).lower()}")
+    return Check("redis", "ok", f"server {text}{' (cluster)' if cluster else ''}")
 
 
 async def check_migrations(conn: psycopg.AsyncConnection) -> Check:
@@ -164,7 +170,7 @@ async def run_checks(target: Target, limits: Thresholds, today: dt.date | None =
     async def redis_checks() -> list[Check]:
         redis = await connect_redis(target)
         try:
-            checks = [await check_redis(redis)]
+            checks = [await check_redis(redis, target.cluster)]
             report = await stream_report(redis, target.prefix)
         finally:
             await redis.aclose()

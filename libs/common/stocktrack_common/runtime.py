@@ -192,7 +192,7 @@ async def run_worker(
     stop = asyncio.Event()
     install_signal_handlers(stop)
     heartbeat = Heartbeat()
-    redis = redis_from_url(settings.redis_url.get_secret_value())
+    redis = redis_from_url(settings.redis_url.get_secret_value(), cluster=settings.redis_cluster)
     pool: AsyncConnectionPool | None = None
     runner = None
     # CloudWatch's agent drops Prometheus histograms; EMF lines carry the latency distributions instead.

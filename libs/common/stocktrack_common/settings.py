@@ -147,6 +147,10 @@ class CommonSettings(BaseSettings):
         default=SecretStr("redis://127.0.0.1:6379/0"),
         description="Redis connection URL (may carry a password, so it is a secret)",
     )
+    redis_cluster: bool = Field(
+        default=False,
+        description="REDIS_URL names a node of a Redis Cluster (cluster mode enabled): use the cluster client",
+    )
     database_url: SecretStr = Field(
         default=SecretStr("postgresql://postgres@127.0.0.1:5432/stocktrack"),
         description="PostgreSQL connection URL (may carry a password, so it is a secret)",

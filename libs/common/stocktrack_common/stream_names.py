@@ -1,7 +1,9 @@
 """Redis key names (docs/architecture.md), in one place so no service spells them differently.
 
-Every key starts with the configurable prefix. A tick shard's number sits in braces so that
-it is a Redis Cluster hash tag: one shard stream lives on one cluster slot.
+Every key starts with the configurable prefix and carries a Redis Cluster hash tag (the part in
+braces), so that what one command, Lua script or MULTI/EXEC touches lives in one slot:
+a tick shard stream is tagged with its shard number; the signals stream shares the tag
+`{signals}` with the recommender's checkpoint hash, which is written in the same transaction.
 """
 
 from __future__ import annotations
@@ -29,8 +31,16 @@ def tick_streams(prefix: str, shards: int) -> list[str]:
     return [tick_stream(prefix, k) for k in range(shards)]
 
 
+SIGNALS_TAG = "{signals}"
+
+
 def signals_stream(prefix: str) -> str:
-    return f"{prefix}:signals"
+    return f"{prefix}:{SIGNALS_TAG}"
+
+
+def recommender_state_key(prefix: str) -> str:
+    """Hash symbol -> checkpoint; in the signals stream's slot (one MULTI/EXEC writes both)."""
+    return f"{prefix}:{SIGNALS_TAG}:recommender:state"
 
 
 def dead_stream(prefix: str) -> str:

@@ -53,7 +53,7 @@ def create_app(settings: ApiSettings) -> web.Application:
             log.warning("API_KEY_PEPPER is empty: API key hashes are not keyed with a server secret")
         # Neither client waits for its server: the api listens at once and /readyz says 503
         # until both answer (pods start in any order).
-        app[REDIS] = redis_from_url(settings.redis_url.get_secret_value())
+        app[REDIS] = redis_from_url(settings.redis_url.get_secret_value(), cluster=settings.redis_cluster)
         app[LIMITER] = RateLimiter(app[REDIS], settings.stream_prefix)
         app[POOL] = await open_pg_pool(settings.database_url.get_secret_value(), settings.db, name="api")
         yield

@@ -84,7 +84,9 @@ class Janitor:
     async def redis(self) -> aioredis.Redis:
         if self._redis is None:
             self._redis = await create_redis(
-                self.settings.redis_url.get_secret_value(), attempts=self.settings.connect_attempts
+                self.settings.redis_url.get_secret_value(),
+                attempts=self.settings.connect_attempts,
+                cluster=self.settings.redis_cluster,
             )
         return self._redis
 

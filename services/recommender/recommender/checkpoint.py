@@ -13,15 +13,13 @@ from typing import Any
 import orjson
 import redis.asyncio as aioredis
 
-
-def state_key(prefix: str) -> str:
-    return f"{prefix}:recommender:state"
+from stocktrack_common.stream_names import recommender_state_key
 
 
 class CheckpointStore:
     def __init__(self, client: aioredis.Redis, prefix: str) -> None:
         self.client = client
-        self.key = state_key(prefix)
+        self.key = recommender_state_key(prefix)
 
     async def load(self, symbol: str) -> dict[str, Any] | None:
         raw = await self.client.hget(self.key, symbol)

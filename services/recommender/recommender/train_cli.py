@@ -174,7 +174,12 @@ def train(argv: list[str], settings: CommonSettings | None = None) -> dict[str, 
         if activate:
             activate_model(conn, model_id)
     if activate:
-        client = sync_redis.Redis.from_url(settings.redis_url.get_secret_value())
+        url = settings.redis_url.get_secret_value()
+        client: Any = (
+            sync_redis.RedisCluster.from_url(url)
+            if settings.redis_cluster
+            else sync_redis.Redis.from_url(url)
+        )
         try:
             report["activation"]["stream_entry"] = announce_activation(
                 client, settings.stream_prefix, model_id

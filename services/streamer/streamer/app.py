@@ -36,7 +36,7 @@ def create_app(settings: StreamerSettings) -> web.Application:
 
     async def resources(app: web.Application) -> AsyncIterator[None]:
         # No wait for Redis here: the server listens at once, /readyz says 503 until the reader has started.
-        app[REDIS] = redis_from_url(settings.redis_url.get_secret_value())
+        app[REDIS] = redis_from_url(settings.redis_url.get_secret_value(), cluster=settings.redis_cluster)
         app[HUB] = Hub(
             app[REDIS],
             tick_streams(settings.stream_prefix, settings.tick_shards),

@@ -6,6 +6,9 @@ XREAD reply are merged across streams in entry-id order, and each event is numbe
 a ring of recent events. A client resuming from an id still in the ring gets exactly the events
 that followed it, in the very order other clients saw; an older id (or one from another replica)
 is served from the streams themselves with XRANGE, in entry-id order.
+
+On a Redis Cluster the streams live in different slots, so the loop keeps one XREAD per slot in
+flight (stocktrack_common.slot_reads) and merges whatever each returns in the same way.
 """
 
 from __future__ import annotations
@@ -24,6 +27,8 @@ from prometheus_client import Counter, Gauge
 from stocktrack_common.health import Heartbeat
 from stocktrack_common.lifecycle import sleep_or_stop
 from stocktrack_common.messages import MessageError, decode_signal, decode_tick
+from stocktrack_common.redis_client import is_cluster
+from stocktrack_common.slot_reads import InFlightReads, slot_groups
 from stocktrack_common.stream_ids import StreamId, format_stream_id, parse_stream_id
 from streamer.events import Event
 from streamer.minute_bars import MinuteBars, bar_event
@@ -80,6 +85,11 @@ class Hub:
         self.max_replay = max_replay
         self.heartbeat = heartbeat
         self.started = asyncio.Event()
+        self._index = {s: k for k, s in enumerate(self.streams)}
+        groups = slot_groups(self.streams, is_cluster(redis))
+        self._in_flight: InFlightReads[Any] | None = (
+            InFlightReads(groups, self._read_slot) if len(groups) > 1 else None
+        )
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -99,14 +109,28 @@ class Hub:
                 READ_ERRORS.inc()
                 log.warning("waiting for redis", error=f"{type(exc).__name__}: {exc}")
                 await asyncio.sleep(0.5)
+        try:
+            await self._read_loop(stop)
+        finally:
+            if self._in_flight is not None:
+                self._in_flight.cancel()
+
+    async def _read_slot(self, streams: list[str]) -> Any:
+        """XREAD of streams in one slot (all of them on a single Redis), from the hub's positions."""
+        return await self.redis.xread(
+            {s: format_stream_id(self.position[self._index[s]]) for s in streams},
+            count=self.read_count,
+            block=self.block_ms,
+        )
+
+    async def _read_loop(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
             self.heartbeat.beat()
             try:
-                reply = await self.redis.xread(
-                    {s: format_stream_id(p) for s, p in zip(self.streams, self.position, strict=True)},
-                    count=self.read_count,
-                    block=self.block_ms,
-                )
+                if self._in_flight is None:
+                    reply = await self._read_slot(self.streams)
+                else:
+                    reply = [pair for result in await self._in_flight.next() for pair in result or []]
             except (aioredis.ConnectionError, aioredis.TimeoutError, OSError) as exc:
                 READ_ERRORS.inc()
                 log.warning("xread failed; retrying", error=f"{type(exc).__name__}: {exc}")
@@ -116,7 +140,7 @@ class Hub:
                 self.dispatch(self._merge(reply))
 
     def _merge(self, reply: Any) -> list[RawEntry]:
-        index = {s: k for k, s in enumerate(self.streams)}
+        index = self._index
         entries: list[RawEntry] = []
         for name, items in reply:
             k = index[name.decode() if isinstance(name, bytes) else name]

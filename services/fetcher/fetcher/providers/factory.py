@@ -55,7 +55,7 @@ def build_daily_quota(settings: FetcherSettings, provider: str, per_day: int) ->
     """The provider's daily budget in Redis (its client is closed with the provider's HTTP client)."""
     if per_day <= 0:
         return None
-    redis = redis_from_url(settings.redis_url.get_secret_value())
+    redis = redis_from_url(settings.redis_url.get_secret_value(), cluster=settings.redis_cluster)
     return DailyQuota(provider, per_day, redis, settings.stream_prefix)
 
 
