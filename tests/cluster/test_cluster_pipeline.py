@@ -29,9 +29,9 @@ from tests.faults.harness import (
     stored_signals,
     stored_ticks,
     total_pending,
-    wait_for,
 )
 from tests.support.processes import ServiceProcess, Services
+from tests.support.waiting import wait_until
 
 NAMES = {m: f"{m}-0" for m in ("writer", "recommender", "api", "streamer", "fetcher")}
 
@@ -88,7 +88,7 @@ def _books_balance(client: redis.RedisCluster, prefix: str, db_url: str) -> None
             and row_count(db_url, "signals") == len(published_signals(client, prefix).distinct)  # type: ignore[arg-type]
         )
 
-    wait_for(settled, 90, "the pipeline to drain", interval=0.5)
+    wait_until(settled, 90, "the pipeline to drain", interval=0.5)
     ticks = Ledger.of(published_ticks(client, prefix), stored_ticks(db_url))  # type: ignore[arg-type]
     signals = Ledger.of(published_signals(client, prefix), stored_signals(db_url))  # type: ignore[arg-type]
     print(ticks.line("ticks"))
@@ -113,11 +113,11 @@ def test_pipeline_on_a_cluster_serves_quotes_signals_and_resumable_sse(
     assert len(owners) >= 2, f"the streams should span masters: {[(s, slot_of(s)) for s in streams]}"
     procs = _start_all(services, _cluster_env(tmp_path, cluster_url))
     api, streamer = procs["api"], procs["streamer"]
-    wait_for(lambda: len(published_signals(sync_cluster, prefix).keys) > 0, 60, "the first signals")  # type: ignore[arg-type]
-    wait_for(
+    wait_until(lambda: len(published_signals(sync_cluster, prefix).keys) > 0, 60, "the first signals")  # type: ignore[arg-type]
+    wait_until(
         lambda: http_status(f"http://127.0.0.1:{api.port}/v1/quotes/AAPL/latest") == 200, 30, "a latest quote"
     )
-    wait_for(lambda: row_count(db_url, "signals") > 0, 30, "signals stored by the writer")
+    wait_until(lambda: row_count(db_url, "signals") > 0, 30, "signals stored by the writer")
 
     first = _sse_events(streamer.port, 40)
     symbols = {json.loads(data)["symbol"] for _, data in first}
@@ -140,12 +140,11 @@ def test_kill_9_writer_on_a_cluster_loses_and_doubles_nothing(
 ) -> None:
     env = _cluster_env(tmp_path, cluster_url)
     procs = _start_all(services, env)
-    wait_for(lambda: row_count(db_url, "ticks") > 500, 60, "the writer to store ticks")
+    wait_until(lambda: row_count(db_url, "ticks") > 500, 60, "the writer to store ticks")
     procs["writer"].kill()
-    time.sleep(0.5)
     procs["writer"] = services.start("writer", name=NAMES["writer"], **env)
     procs["writer"].wait_healthy(60)
     before = row_count(db_url, "ticks")
-    wait_for(lambda: row_count(db_url, "ticks") > before, 30, "the restarted writer to store ticks")
+    wait_until(lambda: row_count(db_url, "ticks") > before, 30, "the restarted writer to store ticks")
     assert procs["fetcher"].terminate() == 0
     _books_balance(sync_cluster, prefix, db_url)
