@@ -121,6 +121,8 @@ def test_watch_list_chart_live_updates_and_interval_switch(services: Services, d
         expect(page.locator("#models-table tbody tr")).to_have_count(2)
         expect(page.locator("#active-model-body")).to_contain_text("20240701T000000Z-bbbbbb")
         expect(page.locator("#active-model-body")).to_contain_text("Rule engine")
+        # The live scorecard: the seeded rule signals, scored against the seeded minute bars.
+        expect(page.locator("#scorecard-table tbody tr[data-source='rules']").first).to_be_visible()
         page.wait_for_function(
             "() => document.querySelector('.equity img')?.naturalWidth > 0", timeout=TIMEOUT_MS
         )

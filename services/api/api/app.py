@@ -18,7 +18,7 @@ from api.alerts import routes as alerts
 from api.dashboard.routes import add_dashboard_routes
 from api.http.endpoints import add_endpoints
 from api.http.openapi import add_docs_routes
-from api.market import bars, quotes, signals, symbols
+from api.market import bars, quotes, scorecard, signals, symbols
 from api.settings import POOL, PREFIX, REDIS, SETTINGS, ApiSettings
 from stocktrack_common.emf import EmfDistributions
 from stocktrack_common.health import add_health_routes, postgres_check, redis_check
@@ -74,6 +74,7 @@ def create_app(settings: ApiSettings) -> web.Application:
     add_endpoints(app, *quotes.ENDPOINTS)
     add_endpoints(app, *bars.ENDPOINTS)
     add_endpoints(app, *signals.ENDPOINTS)
+    add_endpoints(app, *scorecard.ENDPOINTS)
     add_endpoints(app, *alerts.ENDPOINTS)
     add_dashboard_routes(app, settings.dashboard_stream_url)
     return app

@@ -91,7 +91,7 @@ function activeModel(model) {
     el("dt", {}, "Backtest period"), el("dd", {}, `${day(backtest.from)} → ${day(backtest.to)}` +
       (backtest.cost_bps !== undefined
         ? `, ${backtest.side}, fills at ${String(backtest.execution).replace("next_", "next bar's ")}, ` +
-          `${backtest.cost_bps} + ${backtest.slippage_bps} bps slippage per trade`
+          `${backtest.cost_bps} bps + ${backtest.slippage_bps} bps slippage per unit traded`
         : "")),
     el("dt", {}, "Gate"), el("dd", {}, gateVerdict(metrics)));
   const grid = el("div", { class: "metrics-grid" },
@@ -119,10 +119,27 @@ function modelsTable(models) {
   if (!models.length) tbody.append(el("tr", {}, el("td", { colspan: "7", class: "muted" }, "No models registered.")));
 }
 
+function scorecardTable(lines) {
+  const tbody = document.querySelector("#scorecard-table tbody");
+  tbody.replaceChildren(...lines.map((l) => {
+    const promise = l.out_of_sample || {};
+    return el("tr", { "data-source": l.source, "data-symbol": l.symbol },
+      el("td", {}, l.source), el("td", {}, l.symbol), el("td", {}, l.interval),
+      el("td", { class: "num" }, l.scored), el("td", { class: "num" }, l.pending),
+      el("td", { class: "num" }, pct(l.hit_rate)),
+      el("td", { class: "num" }, pct(l.avg_forward_return_buy)),
+      el("td", { class: "num" }, pct(l.avg_forward_return_sell)),
+      el("td", { class: "num" }, pct(promise.balanced_accuracy)),
+      el("td", { class: "num" }, fixed(promise.backtest_sharpe, 2)));
+  }));
+  if (!lines.length) tbody.append(el("tr", {}, el("td", { colspan: "10", class: "muted" }, "No scored signals yet.")));
+}
+
 async function start() {
-  const data = await getJson("/v1/models");
+  const [data, scorecard] = await Promise.all([getJson("/v1/models"), getJson("/v1/scorecard")]);
   activeModel(data.items.find((m) => m.active) || null);
   modelsTable(data.items);
+  scorecardTable(scorecard.items);
   document.body.dataset.ready = "true";
 }
 
