@@ -18,9 +18,9 @@ import pytest_asyncio
 from aiohttp.test_utils import TestClient, TestServer
 from pydantic import SecretStr
 
+from alerts.condition_state import SymbolState
 from alerts.evaluator import PendingAlert, evaluate_signal, evaluate_tick
-from alerts.rules import AlertRule, RuleBook, load_rules, parse_rule
-from alerts.symbol_state import SymbolState
+from alerts.rule_book import AlertRule, RuleBook, load_rules, parse_rule
 from api.app import create_app
 from api.keys.store import create_key
 from api.settings import ApiSettings

@@ -7,9 +7,9 @@ from typing import Any, Literal
 
 import pytest
 
+from alerts.condition_state import SymbolState
 from alerts.evaluator import evaluate_signal, evaluate_tick
-from alerts.rules import AlertRule, RuleBook
-from alerts.symbol_state import SymbolState
+from alerts.rule_book import AlertRule, RuleBook
 from stocktrack_common.alert_conditions import CONDITION_ADAPTER, Direction, SignalCondition, crossing
 from stocktrack_common.bars import MINUTE_MS
 from stocktrack_common.indicators import rsi as batch_rsi

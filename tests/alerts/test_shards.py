@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from alerts.settings import AlertsSettings
-from alerts.shards import owned_shards
+from alerts.settings import AlertsSettings, owned_shards
 
 
 def settings(**values: object) -> AlertsSettings:

@@ -18,9 +18,9 @@ from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
 from alerts.app import AlertRecorder, TickHandler
-from alerts.rules import RuleCache
+from alerts.condition_state import SymbolStateStore
+from alerts.rule_book import RuleCache
 from alerts.sender import DeliverySender
-from alerts.symbol_state import SymbolStateStore
 from stocktrack_common.consumer import Delivery
 from stocktrack_common.health import Heartbeat
 from stocktrack_common.messages import Tick

@@ -26,8 +26,8 @@ import psycopg
 import pytest
 from psycopg_pool import AsyncConnectionPool
 
+from alerts.condition_state import SymbolState
 from alerts.evaluator import close_minute
-from alerts.symbol_state import SymbolState
 from janitor.tick_partitions import roll_up_missing_bars
 from recommender.bar_builder import BarBuilder
 from stocktrack_common.bars import MINUTE_MS, Bar, bucket_of

@@ -15,9 +15,9 @@ from psycopg_pool import AsyncConnectionPool
 from recommender.checkpoint import CheckpointStore
 from recommender.features import FEATURE_NAMES
 from recommender.model_factory import make_pipeline
+from recommender.model_registry import LoadedModel, activate_model, new_model_id, save_model
 from recommender.model_watcher import ModelWatcher
 from recommender.processor import TickProcessor
-from recommender.registry import LoadedModel, activate_model, new_model_id, save_model
 from recommender.rules_config import RulesConfig
 from recommender.symbol_state import DAY_MS
 from recommender.training import library_versions

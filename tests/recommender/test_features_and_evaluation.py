@@ -20,7 +20,7 @@ from recommender.dataset import build_symbol_rows
 from recommender.features import FEATURE_NAMES, WARMUP_BARS, BarValues, FeatureState, build_features
 from recommender.labels import LabelSpec, make_labels
 from recommender.metrics import classification_metrics
-from recommender.registry import ModelMismatchError, check_compatibility, running_versions
+from recommender.model_registry import ModelMismatchError, check_compatibility, running_versions
 from recommender.rules_config import load_rules_config
 from recommender.walk_forward import walk_forward_folds
 

@@ -10,7 +10,7 @@ import pytest
 
 from recommender.features import FEATURE_NAMES
 from recommender.model_factory import make_pipeline
-from recommender.registry import (
+from recommender.model_registry import (
     ModelMismatchError,
     activate_model,
     check_interval,

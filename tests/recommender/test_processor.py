@@ -15,7 +15,7 @@ from redis.exceptions import ResponseError
 from recommender.bar_builder import BarBuilder
 from recommender.checkpoint import CheckpointStore
 from recommender.processor import TickProcessor
-from recommender.rules import confidence_bucket
+from recommender.rule_engine import confidence_bucket
 from recommender.rules_config import RulesConfig
 from recommender.settings import RecommenderSettings, owned_shards
 from stocktrack_common.bars import Bar

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from recommender.rules import IndicatorSnapshot, RuleEngine, RuleIndicators, confidence_bucket
+from recommender.rule_engine import IndicatorSnapshot, RuleEngine, RuleIndicators, confidence_bucket
 from recommender.rules_config import RulesConfig, RulesConfigError, load_rules_config, parse_rules_config
 
 

@@ -17,7 +17,7 @@ import redis
 
 from recommender.features import FEATURE_NAMES
 from recommender.model_factory import make_pipeline
-from recommender.registry import activate_model, announce_activation, new_model_id, save_model
+from recommender.model_registry import activate_model, announce_activation, new_model_id, save_model
 from recommender.training import library_versions
 from stocktrack_common.messages import Tick
 from stocktrack_common.stream_names import shard_for, signals_stream, tick_stream

@@ -19,7 +19,7 @@ import redis
 from pydantic import SecretStr
 
 from recommender.features import FEATURE_NAMES
-from recommender.registry import load_model
+from recommender.model_registry import load_model
 from recommender.train_cli import train
 from stocktrack_common.daily_bars_csv import load_daily_bars_csv
 from stocktrack_common.settings import CommonSettings

@@ -2,7 +2,7 @@
 
 Stream handlers only evaluate rules and record alerts in the deliveries table before the
 entries are acked; the sender delivers from that table on its own schedule. Tick conditions
-keep per-symbol state, so each replica consumes only the tick shards it owns (shards.py).
+keep per-symbol state, so each replica consumes only the tick shards it owns (settings.py).
 """
 
 from __future__ import annotations
@@ -14,14 +14,13 @@ import aiohttp
 import structlog
 from prometheus_client import Counter
 
+from alerts.condition_state import SymbolStateStore
 from alerts.evaluator import PendingAlert, evaluate_signal, evaluate_tick
 from alerts.outbox import record_alerts
 from alerts.rsi_seed import seeded_rsi
-from alerts.rules import RuleBook, RuleCache
+from alerts.rule_book import RuleBook, RuleCache
 from alerts.sender import DeliverySender
-from alerts.settings import AlertsSettings
-from alerts.shards import owned_shards
-from alerts.symbol_state import SymbolStateStore
+from alerts.settings import AlertsSettings, owned_shards
 from alerts.target_guard import connector_kwargs
 from stocktrack_common.bars import bucket_of
 from stocktrack_common.consumer import Delivery

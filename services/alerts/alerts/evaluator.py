@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from alerts.rules import AlertRule, RuleBook
-from alerts.symbol_state import SymbolState
+from alerts.condition_state import SymbolState
+from alerts.rule_book import AlertRule, RuleBook
 from stocktrack_common.alert_conditions import (
     PriceCrossCondition,
     RsiCrossCondition,

@@ -1,4 +1,10 @@
-"""Alerts worker configuration."""
+"""Alerts worker configuration, and the tick shards it makes this replica evaluate.
+
+Price and RSI conditions compare each tick with the symbol's previous one, so every tick of a
+symbol must reach the same replica, in order: tick shards are split between replicas
+statically (the way the recommender splits them), while signals, which need no state, are
+shared by the whole consumer group.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +12,7 @@ from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from stocktrack_common.settings import CommonSettings, ConsumerSettings
+from stocktrack_common.shard_ownership import owned_shards as shared_owned_shards
 
 
 class AlertsConsumerSettings(ConsumerSettings):
@@ -51,3 +58,15 @@ class AlertsSettings(CommonSettings):
     )
     alerts_sender_concurrency: int = Field(default=10, ge=1, le=200)
     consumer: AlertsConsumerSettings = Field(default_factory=AlertsConsumerSettings)
+
+
+def owned_shards(settings: AlertsSettings) -> list[int]:
+    """ALERTS_SHARDS when given, else this replica's share by REPLICA_COUNT, else every shard."""
+    return shared_owned_shards(
+        tick_shards=settings.tick_shards,
+        explicit=settings.alerts_shards,
+        explicit_name="ALERTS_SHARDS",
+        replica_count=settings.replica_count,
+        replica_index=settings.replica_index,
+        consumer_name=settings.consumer_name,
+    )

@@ -18,7 +18,7 @@ import psycopg
 from recommender.backtest import execution_returns
 from recommender.features import FEATURE_NAMES, build_features
 from recommender.labels import LabelSpec, make_labels
-from recommender.rules import RuleEngine, RuleIndicators
+from recommender.rule_engine import RuleEngine, RuleIndicators
 from recommender.rules_config import RulesConfig
 
 DAILY_BARS_SQL = """

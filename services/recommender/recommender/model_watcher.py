@@ -21,8 +21,8 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from recommender.features import FEATURE_NAMES
+from recommender.model_registry import load_active_models_async, read_models_events
 from recommender.processor import TickProcessor
-from recommender.registry import load_active_models_async, read_models_events
 from stocktrack_common.lifecycle import sleep_or_stop
 from stocktrack_common.stream_names import models_stream
 

@@ -30,8 +30,8 @@ from prometheus_client import Counter
 from recommender.bar_builder import bar_values
 from recommender.checkpoint import CheckpointStore
 from recommender.features import FeatureState
-from recommender.registry import LoadedModel, interval_label
-from recommender.rules import RuleEngine, confidence_bucket
+from recommender.model_registry import LoadedModel, interval_label
+from recommender.rule_engine import RuleEngine, confidence_bucket
 from recommender.rules_config import RulesConfig
 from recommender.symbol_state import DAY_MS, SymbolState
 from stocktrack_common.bars import Bar

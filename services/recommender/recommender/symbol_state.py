@@ -7,7 +7,7 @@ from typing import Any
 
 from recommender.bar_builder import BarBuilder
 from recommender.features import FeatureState
-from recommender.rules import RuleIndicators
+from recommender.rule_engine import RuleIndicators
 from recommender.rules_config import RulesConfig
 from stocktrack_common.stream_ids import parse_stream_id
 

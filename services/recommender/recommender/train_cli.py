@@ -26,7 +26,7 @@ from recommender.dataset import build_dataset, load_daily_bars
 from recommender.gate import GateConfig
 from recommender.labels import LabelSpec
 from recommender.model_factory import ALGORITHMS
-from recommender.registry import (
+from recommender.model_registry import (
     UNIVERSE,
     activate_model,
     announce_activation,
