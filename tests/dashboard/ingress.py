@@ -37,10 +37,19 @@ def _forwardable(headers: object) -> dict[str, str]:
     return {k: v for k, v in headers.items() if k.lower() not in HOP_BY_HOP}  # type: ignore[attr-defined]
 
 
-def proxy_app(api_port: int, streamer_port: int) -> web.Application:
+def too_many_requests() -> web.Response:
+    body = {"error": {"code": "rate_limited", "message": "too many requests", "status": 429}}
+    return web.json_response(body, status=429, headers={"Retry-After": "1"})
+
+
+def proxy_app(api_port: int, streamer_port: int, refuse: dict[str, int] | None = None) -> web.Application:
     app = web.Application()
+    left_to_refuse = dict(refuse or {})
 
     async def forward(request: web.Request) -> web.StreamResponse:
+        if left_to_refuse.get(request.path, 0) > 0:
+            left_to_refuse[request.path] -= 1
+            return too_many_requests()
         port = streamer_port if request.path.startswith(STREAMER_PATHS) else api_port
         session = request.app[SESSION]
         body = await request.read()
@@ -70,10 +79,10 @@ def proxy_app(api_port: int, streamer_port: int) -> web.Application:
 
 
 @contextmanager
-def running_ingress(api_port: int, streamer_port: int) -> Iterator[int]:
+def running_ingress(api_port: int, streamer_port: int, refuse: dict[str, int] | None = None) -> Iterator[int]:
     """Serve the proxy from a thread of its own; yields its port."""
     loop = asyncio.new_event_loop()
-    runner = web.AppRunner(proxy_app(api_port, streamer_port), shutdown_timeout=1.0)
+    runner = web.AppRunner(proxy_app(api_port, streamer_port, refuse), shutdown_timeout=1.0)
     loop.run_until_complete(runner.setup())
     site = web.TCPSite(runner, "127.0.0.1", 0)
     loop.run_until_complete(site.start())

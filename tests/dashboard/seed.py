@@ -60,12 +60,31 @@ def previous_close(conn: psycopg.Connection, symbol: str, day: dt.date, close: f
     )
 
 
-def signals(conn: psycopg.Connection, symbol: str, points: list[tuple[dt.datetime, str, float]]) -> None:
+def rule_reasons(action: str, interval: str | None) -> dict[str, Any]:
+    """Reasons in the shape the recommender's rule engine records (recommender/rules.py)."""
+    detail = "RSI 27.4 below 30" if action == "buy" else "MACD crossed below its signal line"
+    reasons: dict[str, Any] = {
+        "rules": [{"rule": f"{action}_rule", "vote": action, "weight": 1.0, "detail": detail}],
+        "vote": {"buy": 1.0 if action == "buy" else 0.0, "sell": 1.0 if action == "sell" else 0.0},
+    }
+    if interval is not None:
+        reasons["interval"] = interval
+    return reasons
+
+
+def signals(
+    conn: psycopg.Connection,
+    symbol: str,
+    points: list[tuple[dt.datetime, str, float]],
+    interval: str | None = None,
+    confidence: float = 0.8,
+) -> None:
+    """Rule-engine signals; `interval` None stores none, as signals from before it was recorded."""
     for ts, action, price in points:
         conn.execute(
             "INSERT INTO signals (symbol, ts, source, action, confidence, price, reasons)"
-            " VALUES (%s, %s, 'rules', %s, 0.8, %s, %s)",
-            (symbol, ts, action, Decimal(f"{price:.4f}"), Jsonb({"rule": "test"})),
+            " VALUES (%s, %s, 'rules', %s, %s, %s, %s)",
+            (symbol, ts, action, confidence, Decimal(f"{price:.4f}"), Jsonb(rule_reasons(action, interval))),
         )
 
 

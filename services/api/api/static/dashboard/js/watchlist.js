@@ -38,6 +38,14 @@ export class WatchList {
     else renderSparkline(tr.querySelector("svg"), row.spark);
   }
 
+  // Show only the rows whose symbol or name contains `text` (the search box).
+  filter(text) {
+    for (const [name, row] of this.rows) {
+      const title = (row.tr.title || "").toUpperCase();
+      row.tr.hidden = Boolean(text) && !name.includes(text) && !title.includes(text);
+    }
+  }
+
   select(symbol) {
     for (const [name, row] of this.rows) row.tr.classList.toggle("selected", name === symbol);
   }
