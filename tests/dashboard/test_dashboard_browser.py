@@ -205,6 +205,13 @@ def test_dashboard_recovers_streams_reads_out_and_adds_symbols(services: Service
         assert 0 < bars_15m < bars_1m
         expect(signal_list).to_have_attribute("data-count", "0")
         page.screenshot(path=str(ARTIFACTS / "watchlist-15m.png"), full_page=True)
+        # The daily model's signal belongs to the 1d chart.
+        page.locator('.intervals button[data-interval="1d"]').click()
+        expect(chart).to_have_attribute("data-interval", "1d")
+        expect(chart).to_have_attribute("data-loading", "false", timeout=TIMEOUT_MS)
+        expect(signal_list).to_have_attribute("data-count", "1")
+        expect(page.locator("#time-axis-label")).to_contain_text("UTC calendar day")
+        page.screenshot(path=str(ARTIFACTS / "watchlist-1d.png"), full_page=True)
 
         # Adding a symbol needs a write key: the page asks for one, then the symbol streams.
         page.locator("#symbol-input").fill(ADDED)

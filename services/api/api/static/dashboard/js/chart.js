@@ -92,7 +92,7 @@ export class SymbolChart {
       timeScale: { tickMarkFormatter: (time, type) => this.clock.tickMark(time, type, this.daily) },
     };
     for (const chart of this.charts) chart.applyOptions(options);
-    this.axisLabel.textContent = this.daily ? "Date (exchange calendar day)" : `Time · ${this.clock.label()}`;
+    this.axisLabel.textContent = this.daily ? "Date · daily bars by UTC calendar day" : `Time · ${this.clock.label()}`;
     this.axisLabel.dataset.zone = this.clock.zone;
   }
 
