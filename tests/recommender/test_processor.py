@@ -96,6 +96,8 @@ async def test_replayed_batch_and_restart_publish_nothing_twice(
     assert restarted.states["ABC"].bars_closed == first.states["ABC"].bars_closed
     saved = await redis_client.hget(recommender_state_key(prefix), "ABC")
     assert saved is not None and orjson.loads(saved)["last_id"] == batch[-1].id
+    # The checkpoint reuses the indicators' cached JSON: it must still equal the full state.
+    assert orjson.loads(saved) == orjson.loads(orjson.dumps(restarted.states["ABC"].to_state()))
 
 
 async def test_cold_start_warms_up_from_history_without_publishing_it(

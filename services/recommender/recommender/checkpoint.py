@@ -25,7 +25,8 @@ class CheckpointStore:
         raw = await self.client.hget(self.key, symbol)
         return None if raw is None else orjson.loads(raw)
 
-    def save_in(self, pipe: Any, states: dict[str, dict[str, Any]]) -> None:
-        """Queue the save on the batch's transaction, so it commits with the signals or not at all."""
+    def save_in(self, pipe: Any, states: dict[str, bytes]) -> None:
+        """Queue the save (each symbol's state as JSON) on the batch's transaction, so it commits
+        with the signals or not at all."""
         if states:
-            pipe.hset(self.key, mapping={symbol: orjson.dumps(state) for symbol, state in states.items()})
+            pipe.hset(self.key, mapping=states)

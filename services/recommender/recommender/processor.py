@@ -155,7 +155,7 @@ class TickProcessor:
         async with self.redis.pipeline(transaction=True) as pipe:
             for signal in signals:
                 pipe.xadd(self.signals_key, signal.to_fields())  # type: ignore[arg-type]
-            self.checkpoints.save_in(pipe, {s: st.to_state() for s, st in touched.items()})
+            self.checkpoints.save_in(pipe, {s: st.checkpoint() for s, st in touched.items()})
             await pipe.execute()
         for signal in signals:
             SIGNALS.labels("rules" if signal.source == "rules" else "model", signal.action).inc()
@@ -253,7 +253,7 @@ class TickProcessor:
         model: LoadedModel,
         features: dict[str, float],
         bar: Bar,
-        reasons: dict[str, Any],
+        reasons: Callable[[], dict[str, Any]],
         signal_ts: int | None = None,
     ) -> list[Signal]:
         action, confidence, probabilities = model.predict(features)
@@ -261,24 +261,29 @@ class TickProcessor:
         active = {f"model:{m.id}" for m in self.models}
         for stale in [k for k in state.last_emitted if k.startswith("model:") and k not in active]:
             del state.last_emitted[stale]  # a replaced model's memory would only grow the checkpoint
-        full = {
-            "model_id": model.id,
-            "interval": model.interval,
-            "scope": model.scope,
-            "probabilities": probabilities,
-            "features": {k: round(v, 10) for k, v in features.items()},
-            **reasons,
-        }
+
+        def full() -> dict[str, Any]:
+            return {
+                "model_id": model.id,
+                "interval": model.interval,
+                "scope": model.scope,
+                "probabilities": probabilities,
+                "features": {k: round(v, 10) for k, v in features.items()},
+                **reasons(),
+            }
+
         return self._maybe_signal(state, bar, source, action, confidence, full, signal_ts)
 
     def _on_daily_bar(self, state: SymbolState, bar: Bar, *, publish: bool) -> list[Signal]:
         """A day closed: update the daily features and, when publishing, run the symbol's daily model."""
         features = state.daily_features.update(bar_values(bar))
+        state.indicators_changed()
         model = self.model_for(state.symbol, "1d")
         if not publish or model is None or features is None:
             return []
-        reasons = {"day": "closed", "bar": self._bar_info(bar, DAY_MS)}
-        return self._model_signal(state, model, features, bar, reasons)
+        return self._model_signal(
+            state, model, features, bar, lambda: {"day": "closed", "bar": self._bar_info(bar, DAY_MS)}
+        )
 
     def _on_daily_update(self, state: SymbolState, closed: Bar) -> list[Signal]:
         """DAILY_SIGNALS=update: the daily model's verdict on the day so far, at each closed rule bar."""
@@ -290,8 +295,14 @@ class TickProcessor:
         features = provisional.update(bar_values(today))
         if features is None:
             return []
-        reasons = {"day": "forming", "bar": self._bar_info(today, DAY_MS)}
-        return self._model_signal(state, model, features, today, reasons, signal_ts=closed.bucket)
+        return self._model_signal(
+            state,
+            model,
+            features,
+            today,
+            lambda: {"day": "forming", "bar": self._bar_info(today, DAY_MS)},
+            signal_ts=closed.bucket,
+        )
 
     def _on_bar(self, state: SymbolState, bar: Bar, *, publish: bool) -> list[Signal]:
         """Update indicators with a closed bar; returns the signals to publish (none during warm-up)."""
@@ -300,11 +311,12 @@ class TickProcessor:
             BARS.inc()
         snapshot = state.rules.update(float(bar.close))
         features = state.features.update(bar_values(bar))
+        state.indicators_changed()
         if not publish:
             return []
         out: list[Signal] = []
-        bar_info = self._bar_info(bar, self.interval_ms)
         decision = self.engine.decide(snapshot)
+        # Reasons are built only for a signal that is published: most bars repeat the verdict.
         if decision.ready:
             out.extend(
                 self._maybe_signal(
@@ -313,17 +325,28 @@ class TickProcessor:
                     "rules",
                     decision.action,
                     decision.confidence,
-                    {**decision.reasons(), "interval": self.interval, "bar": bar_info},
+                    lambda: {
+                        **decision.reasons(),
+                        "interval": self.interval,
+                        "bar": self._bar_info(bar, self.interval_ms),
+                    },
                 )
             )
         model = self.model_for(state.symbol, self.interval)
         if model is not None and features is not None:
-            reasons = {
-                "rules": [f.rule for f in decision.fired],
-                "indicators": snapshot.as_reasons(),
-                "bar": bar_info,
-            }
-            out.extend(self._model_signal(state, model, features, bar, reasons))
+            out.extend(
+                self._model_signal(
+                    state,
+                    model,
+                    features,
+                    bar,
+                    lambda: {
+                        "rules": [f.rule for f in decision.fired],
+                        "indicators": snapshot.as_reasons(),
+                        "bar": self._bar_info(bar, self.interval_ms),
+                    },
+                )
+            )
         return out
 
     def _maybe_signal(
@@ -333,7 +356,7 @@ class TickProcessor:
         source: str,
         action: str,
         confidence: float,
-        reasons: dict[str, Any],
+        reasons: Callable[[], dict[str, Any]],
         signal_ts: int | None = None,
     ) -> list[Signal]:
         bucket = confidence_bucket(confidence, self.rules_config.vote.confidence_buckets)
@@ -348,6 +371,6 @@ class TickProcessor:
                 action=action,  # type: ignore[arg-type]
                 confidence=round(min(max(confidence, 0.0), 1.0), 6),
                 source=source,
-                reasons=reasons,
+                reasons=reasons(),
             )
         ]

@@ -14,7 +14,7 @@ strength exceeds `vote.min_strength`, else hold. Confidence is the strength for 
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, Literal
 
 from recommender.rules_config import RulesConfig
@@ -39,7 +39,14 @@ class IndicatorSnapshot:
     prev_sma_slow: float | None = None
 
     def as_reasons(self) -> dict[str, float | None]:
-        return {k: (None if v is None else round(v, 10)) for k, v in asdict(self).items()}
+        return {k: (None if v is None else round(v, 10)) for k, v in self.as_dict().items()}
+
+    def as_dict(self) -> dict[str, float | None]:
+        """The fields by name (dataclasses.asdict deep-copies each one: slow on the bar-close path)."""
+        return {name: getattr(self, name) for name in _SNAPSHOT_FIELDS}
+
+
+_SNAPSHOT_FIELDS = tuple(f.name for f in fields(IndicatorSnapshot))
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,7 +77,9 @@ class Decision:
 
     def reasons(self) -> dict[str, Any]:
         return {
-            "rules": [asdict(f) for f in self.fired],
+            "rules": [
+                {"rule": f.rule, "vote": f.vote, "weight": f.weight, "detail": f.detail} for f in self.fired
+            ],
             "evaluated": list(self.rules_evaluated),
             "vote": {"buy": self.buy_weight, "sell": self.sell_weight, "available": self.available_weight},
             "indicators": self.snapshot.as_reasons() if self.snapshot else {},
@@ -217,7 +226,7 @@ class RuleIndicators:
             "macd": self.macd.to_state(),
             "sma_fast": self.sma_fast.to_state(),
             "sma_slow": self.sma_slow.to_state(),
-            "prev": None if self._prev is None else asdict(self._prev),
+            "prev": None if self._prev is None else self._prev.as_dict(),
         }
 
     @classmethod

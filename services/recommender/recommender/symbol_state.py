@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
+
 from recommender.bar_builder import BarBuilder
 from recommender.features import FeatureState
 from recommender.rule_engine import RuleIndicators
@@ -29,20 +31,44 @@ class SymbolState:
     # Newest stream entry folded in; redeliveries at or below it are skipped (idempotent handler).
     last_id: str = "0-0"
     bars_closed: int = 0
+    # The indicator states as JSON, kept until a bar changes them: every batch checkpoints each
+    # symbol it touched, and re-serialising hundreds of indicator windows per batch was most of
+    # the recommender's per-batch cost (py-spy under bench/soak.py).
+    _indicator_json: dict[str, orjson.Fragment] | None = field(default=None, repr=False, compare=False)
+
+    def indicators_changed(self) -> None:
+        """Call after updating rules, features or daily_features: the cached JSON is stale."""
+        self._indicator_json = None
+
+    def checkpoint(self) -> bytes:
+        """`to_state()` as JSON bytes, reusing the indicators' JSON while no bar changed them."""
+        if self._indicator_json is None:
+            self._indicator_json = {
+                "rules": orjson.Fragment(orjson.dumps(self.rules.to_state())),
+                "features": orjson.Fragment(orjson.dumps(self.features.to_state())),
+                "daily_features": orjson.Fragment(orjson.dumps(self.daily_features.to_state())),
+            }
+        return orjson.dumps({**self._light_state(), **self._indicator_json})
 
     def seen(self, entry_id: str) -> bool:
         return parse_stream_id(entry_id) <= parse_stream_id(self.last_id)
 
     def to_state(self) -> dict[str, Any]:
         return {
+            **self._light_state(),
+            "rules": self.rules.to_state(),
+            "features": self.features.to_state(),
+            "daily_features": self.daily_features.to_state(),
+        }
+
+    def _light_state(self) -> dict[str, Any]:
+        """Everything but the indicators: changes with every tick, cheap to serialise."""
+        return {
             "version": STATE_VERSION,
             "symbol": self.symbol,
             "interval_ms": self.bars.interval_ms,
             "bars": self.bars.to_state(),
-            "rules": self.rules.to_state(),
-            "features": self.features.to_state(),
             "daily": self.daily.to_state(),
-            "daily_features": self.daily_features.to_state(),
             "last_emitted": self.last_emitted,
             "last_id": self.last_id,
             "bars_closed": self.bars_closed,
