@@ -22,7 +22,13 @@ from pydantic import SecretStr
 from fetcher.clock import REAL_CLOCK, Clock
 from fetcher.provider_http import ProviderHttp
 from fetcher.providers.errors import MalformedResponse, SymbolNotFound
-from fetcher.providers.parsing import non_negative_int, positive_decimal, require_dict, rfc3339_ms
+from fetcher.providers.parsing import (
+    non_negative_int,
+    positive_decimal,
+    positive_ohlc,
+    require_dict,
+    rfc3339_ms,
+)
 from fetcher.providers.plugin import ProviderPlugin
 from fetcher.quotes import MinuteBar, Quote
 from stocktrack_common.daily_bars_csv import DailyBar
@@ -36,6 +42,7 @@ EASTERN = ZoneInfo("America/New_York")
 PAGE_LIMIT = 10000
 SNAPSHOT_BATCH = 100
 SIP_DELAY = timedelta(minutes=15)
+OHLC_FIELDS = ("o", "h", "l", "c")
 
 
 def auth_headers(key_id: SecretStr, secret_key: SecretStr) -> dict[str, str]:
@@ -192,7 +199,7 @@ class AlpacaClient:
             bucket = datetime.fromtimestamp(rfc3339_ms(NAME, row.get("t"), "t") / 1000, tz=UTC)
             if not start <= bucket < end:
                 continue
-            open_, high, low, close = _ohlc(row)
+            open_, high, low, close = positive_ohlc(NAME, row, OHLC_FIELDS)
             bars.append(
                 MinuteBar(
                     symbol=symbol,
@@ -269,7 +276,7 @@ class AlpacaClient:
             day = _eastern_day(row.get("t"))
             if not start <= day <= end:
                 continue
-            open_, high, low, close = _ohlc(row)
+            open_, high, low, close = positive_ohlc(NAME, row, OHLC_FIELDS)
             bars.append(
                 DailyBar(
                     symbol=symbol,
@@ -291,15 +298,6 @@ def _eastern_day(value: Any) -> date:
     return datetime.fromtimestamp(ms / 1000, tz=EASTERN).date()
 
 
-def _ohlc(row: dict[str, Any]) -> tuple[Decimal, Decimal, Decimal, Decimal]:
-    return (
-        positive_decimal(NAME, row.get("o"), "o"),
-        positive_decimal(NAME, row.get("h"), "h"),
-        positive_decimal(NAME, row.get("l"), "l"),
-        positive_decimal(NAME, row.get("c"), "c"),
-    )
-
-
 def _client(settings: FetcherSettings, _: None) -> AlpacaClient:
     from fetcher.providers.factory import build_alpaca
 
@@ -308,7 +306,7 @@ def _client(settings: FetcherSettings, _: None) -> AlpacaClient:
 
 def _trade_stream(settings: FetcherSettings, _: None) -> TickSource:
     from fetcher.providers.alpaca_stream import AlpacaTradeStream
-    from fetcher.providers.factory import build_alpaca, build_watchlist, require
+    from fetcher.providers.factory import build_alpaca, build_watchlist, require, stream_tuning
 
     return AlpacaTradeStream(
         settings.alpaca_stream_url,
@@ -316,10 +314,7 @@ def _trade_stream(settings: FetcherSettings, _: None) -> TickSource:
         require(settings.alpaca_api_secret_key, "ALPACA_API_SECRET_KEY", "alpaca-stream"),
         build_alpaca(settings),
         build_watchlist(settings),
-        max_symbols=settings.alpaca_stream_max_symbols,
-        poll_interval=settings.poll_interval_seconds,
-        backoff_base=settings.backoff_base_seconds,
-        backoff_cap=settings.backoff_max_seconds,
+        **stream_tuning(settings, settings.alpaca_stream_max_symbols),
     )
 
 

@@ -20,7 +20,7 @@ Plans limit the symbols one connection may stream (free: 30), so at most
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Unpack
 
 import structlog
 from pydantic import SecretStr
@@ -33,6 +33,7 @@ from fetcher.providers.streaming import (
     StreamFatal,
     StreamingSource,
     StreamRejected,
+    StreamTuning,
 )
 from fetcher.quotes import Quote
 from fetcher.watchlist import WatchList
@@ -50,6 +51,7 @@ FATAL = {
 class AlpacaTradeStream(StreamingSource):
     name = SOURCE_NAME
     provider = NAME
+    default_max_symbols = 30
 
     def __init__(
         self,
@@ -58,23 +60,9 @@ class AlpacaTradeStream(StreamingSource):
         secret_key: SecretStr,
         rest: AlpacaClient,
         watchlist: WatchList,
-        *,
-        max_symbols: int = 30,
-        poll_interval: float = 60.0,
-        backoff_base: float = 1.0,
-        backoff_cap: float = 60.0,
-        heartbeat_seconds: float = 30.0,
-        handshake_timeout: float = 10.0,
+        **tuning: Unpack[StreamTuning],
     ) -> None:
-        super().__init__(
-            watchlist,
-            max_symbols=max_symbols,
-            poll_interval=poll_interval,
-            backoff_base=backoff_base,
-            backoff_cap=backoff_cap,
-            heartbeat_seconds=heartbeat_seconds,
-            handshake_timeout=handshake_timeout,
-        )
+        super().__init__(watchlist, **tuning)
         self._url = url
         self._key_id = key_id
         self._secret = secret_key

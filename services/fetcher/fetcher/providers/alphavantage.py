@@ -38,7 +38,7 @@ from fetcher.providers.errors import (
     RateLimitedError,
     SymbolNotFound,
 )
-from fetcher.providers.parsing import non_negative_int, positive_decimal, require_dict
+from fetcher.providers.parsing import non_negative_int, positive_decimal, positive_ohlc, require_dict
 from fetcher.providers.plugin import ProviderPlugin
 from fetcher.quotes import MinuteBar, Quote
 from stocktrack_common.daily_bars_csv import DailyBar
@@ -51,6 +51,7 @@ KEY_SETTING = "ALPHAVANTAGE_API_KEY"
 EASTERN = ZoneInfo("America/New_York")
 REGULAR_CLOSE = time(16, 0)
 COMPACT_SESSIONS = 100
+OHLC_FIELDS = ("1. open", "2. high", "3. low", "4. close")
 
 Plan = Literal["free", "premium"]
 SessionClose = Callable[[date], datetime | None]
@@ -186,7 +187,7 @@ class AlphaVantageClient:
             except ValueError:
                 raise MalformedResponse(NAME, "intraday timestamp is not 'YYYY-MM-DD HH:MM:SS'") from None
             fields = require_dict(NAME, row, "intraday bar")
-            open_, high, low, close = _ohlc(fields)
+            open_, high, low, close = positive_ohlc(NAME, fields, OHLC_FIELDS)
             bars.append(
                 MinuteBar(
                     symbol=symbol,
@@ -219,7 +220,7 @@ class AlphaVantageClient:
             except ValueError:
                 raise MalformedResponse(NAME, "daily timestamp is not a date") from None
             fields = require_dict(NAME, row, "daily bar")
-            open_, high, low, close = _ohlc(fields)
+            open_, high, low, close = positive_ohlc(NAME, fields, OHLC_FIELDS)
             adj: Decimal | None = None
             volume_key = "5. volume"
             if _is_corporate_action(fields):
@@ -320,15 +321,6 @@ def _series_zone(data: dict[str, Any]) -> ZoneInfo:
                 except (ZoneInfoNotFoundError, ValueError):
                     raise MalformedResponse(NAME, "unknown time zone in Meta Data") from None
     return EASTERN
-
-
-def _ohlc(fields: dict[str, Any]) -> tuple[Decimal, Decimal, Decimal, Decimal]:
-    return (
-        positive_decimal(NAME, fields.get("1. open"), "1. open"),
-        positive_decimal(NAME, fields.get("2. high"), "2. high"),
-        positive_decimal(NAME, fields.get("3. low"), "3. low"),
-        positive_decimal(NAME, fields.get("4. close"), "4. close"),
-    )
 
 
 def _quote_client(settings: FetcherSettings, _: None) -> AlphaVantageClient:

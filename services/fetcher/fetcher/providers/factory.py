@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 import structlog
 from pydantic import SecretStr
@@ -18,6 +19,9 @@ from fetcher.rate_limit import TokenBucket
 from fetcher.settings import FetcherSettings
 from fetcher.watchlist import WatchList, db_symbol_loader
 from stocktrack_common.redis_client import redis_from_url
+
+if TYPE_CHECKING:
+    from fetcher.providers.streaming import StreamTuning
 
 log = structlog.get_logger(__name__)
 
@@ -136,6 +140,16 @@ def build_router(settings: FetcherSettings, chain: list[str]) -> QuoteRouter:
         for name in clients
     }
     return QuoteRouter(clients, chain, breakers, routes=settings.provider_routes)
+
+
+def stream_tuning(settings: FetcherSettings, max_symbols: int) -> StreamTuning:
+    """The pacing every trade stream takes from the fetcher's settings; only the symbol cap differs."""
+    return {
+        "max_symbols": max_symbols,
+        "poll_interval": settings.poll_interval_seconds,
+        "backoff_base": settings.backoff_base_seconds,
+        "backoff_cap": settings.backoff_max_seconds,
+    }
 
 
 def build_watchlist(settings: FetcherSettings) -> WatchList:

@@ -63,7 +63,7 @@ def _quote_client(settings: FetcherSettings, _: None) -> FinnhubClient:
 
 
 def _trade_stream(settings: FetcherSettings, _: None) -> TickSource:
-    from fetcher.providers.factory import build_finnhub, build_watchlist, require
+    from fetcher.providers.factory import build_finnhub, build_watchlist, require, stream_tuning
     from fetcher.providers.finnhub_stream import FinnhubTradeStream
 
     return FinnhubTradeStream(
@@ -71,10 +71,7 @@ def _trade_stream(settings: FetcherSettings, _: None) -> TickSource:
         require(settings.finnhub_api_key, "FINNHUB_API_KEY", "finnhub-stream"),
         build_finnhub(settings),
         build_watchlist(settings),
-        max_symbols=settings.finnhub_stream_max_symbols,
-        poll_interval=settings.poll_interval_seconds,
-        backoff_base=settings.backoff_base_seconds,
-        backoff_cap=settings.backoff_max_seconds,
+        **stream_tuning(settings, settings.finnhub_stream_max_symbols),
     )
 
 

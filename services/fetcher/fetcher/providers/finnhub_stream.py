@@ -16,14 +16,14 @@ symbol while the stream is down are polled through `/quote`.
 from __future__ import annotations
 
 from collections import Counter
-from typing import Any
+from typing import Any, Unpack
 
 from pydantic import SecretStr
 
 from fetcher.providers.errors import MalformedResponse, ProviderError
 from fetcher.providers.finnhub import NAME, FinnhubClient
 from fetcher.providers.parsing import non_negative_int, positive_decimal
-from fetcher.providers.streaming import StreamConnection, StreamingSource
+from fetcher.providers.streaming import StreamConnection, StreamingSource, StreamTuning
 from fetcher.quotes import Quote
 from fetcher.watchlist import WatchList
 
@@ -62,6 +62,7 @@ class FinnhubTradeStream(StreamingSource):
     name = SOURCE_NAME
     provider = NAME
     key_setting = "FINNHUB_API_KEY"
+    default_max_symbols = 50
 
     def __init__(
         self,
@@ -69,23 +70,9 @@ class FinnhubTradeStream(StreamingSource):
         api_key: SecretStr,
         rest: FinnhubClient,
         watchlist: WatchList,
-        *,
-        max_symbols: int = 50,
-        poll_interval: float = 60.0,
-        backoff_base: float = 1.0,
-        backoff_cap: float = 60.0,
-        heartbeat_seconds: float = 30.0,
-        handshake_timeout: float = 10.0,
+        **tuning: Unpack[StreamTuning],
     ) -> None:
-        super().__init__(
-            watchlist,
-            max_symbols=max_symbols,
-            poll_interval=poll_interval,
-            backoff_base=backoff_base,
-            backoff_cap=backoff_cap,
-            heartbeat_seconds=heartbeat_seconds,
-            handshake_timeout=handshake_timeout,
-        )
+        super().__init__(watchlist, **tuning)
         self._url = url
         self._key = api_key
         self.rest = rest

@@ -28,6 +28,14 @@ def positive_decimal(provider: str, value: Any, field: str) -> Decimal:
     return number
 
 
+def positive_ohlc(
+    provider: str, row: dict[str, Any], fields: tuple[str, str, str, str]
+) -> tuple[Decimal, Decimal, Decimal, Decimal]:
+    """A bar's open, high, low and close under the provider's own field names, each checked in that order."""
+    open_, high, low, close = (positive_decimal(provider, row.get(field), field) for field in fields)
+    return open_, high, low, close
+
+
 def non_negative_int(provider: str, value: Any, field: str) -> int:
     if isinstance(value, bool) or value is None:
         raise MalformedResponse(provider, f"{field} missing or not an integer")

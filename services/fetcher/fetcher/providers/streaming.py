@@ -23,7 +23,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypedDict
 
 import aiohttp
 import orjson
@@ -116,6 +116,17 @@ class StreamConnection:
                     return item
 
 
+class StreamTuning(TypedDict, total=False):
+    """How a trade stream paces itself: the same knobs for every provider, passed to the base as is."""
+
+    max_symbols: int
+    poll_interval: float
+    backoff_base: float
+    backoff_cap: float
+    heartbeat_seconds: float
+    handshake_timeout: float
+
+
 class StreamingSource:
     """Base of the trade streams; see the module docstring for what a subclass provides."""
 
@@ -123,12 +134,15 @@ class StreamingSource:
     provider = "stream"
     # The setting to fix when the server refuses the WebSocket upgrade itself (401/403).
     key_setting = "the provider's API key"
+    # Symbols one connection may stream on the provider's free plan (each provider sets it),
+    # unless `max_symbols` says otherwise.
+    default_max_symbols: int
 
     def __init__(
         self,
         watchlist: WatchList,
         *,
-        max_symbols: int,
+        max_symbols: int | None = None,
         poll_interval: float = 60.0,
         backoff_base: float = 1.0,
         backoff_cap: float = 60.0,
@@ -136,7 +150,7 @@ class StreamingSource:
         handshake_timeout: float = 10.0,
     ) -> None:
         self.watchlist = watchlist
-        self.cap = max_symbols
+        self.cap = self.default_max_symbols if max_symbols is None else max_symbols
         self.poll_interval = poll_interval
         self.backoff_base = backoff_base
         self.backoff_cap = backoff_cap

@@ -27,7 +27,13 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from fetcher.provider_http import ProviderHttp
 from fetcher.providers.errors import MalformedResponse, PremiumRequired, SymbolNotFound
-from fetcher.providers.parsing import non_negative_int, positive_decimal, require_dict, rfc3339_ms
+from fetcher.providers.parsing import (
+    non_negative_int,
+    positive_decimal,
+    positive_ohlc,
+    require_dict,
+    rfc3339_ms,
+)
 from fetcher.providers.plugin import ProviderPlugin
 from fetcher.quotes import MinuteBar, Quote
 from stocktrack_common.daily_bars_csv import DailyBar
@@ -38,6 +44,7 @@ if TYPE_CHECKING:
 NAME = "tiingo"
 KEY_SETTING = "TIINGO_API_KEY"
 EASTERN = ZoneInfo("America/New_York")
+OHLC_FIELDS = ("open", "high", "low", "close")
 
 
 class TiingoSettings(BaseSettings):
@@ -103,14 +110,15 @@ class TiingoClient:
             day = datetime.fromtimestamp(rfc3339_ms(NAME, row.get("date"), "date") / 1000, tz=UTC).date()
             if not start <= day <= end:
                 continue
+            open_, high, low, close = positive_ohlc(NAME, row, OHLC_FIELDS)
             bars.append(
                 DailyBar(
                     symbol=symbol,
                     day=day,
-                    open=positive_decimal(NAME, row.get("open"), "open"),
-                    high=positive_decimal(NAME, row.get("high"), "high"),
-                    low=positive_decimal(NAME, row.get("low"), "low"),
-                    close=positive_decimal(NAME, row.get("close"), "close"),
+                    open=open_,
+                    high=high,
+                    low=low,
+                    close=close,
                     volume=non_negative_int(NAME, row.get("volume"), "volume"),
                     adj_close=positive_decimal(NAME, row.get("adjClose"), "adjClose"),
                     source=NAME,
