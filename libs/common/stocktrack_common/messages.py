@@ -87,6 +87,15 @@ class _Message(BaseModel):
             return int(text)
         return value
 
+    def _common_fields(self) -> dict[str, str]:
+        """The stream fields every message starts with, written the one way every reader parses them."""
+        return {
+            "v": str(self.v),
+            "symbol": self.symbol,
+            "ts": str(self.ts),
+            "price": format(self.price, "f"),
+        }
+
 
 class Tick(_Message):
     """One trade or quote of one symbol, as published on a tick shard stream."""
@@ -98,10 +107,7 @@ class Tick(_Message):
 
     def to_fields(self) -> dict[str, str]:
         return {
-            "v": str(self.v),
-            "symbol": self.symbol,
-            "ts": str(self.ts),
-            "price": format(self.price, "f"),
+            **self._common_fields(),
             "size": str(self.size),
             "source": self.source,
         }
@@ -134,10 +140,7 @@ class Signal(_Message):
 
     def to_fields(self) -> dict[str, str]:
         return {
-            "v": str(self.v),
-            "symbol": self.symbol,
-            "ts": str(self.ts),
-            "price": format(self.price, "f"),
+            **self._common_fields(),
             "action": self.action,
             "confidence": repr(float(self.confidence)),
             "source": self.source,
