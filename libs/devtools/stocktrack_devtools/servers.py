@@ -157,7 +157,8 @@ class EmbeddedPostgres:
             args, check=True, user=self.user, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=120
         )
 
-    def start(self) -> None:
+    def prepare_dir(self) -> None:
+        """The data directory, owned by the user the server runs as."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
         if self.user:
             import pwd
@@ -168,6 +169,13 @@ class EmbeddedPostgres:
             ensure_prefix_permissions(self.data_dir)
             for path in [self.data_dir, *self.data_dir.rglob("*")]:
                 os.chown(path, entry.pw_uid, entry.pw_gid)
+
+    def run_tool(self, tool: str, *args: str) -> None:
+        """One of the server's own command-line tools (pg_basebackup, ...), as the server's user."""
+        self._run([str(self.bin / tool), *args])
+
+    def start(self) -> None:
+        self.prepare_dir()
         pgdata = self.data_dir / "pgdata"
         if not (pgdata / "PG_VERSION").exists():
             self._run(

@@ -19,9 +19,9 @@ from api.dashboard.routes import add_dashboard_routes
 from api.http.endpoints import add_endpoints
 from api.http.openapi import add_docs_routes
 from api.market import bars, quotes, scorecard, signals, symbols
-from api.settings import POOL, PREFIX, REDIS, SETTINGS, ApiSettings
+from api.settings import POOL, PREFIX, READ_POOL, REDIS, SETTINGS, ApiSettings
 from stocktrack_common.emf import EmfDistributions
-from stocktrack_common.health import add_health_routes, postgres_check, redis_check
+from stocktrack_common.health import ReadinessCheck, add_health_routes, postgres_check, redis_check
 from stocktrack_common.http_cors import add_cors
 from stocktrack_common.http_errors import error_middleware, request_id_middleware
 from stocktrack_common.http_observability import add_emf_flush, observability_middleware
@@ -56,7 +56,15 @@ def create_app(settings: ApiSettings) -> web.Application:
         app[REDIS] = redis_from_url(settings.redis_url.get_secret_value(), cluster=settings.redis_cluster)
         app[LIMITER] = RateLimiter(app[REDIS], settings.stream_prefix)
         app[POOL] = await open_pg_pool(settings.database_url.get_secret_value(), settings.db, name="api")
+        read_url = settings.database_read_url
+        app[READ_POOL] = (
+            await open_pg_pool(read_url.get_secret_value(), settings.db, name="api-read")
+            if read_url
+            else app[POOL]
+        )
         yield
+        if app[READ_POOL] is not app[POOL]:
+            await app[READ_POOL].close()
         await app[POOL].close()
         await app[REDIS].aclose()
 
@@ -68,7 +76,13 @@ def create_app(settings: ApiSettings) -> web.Application:
     async def check_postgres() -> None:
         await postgres_check(app[POOL])()
 
-    add_health_routes(app, None, {"redis": check_redis, "postgres": check_postgres})
+    async def check_read_replica() -> None:
+        await postgres_check(app[READ_POOL])()
+
+    readiness: dict[str, ReadinessCheck] = {"redis": check_redis, "postgres": check_postgres}
+    if settings.database_read_url is not None:
+        readiness["postgres_read"] = check_read_replica
+    add_health_routes(app, None, readiness)
     add_docs_routes(app)
     add_endpoints(app, *symbols.ENDPOINTS)
     add_endpoints(app, *quotes.ENDPOINTS)

@@ -13,7 +13,7 @@ from pydantic_settings import NoDecode
 from redis.asyncio import Redis
 
 from stocktrack_common.http_cors import CorsOrigins
-from stocktrack_common.settings import CommonSettings, split_list
+from stocktrack_common.settings import CommonSettings, check_database_url, split_list
 
 IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -45,10 +45,21 @@ class ApiSettings(CommonSettings):
     cors_origins: CorsOrigins = Field(
         default_factory=list, description="origins allowed by CORS ('*' for any); empty = CORS off"
     )
+    database_read_url: SecretStr | None = Field(
+        default=None,
+        description="a streaming replica for history reads (ticks, bars, indicators, signal lists); unset = primary",
+    )
     dashboard_stream_url: str | None = Field(
         default=None,
         description="where the dashboard's browser connects for live events; unset = page host, port 8081",
     )
+
+    @field_validator("database_read_url")
+    @classmethod
+    def _valid_read_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            check_database_url(value.get_secret_value())
+        return value
 
     @field_validator("trusted_proxies", mode="before")
     @classmethod
@@ -57,6 +68,8 @@ class ApiSettings(CommonSettings):
 
 
 POOL: web.AppKey[AsyncConnectionPool] = web.AppKey("pool", AsyncConnectionPool)
+# History reads (DATABASE_READ_URL, a replica a little behind); POOL itself when unset.
+READ_POOL: web.AppKey[AsyncConnectionPool] = web.AppKey("read_pool", AsyncConnectionPool)
 PREFIX: web.AppKey[str] = web.AppKey("prefix", str)
 REDIS: web.AppKey[Redis] = web.AppKey("redis", Redis)
 SETTINGS: web.AppKey[ApiSettings] = web.AppKey("settings", ApiSettings)

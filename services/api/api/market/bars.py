@@ -1,4 +1,7 @@
-"""Bars of any interval, and indicators computed over their closes with the shared indicator code."""
+"""Bars of any interval, and indicators computed over their closes with the shared indicator code.
+
+Both are history, read through READ_POOL (the replica when DATABASE_READ_URL is set).
+"""
 
 from __future__ import annotations
 
@@ -22,7 +25,7 @@ from api.market.models import (
     IndicatorsQuery,
     SymbolPath,
 )
-from api.settings import POOL, SETTINGS
+from api.settings import READ_POOL, SETTINGS
 from stocktrack_common import indicators
 from stocktrack_common.http_errors import ApiError
 
@@ -74,7 +77,7 @@ async def bars(request: web.Request, inputs: Inputs) -> web.StreamResponse:
     symbol = inputs.path_as(SymbolPath).symbol.upper()
     query = inputs.query_as(BarsQuery)
     limit = page_size(query.limit, request.app[SETTINGS])
-    async with request.app[POOL].connection() as conn:
+    async with request.app[READ_POOL].connection() as conn:
         interval, _, items = await _newest(conn, symbol, query, limit)
         if not items and not await queries.symbol_known(conn, symbol):
             raise ApiError(404, f"unknown symbol {symbol}")
@@ -116,7 +119,7 @@ async def indicator_series(request: web.Request, inputs: Inputs) -> web.StreamRe
     symbol = inputs.path_as(SymbolPath).symbol.upper()
     q = inputs.query_as(IndicatorsQuery)
     limit = page_size(q.limit, request.app[SETTINGS])
-    async with request.app[POOL].connection() as conn:
+    async with request.app[READ_POOL].connection() as conn:
         interval, _, shown = await _newest(conn, symbol, q, limit)
         if not shown and not await queries.symbol_known(conn, symbol):
             raise ApiError(404, f"unknown symbol {symbol}")

@@ -1,4 +1,8 @@
-"""Latest quotes (Redis first, PostgreSQL when the cache has nothing) and raw tick history."""
+"""Latest quotes (Redis first, PostgreSQL when the cache has nothing) and raw tick history.
+
+A latest quote must be fresh, so its fallback reads the primary; tick history may lag by the
+replica's replay delay and reads READ_POOL (DATABASE_READ_URL).
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,7 @@ from api.http.endpoints import Endpoint, Inputs, json_ok, page_size
 from api.http.params import cursor_text, cursor_time, decode_cursor, encode_cursor
 from api.market import queries
 from api.market.models import LatestQuotesQuery, Quote, QuoteMap, SymbolPath, TickPage, TicksQuery
-from api.settings import POOL, PREFIX, REDIS, SETTINGS
+from api.settings import POOL, PREFIX, READ_POOL, REDIS, SETTINGS
 from stocktrack_common.http_errors import ApiError
 from stocktrack_common.stream_names import latest_quotes_key
 
@@ -45,7 +49,7 @@ async def ticks(request: web.Request, inputs: Inputs) -> web.StreamResponse:
     if query.cursor:
         c = decode_cursor(query.cursor, {"ts", "source"})
         after = (cursor_time(c["ts"]), cursor_text(c["source"]))
-    async with request.app[POOL].connection() as conn:
+    async with request.app[READ_POOL].connection() as conn:
         rows = await queries.ticks_page(conn, symbol, query.from_, query.to, limit, after)
         if not rows and after is None and not await queries.symbol_known(conn, symbol):
             raise ApiError(404, f"unknown symbol {symbol}")

@@ -1,4 +1,5 @@
-"""Recommendations: the newest per symbol, and a filtered, cursor-paginated list."""
+"""Recommendations: the newest per symbol (primary: must be fresh), and a filtered,
+cursor-paginated list (history: READ_POOL, the replica when DATABASE_READ_URL is set)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from api.http.endpoints import Endpoint, Inputs, json_ok, page_size
 from api.http.params import cursor_text, cursor_time, decode_cursor, encode_cursor
 from api.market import queries
 from api.market.models import SignalOut, SignalPage, SignalsQuery, SymbolPath
-from api.settings import POOL, SETTINGS
+from api.settings import POOL, READ_POOL, SETTINGS
 from stocktrack_common.http_errors import ApiError
 
 
@@ -29,7 +30,7 @@ async def list_signals(request: web.Request, inputs: Inputs) -> web.StreamRespon
         c = decode_cursor(query.cursor, {"ts", "symbol", "source"})
         after = (cursor_time(c["ts"]), cursor_text(c["symbol"]), cursor_text(c["source"]))
     symbol = query.symbol.upper() if query.symbol else None
-    async with request.app[POOL].connection() as conn:
+    async with request.app[READ_POOL].connection() as conn:
         rows = await queries.signals_page(conn, symbol, query.action, query.from_, query.to, limit, after)
     next_cursor = None
     if len(rows) == limit:
