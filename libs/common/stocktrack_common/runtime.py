@@ -32,10 +32,11 @@ from stocktrack_common.health import (
 )
 from stocktrack_common.json_logging import configure_logging
 from stocktrack_common.lifecycle import install_signal_handlers, sleep_or_stop
+from stocktrack_common.messages import Signal, decode_signal
 from stocktrack_common.pg_pool import open_pg_pool
 from stocktrack_common.redis_client import redis_from_url
-from stocktrack_common.settings import CommonSettings, ConsumerSettings
-from stocktrack_common.stream_names import consumer_presence_key, dead_stream
+from stocktrack_common.settings import CommonSettings, ConsumerSettings, SignalConsumerSettings
+from stocktrack_common.stream_names import consumer_presence_key, dead_stream, signals_stream
 
 M = TypeVar("M")
 log = structlog.get_logger(__name__)
@@ -102,8 +103,8 @@ class WorkerContext:
     ) -> StreamConsumer[M]:
         """The one way a worker builds a consumer: its settings, this process's name, heartbeat and EMF.
 
-        `batch_size` replaces the settings' own for a consumer of another stream kind (the
-        writer's and alerts' signal consumers read `signal_batch_size`).
+        `batch_size` replaces the settings' own for a consumer of another stream kind (as
+        `signal_consumer` does with `signal_batch_size`).
         """
         return StreamConsumer(
             self.redis,
@@ -123,6 +124,27 @@ class WorkerContext:
             stuck_after=settings.stuck_after_seconds,
             heartbeat=self.heartbeat,
             emf=self.emf,
+        )
+
+    def signal_consumer(
+        self,
+        settings: SignalConsumerSettings,
+        *,
+        group: str,
+        handler: Callable[[list[Delivery[Signal]]], Awaitable[None]],
+    ) -> StreamConsumer[Signal]:
+        """The signals stream, read the same way by every group that reads it (writer, alerts).
+
+        Its batches use `signal_batch_size`: signals are few next to ticks, so a group reading
+        them must not wait to fill a tick-sized batch.
+        """
+        return self.stream_consumer(
+            settings,
+            streams=[signals_stream(self.stream_prefix)],
+            group=group,
+            handler=handler,
+            decode=decode_signal,
+            batch_size=settings.signal_batch_size,
         )
 
 

@@ -138,6 +138,12 @@ class ConsumerSettings(BaseSettings):
     )
 
 
+class SignalConsumerSettings(ConsumerSettings):
+    """A worker that also reads the signals stream (writer, alerts) sizes those reads apart from its ticks."""
+
+    signal_batch_size: int = Field(default=500, ge=1, le=50_000, description="signal entries per XREADGROUP")
+
+
 class CommonSettings(BaseSettings):
     """Configuration shared by every service (see the README's configuration table)."""
 

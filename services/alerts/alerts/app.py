@@ -24,9 +24,9 @@ from alerts.settings import AlertsSettings, owned_shards
 from alerts.target_guard import connector_kwargs
 from stocktrack_common.bars import bucket_of
 from stocktrack_common.consumer import Delivery
-from stocktrack_common.messages import Signal, Tick, decode_signal, decode_tick
+from stocktrack_common.messages import Signal, Tick, decode_tick
 from stocktrack_common.runtime import WorkerContext, WorkerMain
-from stocktrack_common.stream_names import ALERTS_GROUP, signals_stream, tick_stream
+from stocktrack_common.stream_names import ALERTS_GROUP, tick_stream
 
 log = structlog.get_logger(__name__)
 
@@ -138,13 +138,8 @@ def create_app(settings: AlertsSettings) -> WorkerMain:
                 book = await rules.current()
                 await recorder.record([a for d in batch for a in evaluate_signal(book, d.message)])
 
-            signal_consumer = ctx.stream_consumer(
-                settings.consumer,
-                streams=[signals_stream(settings.stream_prefix)],
-                group=ALERTS_GROUP,
-                handler=handle_signals,
-                decode=decode_signal,
-                batch_size=settings.consumer.signal_batch_size,
+            signal_consumer = ctx.signal_consumer(
+                settings.consumer, group=ALERTS_GROUP, handler=handle_signals
             )
             tick_handler = TickHandler(
                 ctx, rules, SymbolStateStore(ctx.redis, settings.stream_prefix), recorder

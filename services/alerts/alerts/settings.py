@@ -11,17 +11,16 @@ from __future__ import annotations
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-from stocktrack_common.settings import CommonSettings, ConsumerSettings
+from stocktrack_common.settings import CommonSettings, SignalConsumerSettings
 from stocktrack_common.shard_ownership import owned_shards as shared_owned_shards
 
 
-class AlertsConsumerSettings(ConsumerSettings):
+class AlertsConsumerSettings(SignalConsumerSettings):
     """ALERTS_*: one group reads the owned tick shards and the signals stream."""
 
     model_config = SettingsConfigDict(env_prefix="ALERTS_")
 
     batch_size: int = Field(default=2000, ge=1, le=50_000, description="tick entries per XREADGROUP")
-    signal_batch_size: int = Field(default=500, ge=1, le=50_000, description="signal entries per XREADGROUP")
 
 
 class AlertsSettings(CommonSettings):

@@ -9,12 +9,11 @@ import structlog
 from prometheus_client import Counter, Histogram
 
 from stocktrack_common.consumer import Delivery
-from stocktrack_common.messages import Signal, TickRow, decode_signal
+from stocktrack_common.messages import Signal, TickRow
 from stocktrack_common.runtime import WorkerContext, WorkerMain
 from stocktrack_common.stream_names import (
     WRITER_GROUP,
     latest_quotes_key,
-    signals_stream,
     tick_streams,
 )
 from writer.latest_quotes import LatestQuotes
@@ -74,14 +73,7 @@ def create_app(settings: WriterSettings) -> WorkerMain:
             )
             for stream in tick_streams(settings.stream_prefix, settings.tick_shards)
         ]
-        signal_consumer = ctx.stream_consumer(
-            settings.consumer,
-            streams=[signals_stream(settings.stream_prefix)],
-            group=WRITER_GROUP,
-            handler=handle_signals,
-            decode=decode_signal,
-            batch_size=settings.consumer.signal_batch_size,
-        )
+        signal_consumer = ctx.signal_consumer(settings.consumer, group=WRITER_GROUP, handler=handle_signals)
         log.info("writer consuming", shards=settings.tick_shards, consumer=settings.consumer_name)
         await asyncio.gather(*(c.run(ctx.stop) for c in tick_consumers), signal_consumer.run(ctx.stop))
 

@@ -5,16 +5,15 @@ from __future__ import annotations
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-from stocktrack_common.settings import CommonSettings, ConsumerSettings, TickRetentionSettings
+from stocktrack_common.settings import CommonSettings, SignalConsumerSettings, TickRetentionSettings
 
 
-class WriterConsumerSettings(ConsumerSettings):
+class WriterConsumerSettings(SignalConsumerSettings):
     """WRITER_*: a large tick batch amortises round trips (see bench/ingest.py)."""
 
     model_config = SettingsConfigDict(env_prefix="WRITER_")
 
     batch_size: int = Field(default=10_000, ge=1, le=50_000, description="tick entries per XREADGROUP")
-    signal_batch_size: int = Field(default=500, ge=1, le=50_000, description="signal entries per XREADGROUP")
 
 
 class WriterSettings(CommonSettings, TickRetentionSettings):
