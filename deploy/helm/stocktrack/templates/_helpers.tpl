@@ -150,6 +150,11 @@ env:
   - name: CONSUMER_NAME
     valueFrom:
       fieldRef: {fieldPath: metadata.name}
+{{- if and (eq .component "api") $root.Values.secrets.databaseReadUrlKey }}
+  - name: DATABASE_READ_URL
+    valueFrom:
+      secretKeyRef: {name: {{ $secret }}, key: {{ $root.Values.secrets.databaseReadUrlKey }}}
+{{- end }}
 {{- if eq .component "fetcher" }}
 {{- range $root.Values.secrets.providerApiKeys }}
   - name: {{ .env }}
