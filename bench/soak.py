@@ -12,8 +12,9 @@ subprocesses on a fresh database and stream prefix, then prints:
   so it includes the poll's resolution (<= 10 ms plus one query);
 - bar close -> signal published latency percentiles: a signal's ts is the start of the bar that
   produced it, and it can be produced only after that bar has ended, so latency = the signal's
-  XADD time - (bar start + bar length). It includes waiting for the first tick of the next bar
-  (about symbols/rate seconds);
+  XADD time - (bar start + bar length). It includes the recommender's BAR_CLOSE_GRACE_MS (its
+  close timer fires at each bar end plus that grace) and the work of closing every symbol's bar
+  at that instant;
 - RSS of every service after a warm-up and at the end, against --rss-growth-mb (exit code 1 if a
   service grew more);
 - consumer lag (undelivered + pending) of each group over time, as a PNG plot.

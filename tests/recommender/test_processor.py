@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
+import time
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -12,6 +14,7 @@ import pytest
 import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
 
+from recommender.app import close_bars_on_time
 from recommender.bar_builder import BarBuilder
 from recommender.checkpoint import CheckpointStore
 from recommender.processor import TickProcessor
@@ -23,6 +26,7 @@ from stocktrack_common.consumer import Delivery
 from stocktrack_common.messages import Tick
 from stocktrack_common.stream_names import recommender_state_key, signals_stream
 from stocktrack_devtools.servers import start_embedded_redis
+from tests.support.waiting import wait_until_async
 
 MINUTE = 60_000
 T0 = 1_700_000_000_000 - 1_700_000_000_000 % MINUTE
@@ -176,6 +180,36 @@ async def test_timer_closes_a_quiet_symbols_last_bar_once(redis_client: aioredis
     await restarted.handle(batch)
     assert restarted.states["ABC"].bars.current is None
     assert await restarted.close_due(last_bucket + 10 * MINUTE) == 0
+
+
+async def test_the_close_timer_closes_a_live_bar_without_another_tick(
+    redis_client: aioredis.Redis, prefix: str
+) -> None:
+    """The service's timer loop: a 1 s bar of a symbol that ticks once closes at its end plus grace."""
+    second = 1000
+    proc = TickProcessor(
+        redis=redis_client,
+        prefix=prefix,
+        rules_config=CONFIG,
+        interval_ms=second,
+        checkpoints=CheckpointStore(redis_client, prefix),
+        warmup=processor(redis_client, prefix).warmup,
+        grace_ms=20,
+        batch_limit=500,
+    )
+    now = int(time.time() * 1000)
+    tick = Tick(symbol="ABC", ts=now, price=Decimal("10"), size=1, source="test")
+    await proc.handle([Delivery("s", f"{now}-1", {}, tick)])
+    stop = asyncio.Event()
+    timer = asyncio.create_task(close_bars_on_time(proc, second, 20, stop))
+    try:
+        await wait_until_async(lambda: proc.states["ABC"].bars_closed == 1, 5, "the timer to close the bar")
+        closed_at = time.time() * 1000
+        assert closed_at >= now - now % second + second + 20
+        assert proc.states["ABC"].bars.current is None
+    finally:
+        stop.set()
+        await timer
 
 
 @pytest.mark.parametrize(
