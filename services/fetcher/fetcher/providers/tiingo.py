@@ -19,7 +19,7 @@ This module is the whole provider: its settings (TIINGO_*), its client, and its 
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from pydantic import Field, SecretStr
@@ -97,17 +97,11 @@ class TiingoClient:
         )
 
     async def daily_bars(self, symbol: str, start: date, end: date) -> list[DailyBar]:
-        data = await self.http.get_json(
-            f"/tiingo/daily/{symbol.lower()}/prices",
-            {"startDate": start.isoformat(), "endDate": end.isoformat(), "format": "json"},
-            endpoint="daily",
-        )
-        if not isinstance(data, list):
-            raise MalformedResponse(NAME, "daily: answer is not a list")
+        data = await self._daily_prices(symbol, {"startDate": start.isoformat(), "endDate": end.isoformat()})
         bars = []
         for item in data:
             row = require_dict(NAME, item, "daily row")
-            day = datetime.fromtimestamp(rfc3339_ms(NAME, row.get("date"), "date") / 1000, tz=UTC).date()
+            day = _row_day(row)
             if not start <= day <= end:
                 continue
             open_, high, low, close = positive_ohlc(NAME, row, OHLC_FIELDS)
@@ -128,24 +122,29 @@ class TiingoClient:
 
     async def corporate_actions(self, symbol: str, since: date) -> list[date]:
         """Days with a dividend (`divCash`) or a split (`splitFactor`) since `since`: one request."""
-        data = await self.http.get_json(
-            f"/tiingo/daily/{symbol.lower()}/prices",
-            {"startDate": since.isoformat(), "format": "json"},
-            endpoint="daily",
-        )
-        if not isinstance(data, list):
-            raise MalformedResponse(NAME, "daily: answer is not a list")
+        data = await self._daily_prices(symbol, {"startDate": since.isoformat()})
         days = []
         for item in data:
             row = require_dict(NAME, item, "daily row")
             if row.get("divCash", 0) not in (0, None) or row.get("splitFactor", 1) not in (1, None):
-                days.append(
-                    datetime.fromtimestamp(rfc3339_ms(NAME, row.get("date"), "date") / 1000, tz=UTC).date()
-                )
+                days.append(_row_day(row))
         return days
+
+    async def _daily_prices(self, symbol: str, window: dict[str, str]) -> list[Any]:
+        """The end-of-day rows of `window`, which both bars and corporate actions are read from."""
+        data = await self.http.get_json(
+            f"/tiingo/daily/{symbol.lower()}/prices", {**window, "format": "json"}, endpoint="daily"
+        )
+        if not isinstance(data, list):
+            raise MalformedResponse(NAME, "daily: answer is not a list")
+        return data
 
     async def minute_bars(self, symbol: str, start: datetime, end: datetime) -> list[MinuteBar]:
         raise PremiumRequired(NAME, "minute history is not served by this client; use alpaca")
+
+
+def _row_day(row: dict[str, Any]) -> date:
+    return datetime.fromtimestamp(rfc3339_ms(NAME, row.get("date"), "date") / 1000, tz=UTC).date()
 
 
 def build(settings: FetcherSettings, own: TiingoSettings) -> TiingoClient:
