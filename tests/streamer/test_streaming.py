@@ -172,6 +172,9 @@ async def test_slow_client_is_dropped_with_a_final_error_and_counted(
     make_streamer: StreamerFactory, redis_client: aioredis.Redis, prefix: str
 ) -> None:
     streamer = await make_streamer(streamer_client_queue=10)
+    counted = 'stocktrack_streamer_clients_dropped_total{transport="sse"} '
+    metrics = await (await streamer.get("/metrics")).text()
+    before = float(metrics.split(counted)[1].split()[0]) if counted in metrics else 0.0
     slow = SseReader(await streamer.get("/v1/stream"))
     await asyncio.sleep(0.2)
     pipe = redis_client.pipeline(transaction=False)
@@ -185,7 +188,7 @@ async def test_slow_client_is_dropped_with_a_final_error_and_counted(
                 break
     assert record["data"]["code"] == "slow_consumer"
     metrics = await (await streamer.get("/metrics")).text()
-    assert 'stocktrack_streamer_clients_dropped_total{transport="sse"} 1.0' in metrics
+    assert float(metrics.split(counted)[1].split()[0]) == before + 1
 
 
 async def test_errors_heartbeats_and_probes(make_streamer: StreamerFactory) -> None:

@@ -8,7 +8,8 @@ from collections.abc import Awaitable, Callable
 from prometheus_client import Counter
 
 from streamer.events import Event
-from streamer.hub import Hub
+from streamer.hub import DROPPED, Hub
+from streamer.send_limits import SendLimits, send_within
 from streamer.subscription import Subscription
 
 SENT = Counter("stocktrack_streamer_events_sent_total", "Events written to clients", ["transport"])
@@ -18,6 +19,8 @@ async def pump(
     sub: Subscription,
     hub: Hub,
     heartbeat_seconds: float,
+    transport: asyncio.BaseTransport | None,
+    limits: SendLimits,
     send_events: Callable[[list[Event]], Awaitable[None]],
     send_heartbeat: Callable[[str | None], Awaitable[None]],
     send_dropped: Callable[[], Awaitable[None]],
@@ -27,6 +30,9 @@ async def pump(
     A heartbeat carries the hub's newest event id, which is a valid resume point for this
     client because its backlog is empty at that moment: everything up to that id was sent or
     filtered out. Clients with a quiet filter thus resume from a recent point, not an old one.
+
+    Every send must be taken by the client (see send_limits) within the deadline; one that is
+    not marks the client dropped, exactly like a backlog past the queue limit.
     """
     sent = SENT.labels(sub.transport)
     while True:
@@ -42,9 +48,20 @@ async def pump(
                     await sub.wake.wait()
             except TimeoutError:
                 if not sub.pending and not sub.dropped:
-                    await send_heartbeat(hub.last_id if sub.floor is None else None)
+                    heartbeat = send_heartbeat(hub.last_id if sub.floor is None else None)
+                    if not await send_within(transport, limits, heartbeat):
+                        too_slow(sub)
             continue
         batch = list(sub.pending)
         sub.pending.clear()
-        await send_events(batch)
+        if not await send_within(transport, limits, send_events(batch)):
+            too_slow(sub)
+            continue
         sent.inc(len(batch))
+
+
+def too_slow(sub: Subscription) -> None:
+    if not sub.dropped:
+        sub.dropped = True
+        sub.pending.clear()
+        DROPPED.labels(sub.transport).inc()

@@ -12,6 +12,7 @@ from streamer.filters import parse_symbols, parse_types
 from streamer.hub import ResumeTooOld
 from streamer.positions import BadEventId
 from streamer.pump import pump
+from streamer.send_limits import bound_buffers, finish_or_abort
 from streamer.state import HUB, SETTINGS
 from streamer.subscription import Subscription
 
@@ -46,7 +47,11 @@ async def stream(request: web.Request) -> web.StreamResponse:
             "X-Accel-Buffering": "no",
         }
     )
+    response.force_close()  # an event stream is never followed by another request on its connection
+    limits = settings.send_limits()
+    transport = request.transport
     try:
+        bound_buffers(transport, limits)
         await response.prepare(request)
         await response.write(b"retry: 2000\n: connected\n\n")
 
@@ -64,11 +69,19 @@ async def stream(request: web.Request) -> web.StreamResponse:
                     "message": "client fell too far behind; reconnect with Last-Event-ID to resume",
                 }
             )
-            await response.write(b"event: error\ndata: %s\n\n" % body)
+            await finish_or_abort(transport, limits, response.write(b"event: error\ndata: %s\n\n" % body))
+            await finish_or_abort(transport, limits, response.write_eof())
 
         with CLIENTS.labels("sse").track_inprogress():
             await pump(
-                sub, hub, settings.streamer_heartbeat_seconds, send_events, send_heartbeat, send_dropped
+                sub,
+                hub,
+                settings.streamer_heartbeat_seconds,
+                transport,
+                limits,
+                send_events,
+                send_heartbeat,
+                send_dropped,
             )
     except ConnectionError:
         pass  # the client went away

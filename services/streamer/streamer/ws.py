@@ -23,6 +23,7 @@ from streamer.filters import parse_symbols, parse_types
 from streamer.hub import Hub, ResumeTooOld
 from streamer.positions import BadEventId
 from streamer.pump import pump
+from streamer.send_limits import SendLimits, bound_buffers, finish_or_abort
 from streamer.sse import CLIENTS
 from streamer.state import HUB, SETTINGS
 from streamer.subscription import Subscription
@@ -33,8 +34,18 @@ MAX_MESSAGE_BYTES = 64 * 1024
 class ClientSession:
     """One WebSocket's subscription state; its pump task runs once the first subscribe arrives."""
 
-    def __init__(self, ws: web.WebSocketResponse, hub: Hub, queue_limit: int, heartbeat: float) -> None:
+    def __init__(
+        self,
+        ws: web.WebSocketResponse,
+        hub: Hub,
+        queue_limit: int,
+        heartbeat: float,
+        transport: asyncio.BaseTransport | None,
+        limits: SendLimits,
+    ) -> None:
         self.ws = ws
+        self.transport = transport
+        self.limits = limits
         self.hub = hub
         self.queue_limit = queue_limit
         self.heartbeat = heartbeat
@@ -128,13 +139,23 @@ class ClientSession:
             await self.send({"type": "heartbeat", "id": event_id})
 
         async def send_dropped() -> None:
-            await self.error(
-                "slow_consumer", "client fell too far behind; resubscribe with resume to continue"
+            message = "client fell too far behind; resubscribe with resume to continue"
+            await finish_or_abort(self.transport, self.limits, self.error("slow_consumer", message))
+            await finish_or_abort(
+                self.transport, self.limits, self.ws.close(code=1013, message=b"slow consumer")
             )
-            await self.ws.close(code=1013, message=b"slow consumer")
 
         with contextlib.suppress(ConnectionError):
-            await pump(sub, self.hub, self.heartbeat, send_events, send_heartbeat, send_dropped)
+            await pump(
+                sub,
+                self.hub,
+                self.heartbeat,
+                self.transport,
+                self.limits,
+                send_events,
+                send_heartbeat,
+                send_dropped,
+            )
         if sub.closing and not self.ws.closed:
             await self.ws.close(code=1001, message=b"server shutting down")
 
@@ -151,9 +172,16 @@ class ClientSession:
 async def websocket(request: web.Request) -> web.WebSocketResponse:
     settings = request.app[SETTINGS]
     ws = web.WebSocketResponse(heartbeat=settings.streamer_heartbeat_seconds, max_msg_size=MAX_MESSAGE_BYTES)
+    limits = settings.send_limits()
+    bound_buffers(request.transport, limits)
     await ws.prepare(request)
     session = ClientSession(
-        ws, request.app[HUB], settings.streamer_client_queue, settings.streamer_heartbeat_seconds
+        ws,
+        request.app[HUB],
+        settings.streamer_client_queue,
+        settings.streamer_heartbeat_seconds,
+        request.transport,
+        limits,
     )
     with CLIENTS.labels("ws").track_inprogress():
         try:
