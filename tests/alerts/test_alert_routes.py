@@ -115,3 +115,59 @@ async def test_slack_rule_and_signal_condition_defaults(client: TestClient, db_u
         "min_confidence": 0.0,
     }
     assert created["target"]["url"] == "https://hooks.slack.test"
+
+
+async def test_the_creating_key_is_recorded(client: TestClient, db_url: str) -> None:
+    async with await psycopg.AsyncConnection.connect(db_url, autocommit=True) as conn:
+        row, key = await create_key(conn, "creator", ["write"], PEPPER)
+    key_id = row.id
+    response = await client.post("/v1/alerts", json=RULE, headers={"X-API-Key": key})
+    assert response.status == 201, await response.text()
+    created = await response.json()
+    async with await psycopg.AsyncConnection.connect(db_url) as conn:
+        cur = await conn.execute("SELECT created_by FROM alert_rules WHERE id = %s", (created["id"],))
+        assert await cur.fetchone() == (key_id,)
+    assert created["created_by"] == key_id
+
+
+async def test_rules_that_could_never_deliver_are_refused_at_creation(
+    client: TestClient, db_url: str
+) -> None:
+    writer = await make_key(db_url, ["write"])
+    for url in (
+        "http://127.0.0.1:9000/hook",
+        "http://10.1.2.3/hook",
+        "http://[::1]/hook",
+        "http://169.254.169.254/latest/meta-data",
+        "http://localhost:8080/hook",
+    ):
+        for kind in ("webhook", "slack"):
+            response = await client.post(
+                "/v1/alerts", json={**RULE, "target": {"type": kind, "url": url}}, headers=writer
+            )
+            body = await response.json()
+            assert response.status == 422, (url, kind, body)
+            assert "private networks" in body["error"]["message"]
+    unknown = await client.post("/v1/alerts", json={**RULE, "symbol": "ZZZQ"}, headers=writer)
+    body = await unknown.json()
+    assert unknown.status == 422 and "unknown symbol ZZZQ" in body["error"]["message"]
+    async with await psycopg.AsyncConnection.connect(db_url) as conn:
+        cur = await conn.execute("SELECT count(*) FROM alert_rules")
+        assert await cur.fetchone() == (0,)
+
+
+async def test_text_with_nul_or_control_characters_is_refused(client: TestClient, db_url: str) -> None:
+    writer = await make_key(db_url, ["write"])
+    for bad in ("\u00be\u0000", "line\nbreak", "bell\x07", "del\x7f"):
+        symbol = await client.post(
+            "/v1/symbols", json={"symbol": "Z7GBKMOC", "exchange": bad, "currency": "TKM"}, headers=writer
+        )
+        assert symbol.status == 422, await symbol.text()
+        rule = await client.post("/v1/alerts", json={**RULE, "name": bad}, headers=writer)
+        assert rule.status == 422, await rule.text()
+    fine = await client.post(
+        "/v1/symbols",
+        json={"symbol": "Z7GBKMOC", "exchange": "\u00be NYSE", "currency": "TKM"},
+        headers=writer,
+    )
+    assert fine.status in (200, 201), await fine.text()

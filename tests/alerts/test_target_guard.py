@@ -6,7 +6,12 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from alerts.target_guard import PrivateTargetError, connector_kwargs, is_public, literal_target_refused
+from stocktrack_common.webhook_targets import (
+    PrivateTargetError,
+    connector_kwargs,
+    is_public,
+    literal_target_refused,
+)
 
 
 @pytest.mark.parametrize(

@@ -21,12 +21,12 @@ from alerts.rsi_seed import seeded_rsi
 from alerts.rule_book import RuleBook, RuleCache
 from alerts.sender import DeliverySender
 from alerts.settings import AlertsSettings, owned_shards
-from alerts.target_guard import connector_kwargs
 from stocktrack_common.bars import bucket_of
 from stocktrack_common.consumer import Delivery
 from stocktrack_common.messages import Signal, Tick, decode_tick
 from stocktrack_common.runtime import WorkerContext, WorkerMain
 from stocktrack_common.stream_names import ALERTS_GROUP, tick_stream
+from stocktrack_common.webhook_targets import connector_kwargs
 
 log = structlog.get_logger(__name__)
 

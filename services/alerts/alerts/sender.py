@@ -21,10 +21,10 @@ from prometheus_client import Counter, Histogram
 from psycopg_pool import AsyncConnectionPool
 
 from alerts.outbox import ClaimedDelivery, claim_due, mark_dead, mark_delivered, mark_retry
-from alerts.target_guard import PrivateTargetError, literal_target_refused
 from alerts.webhook_request import build_request
 from stocktrack_common.backoff import backoff_delay
 from stocktrack_common.consumer import TRANSIENT_ERRORS
+from stocktrack_common.webhook_targets import PrivateTargetError, literal_target_refused
 
 log = structlog.get_logger(__name__)
 
@@ -44,7 +44,7 @@ class Attempt:
     status_code: int | None
     error: str | None
     retry_after: float | None = None
-    refused: bool = False  # the target may never be called (see target_guard)
+    refused: bool = False  # the target may never be called (see stocktrack_common.webhook_targets)
 
 
 def verdict(attempt: Attempt, attempts_made: int, max_attempts: int) -> Verdict:

@@ -49,6 +49,10 @@ class ApiSettings(CommonSettings):
         default=None,
         description="a streaming replica for history reads (ticks, bars, indicators, signal lists); unset = primary",
     )
+    alerts_allow_private_targets: bool = Field(
+        default=False,
+        description="accept alert targets on loopback/private addresses (the alerts worker's setting)",
+    )
     dashboard_stream_url: str | None = Field(
         default=None,
         description="where the dashboard's browser connects for live events; unset = page host, port 8081",

@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from api.http.params import SYMBOL_PARAM_PATTERN
+from api.http.params import SYMBOL_PARAM_PATTERN, Printable
 from stocktrack_common.alert_conditions import Condition
 
 
@@ -21,8 +21,8 @@ class _Strict(BaseModel):
 
 class Target(_Strict):
     type: Literal["webhook", "slack"]
-    url: str = Field(max_length=2000, description="http(s) URL the alert is POSTed to")
-    secret: str | None = Field(
+    url: Printable = Field(max_length=2000, description="http(s) URL the alert is POSTed to")
+    secret: Printable | None = Field(
         default=None,
         min_length=16,
         max_length=200,
@@ -40,14 +40,14 @@ class Target(_Strict):
 
 class AlertRuleCreate(_Strict):
     symbol: str = Field(pattern=SYMBOL_PARAM_PATTERN)
-    name: str | None = Field(default=None, max_length=200)
+    name: Printable | None = Field(default=None, max_length=200)
     condition: Condition
     target: Target
 
 
 class AlertRulePatch(_Strict):
     enabled: bool | None = None
-    name: str | None = Field(default=None, max_length=200)
+    name: Printable | None = Field(default=None, max_length=200)
 
 
 class AlertRulePath(_Strict):

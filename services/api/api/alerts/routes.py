@@ -11,6 +11,7 @@ import secrets
 
 from aiohttp import web
 
+from api.access.auth import PRINCIPAL
 from api.alerts import queries
 from api.alerts.models import (
     AlertListQuery,
@@ -24,8 +25,10 @@ from api.alerts.models import (
     DeliveryList,
 )
 from api.http.endpoints import Endpoint, Inputs, json_ok
-from api.settings import POOL
+from api.market.queries import symbol_known
+from api.settings import POOL, SETTINGS
 from stocktrack_common.http_errors import ApiError
+from stocktrack_common.webhook_targets import creation_refusal
 
 
 def new_rule_id() -> str:
@@ -39,18 +42,34 @@ async def create_rule(request: web.Request, inputs: Inputs) -> web.StreamRespons
         secret = body.target.secret or secrets.token_urlsafe(32)
     elif body.target.secret is not None:
         raise ApiError(422, "a slack target takes no secret (its URL is the secret)")
-    principal = request.get("principal")
+    settings = request.app[SETTINGS]
+    if not settings.alerts_allow_private_targets:
+        refused = await creation_refusal(body.target.url)
+        if refused is not None:
+            raise ApiError(
+                422,
+                f"{refused}: alerts are never delivered to private networks",
+                details=[{"loc": ["body", "target", "url"], "msg": refused}],
+            )
+    symbol = body.symbol.upper()
+    principal = request.get(PRINCIPAL)
     async with request.app[POOL].connection() as conn:
+        if symbol not in settings.symbols and not await symbol_known(conn, symbol):
+            raise ApiError(
+                422,
+                f"unknown symbol {symbol}: add it to the watch list first (POST /v1/symbols)",
+                details=[{"loc": ["body", "symbol"], "msg": "unknown symbol"}],
+            )
         row = await queries.insert_rule(
             conn,
             rule_id=new_rule_id(),
-            symbol=body.symbol.upper(),
+            symbol=symbol,
             name=body.name,
             condition=body.condition.model_dump(mode="json"),
             target_type=body.target.type,
             target_url=body.target.url,
             secret=secret,
-            created_by=getattr(principal, "key_id", None),
+            created_by=principal.key_id if principal is not None else None,
         )
     return json_ok({**queries.rule_json(row), "secret": secret}, status=201)
 

@@ -24,6 +24,9 @@ SYMBOL_PARAM_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9.\-]{0,14}$"
 TIME_PATTERN = r"^(\d{1,13}|\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?)?(Z|[+-]\d{2}:\d{2})?)$"
 _TIME = re.compile(TIME_PATTERN)
 CURSOR_PATTERN = r"^[A-Za-z0-9_\-]{1,512}$"
+# Free text that reaches the database: no NUL (PostgreSQL text cannot hold it) and no other
+# control character (they corrupt logs and terminals). Refused with 422 like any other bad field.
+PRINTABLE_PATTERN = r"^[^\x00-\x1f\x7f]*$"
 # Epoch milliseconds accepted: up to year 9999, the last year Python's datetime can hold.
 _MAX_EPOCH_MS = 253_402_300_799_999
 
@@ -59,6 +62,10 @@ Timestamp = Annotated[
         }
     ),
 ]
+Printable = Annotated[str, Field(pattern=PRINTABLE_PATTERN)]
+"""Text without NUL or control characters; give its length bounds on the field."""
+
+
 Limit = Annotated[
     int | None, Field(ge=1, le=MAX_LIMIT, description="page size (server default when omitted)")
 ]

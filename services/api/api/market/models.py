@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, model_validator
 
-from api.http.params import SYMBOL_PARAM_PATTERN, Cursor, Limit, QueryModel, TimeRange
+from api.http.params import SYMBOL_PARAM_PATTERN, Cursor, Limit, Printable, QueryModel, TimeRange
 
 MAX_SYMBOLS_PER_REQUEST = 100
 SYMBOL_LIST_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9.\-]{0,14}(,[A-Za-z0-9][A-Za-z0-9.\-]{0,14})*$"
@@ -95,8 +95,8 @@ class SymbolCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     symbol: str = Field(pattern=SYMBOL_PARAM_PATTERN)
-    name: str | None = Field(default=None, max_length=200)
-    exchange: str | None = Field(default=None, max_length=32)
+    name: Printable | None = Field(default=None, max_length=200)
+    exchange: Printable | None = Field(default=None, max_length=32)
     currency: str = Field(default="USD", pattern=r"^[A-Z]{3}$")
 
 

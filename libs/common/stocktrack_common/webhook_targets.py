@@ -1,5 +1,8 @@
 """Keeps webhook deliveries off private networks (server-side request forgery).
 
+Shared by the api, which refuses such a target when a rule is created (so a rule that can never
+deliver is never accepted), and the alerts worker, which checks again at every delivery.
+
 A rule's URL is chosen by an API client; without this guard the worker would POST, from
 inside the cluster, to anything that URL names: the metadata service, Redis, the database.
 Host names are checked where it matters, at connection time, by a resolver that drops every
@@ -10,6 +13,7 @@ ALERTS_ALLOW_PRIVATE_TARGETS=true lifts the guard (a receiver on the same host o
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import socket
 from typing import Any
@@ -57,3 +61,30 @@ class PublicOnlyResolver(AbstractResolver):
 
 def connector_kwargs(allow_private: bool) -> dict[str, Any]:
     return {} if allow_private else {"resolver": PublicOnlyResolver()}
+
+
+async def creation_refusal(url: str) -> str | None:
+    """Why a rule with this target must not be created, or None.
+
+    IP literals are judged directly; a host name that resolves only to non-public addresses
+    (localhost, an internal name) is refused too. A name that does not resolve right now is
+    accepted: DNS may be briefly down, and the worker's resolver judges it again at delivery.
+    """
+    refused = literal_target_refused(url)
+    if refused is not None:
+        return refused
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    try:
+        ipaddress.ip_address(host)
+        return None  # a public literal
+    except ValueError:
+        pass
+    try:
+        infos = await asyncio.get_running_loop().getaddrinfo(host, parts.port or 443, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError):
+        return None
+    addresses = {str(info[4][0]) for info in infos}
+    if addresses and not any(is_public(a) for a in addresses):
+        return f"target {host} resolves only to non-public addresses"
+    return None
