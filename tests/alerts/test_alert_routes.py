@@ -11,8 +11,8 @@ from aiohttp.test_utils import TestClient, TestServer
 from pydantic import SecretStr
 
 from api.app import create_app
-from api.keys.store import create_key
 from api.settings import ApiSettings
+from stocktrack_common.api_keys import create_key
 from stocktrack_common.settings import PoolSettings
 
 PEPPER = "alert-route-tests-pepper"

@@ -22,9 +22,9 @@ from alerts.condition_state import SymbolState
 from alerts.evaluator import PendingAlert, evaluate_signal, evaluate_tick
 from alerts.rule_book import AlertRule, RuleBook, load_rules, parse_rule
 from api.app import create_app
-from api.keys.store import create_key
 from api.settings import ApiSettings
 from stocktrack_common.alert_conditions import PriceCrossCondition, RsiCrossCondition, SignalCondition
+from stocktrack_common.api_keys import create_key
 from stocktrack_common.bars import MINUTE_MS
 from stocktrack_common.messages import Signal, Tick
 

@@ -14,8 +14,8 @@ from psycopg_pool import AsyncConnectionPool
 from pydantic import SecretStr
 
 from api.app import create_app
-from api.keys.store import create_key
 from api.settings import ApiSettings
+from stocktrack_common.api_keys import create_key
 from stocktrack_common.partitions import ensure_tick_partitions
 from stocktrack_common.settings import PoolSettings
 

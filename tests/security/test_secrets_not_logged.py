@@ -20,7 +20,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from api.keys.store import create_key
+from stocktrack_common.api_keys import create_key
 from tests.faults.harness import pipeline_env, row_count
 from tests.support.processes import Services
 from tests.support.waiting import wait_until

@@ -225,3 +225,20 @@ class TickRetentionSettings(BaseSettings):
 def first_retained_day(today: dt.date, retention_days: int) -> dt.date:
     """The oldest UTC day whose tick partition is kept (`retention_days` days, today included)."""
     return today - dt.timedelta(days=retention_days - 1)
+
+
+class ApiKeySettings(BaseSettings):
+    """How the api and the streamer check API keys: one definition, so both honour the same keys."""
+
+    model_config = SettingsConfigDict(env_prefix="", extra="ignore", case_sensitive=False)
+
+    api_read_requires_key: bool = Field(
+        default=False, description="when true, read endpoints also need an API key with the read scope"
+    )
+    api_key_pepper: SecretStr = Field(
+        default=SecretStr(""),
+        description="server secret mixed into API key hashes (HMAC-SHA256); must be set for keys to work",
+    )
+    api_key_cache_seconds: float = Field(
+        default=5.0, ge=0, description="how long a looked-up key is trusted before asking PostgreSQL again"
+    )

@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 import structlog
 from aiohttp import web
 
-from api.access.auth import KEY_CACHE, LIMITER, KeyCache, auth_middleware
+from api.access.auth import KEYS, LIMITER, auth_middleware
 from api.access.request_limits import RateLimiter
 from api.alerts import routes as alerts
 from api.dashboard.routes import add_dashboard_routes
@@ -20,6 +20,7 @@ from api.http.endpoints import add_endpoints
 from api.http.openapi import add_docs_routes
 from api.market import bars, quotes, scorecard, signals, symbols
 from api.settings import POOL, PREFIX, READ_POOL, REDIS, SETTINGS, ApiSettings
+from stocktrack_common.api_keys import KeyVerifier
 from stocktrack_common.emf import EmfDistributions
 from stocktrack_common.health import ReadinessCheck, add_health_routes, postgres_check, redis_check
 from stocktrack_common.http_cors import add_cors
@@ -46,7 +47,6 @@ def create_app(settings: ApiSettings) -> web.Application:
     add_emf_flush(app, emf)
     app[SETTINGS] = settings
     app[PREFIX] = settings.stream_prefix
-    app[KEY_CACHE] = KeyCache(settings.api_key_cache_seconds)
 
     async def resources(app: web.Application) -> AsyncIterator[None]:
         if not settings.api_key_pepper.get_secret_value():
@@ -61,6 +61,9 @@ def create_app(settings: ApiSettings) -> web.Application:
             await open_pg_pool(read_url.get_secret_value(), settings.db, name="api-read")
             if read_url
             else app[POOL]
+        )
+        app[KEYS] = KeyVerifier(
+            app[POOL], settings.api_key_pepper.get_secret_value(), settings.api_key_cache_seconds
         )
         yield
         if app[READ_POOL] is not app[POOL]:

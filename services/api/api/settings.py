@@ -8,30 +8,20 @@ from typing import Annotated, Any
 
 from aiohttp import web
 from psycopg_pool import AsyncConnectionPool
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, field_validator
 from pydantic_settings import NoDecode
 from redis.asyncio import Redis
 
 from stocktrack_common.http_cors import CorsOrigins
-from stocktrack_common.settings import CommonSettings, check_database_url, split_list
+from stocktrack_common.settings import ApiKeySettings, CommonSettings, check_database_url, split_list
 
 IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
-class ApiSettings(CommonSettings):
+class ApiSettings(CommonSettings, ApiKeySettings):
     api_max_limit: int = Field(default=5000, ge=1, description="largest page a client may ask for")
     api_default_limit: int = Field(default=500, ge=1)
     api_max_body_bytes: int = Field(default=64 * 1024, ge=1024, description="larger request bodies get 413")
-    api_read_requires_key: bool = Field(
-        default=False, description="when true, read endpoints also need an API key with the read scope"
-    )
-    api_key_pepper: SecretStr = Field(
-        default=SecretStr(""),
-        description="server secret mixed into API key hashes (HMAC-SHA256); must be set for keys to work",
-    )
-    api_key_cache_seconds: float = Field(
-        default=5.0, ge=0, description="how long a looked-up key is trusted before asking PostgreSQL again"
-    )
     rate_limit_ip_per_minute: int = Field(
         default=1200, ge=0, description="requests per minute per client IP; 0 = off"
     )

@@ -8,17 +8,19 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
+from stocktrack_common.api_keys import KeyVerifier
 from stocktrack_common.emf import EmfDistributions
-from stocktrack_common.health import Heartbeat, add_health_routes, redis_check
+from stocktrack_common.health import Heartbeat, ReadinessCheck, add_health_routes, postgres_check, redis_check
 from stocktrack_common.http_cors import add_cors
 from stocktrack_common.http_errors import error_middleware, request_id_middleware
 from stocktrack_common.http_observability import add_emf_flush, observability_middleware
+from stocktrack_common.pg_pool import open_pg_pool
 from stocktrack_common.redis_client import redis_from_url
 from stocktrack_common.stream_names import signals_stream, tick_streams
 from streamer.hub import Hub
 from streamer.settings import StreamerSettings
 from streamer.sse import stream
-from streamer.state import HUB, REDIS, SETTINGS
+from streamer.state import HUB, KEYS, REDIS, SETTINGS
 from streamer.ws import websocket
 
 
@@ -37,6 +39,12 @@ def create_app(settings: StreamerSettings) -> web.Application:
     async def resources(app: web.Application) -> AsyncIterator[None]:
         # No wait for Redis here: the server listens at once, /readyz says 503 until the reader has started.
         app[REDIS] = redis_from_url(settings.redis_url.get_secret_value(), cluster=settings.redis_cluster)
+        # API keys live in PostgreSQL; the pool connects in the background, so an outage only
+        # affects clients that present a key (and everyone when keys are required).
+        pool = await open_pg_pool(settings.database_url.get_secret_value(), settings.db, name="streamer")
+        app[KEYS] = KeyVerifier(
+            pool, settings.api_key_pepper.get_secret_value(), settings.api_key_cache_seconds
+        )
         app[HUB] = Hub(
             app[REDIS],
             tick_streams(settings.stream_prefix, settings.tick_shards),
@@ -54,6 +62,7 @@ def create_app(settings: StreamerSettings) -> web.Application:
         reader.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await reader
+        await pool.close()
         await app[REDIS].aclose()
 
     async def close_clients(app: web.Application) -> None:
@@ -69,7 +78,14 @@ def create_app(settings: StreamerSettings) -> web.Application:
         if not app[HUB].started.is_set():
             raise RuntimeError("stream reader not started")
 
-    add_health_routes(app, heartbeat, {"redis": check_redis, "reader": check_reader})
+    checks: dict[str, ReadinessCheck] = {"redis": check_redis, "reader": check_reader}
+    if settings.api_read_requires_key:
+
+        async def check_postgres() -> None:
+            await postgres_check(app[KEYS].pool)()
+
+        checks["postgres"] = check_postgres
+    add_health_routes(app, heartbeat, checks)
     app.router.add_get("/v1/stream", stream)
     app.router.add_get("/v1/ws", websocket)
     return app

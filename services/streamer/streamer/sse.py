@@ -7,6 +7,7 @@ from aiohttp import web
 from prometheus_client import Gauge
 
 from stocktrack_common.http_errors import ApiError
+from streamer.access import check_access
 from streamer.events import Event
 from streamer.filters import parse_symbols, parse_types
 from streamer.hub import ResumeTooOld
@@ -26,6 +27,7 @@ def resume_id(request: web.Request) -> str | None:
 
 
 async def stream(request: web.Request) -> web.StreamResponse:
+    await check_access(request)
     hub, settings = request.app[HUB], request.app[SETTINGS]
     sub = Subscription(
         parse_symbols(request.query.get("symbols")),

@@ -18,7 +18,8 @@ import orjson
 from aiohttp import WSMsgType, web
 
 from stocktrack_common.http_errors import ApiError
-from streamer.events import Event
+from streamer.access import check_access
+from streamer.events import EVENT_TYPES, Event
 from streamer.filters import parse_symbols, parse_types
 from streamer.hub import Hub, ResumeTooOld
 from streamer.positions import BadEventId
@@ -29,6 +30,8 @@ from streamer.state import HUB, SETTINGS
 from streamer.subscription import Subscription
 
 MAX_MESSAGE_BYTES = 64 * 1024
+# Acks name types as requests do ("ticks"), not as events are typed ("tick").
+_PLURAL = {single: plural for plural, single in EVENT_TYPES.items()}
 
 
 class ClientSession:
@@ -78,6 +81,12 @@ class ClientSession:
     async def subscribe(self, message: dict[str, Any]) -> None:
         symbols = parse_symbols(message.get("symbols"))
         types = parse_types(message.get("types"))
+        if self.sub is not None and not self.sub.types:
+            # After "stop all" a subscribe starts afresh, exactly as a first one would filter.
+            self.sub.symbols = set(symbols) if symbols is not None else None
+            self.sub.types = types
+            await self.ack()
+            return
         if self.sub is not None:
             # Later subscribes widen the filter by what they name; an absent field changes nothing.
             if "symbols" in message:
@@ -126,7 +135,7 @@ class ClientSession:
             {
                 "type": "subscribed",
                 "symbols": None if self.sub.symbols is None else sorted(self.sub.symbols),
-                "types": sorted(self.sub.types),
+                "types": sorted(_PLURAL[t] for t in self.sub.types),
             }
         )
 
@@ -170,6 +179,7 @@ class ClientSession:
 
 
 async def websocket(request: web.Request) -> web.WebSocketResponse:
+    await check_access(request)  # before the upgrade, so a refusal is a plain JSON 401/403
     settings = request.app[SETTINGS]
     ws = web.WebSocketResponse(heartbeat=settings.streamer_heartbeat_seconds, max_msg_size=MAX_MESSAGE_BYTES)
     limits = settings.send_limits()

@@ -14,17 +14,15 @@ client (entries further left could have been forged by the client).
 from __future__ import annotations
 
 import ipaddress
-import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import structlog
 from aiohttp import web
 from prometheus_client import Counter
 
 from api.access.request_limits import Decision, RateLimiter
-from api.keys.store import ApiKeyRow, find_key, key_id_of, key_matches
-from api.settings import POOL, SETTINGS, IpNetwork
+from api.settings import SETTINGS, IpNetwork
+from stocktrack_common.api_keys import KeyRefused, KeyVerifier, Principal, presented_key
 from stocktrack_common.http_errors import ApiError, Handler
 from stocktrack_common.http_observability import CLIENT_IP
 from stocktrack_common.settings import split_list
@@ -41,42 +39,8 @@ LIMITER: web.AppKey[RateLimiter] = web.AppKey("rate_limiter", RateLimiter)
 _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="stocktrack"'}
 
 
-@dataclass(frozen=True)
-class Principal:
-    key_id: str
-    name: str
-    scopes: frozenset[str]
-
-    def allows(self, scope: str) -> bool:
-        return scope in self.scopes or (scope == "read" and "write" in self.scopes)
-
-
-class KeyCache:
-    """Looked-up keys for a few seconds, so a busy client costs no query per request.
-
-    A revocation therefore takes effect within API_KEY_CACHE_SECONDS on every replica.
-    """
-
-    def __init__(self, ttl: float) -> None:
-        self.ttl = ttl
-        self.entries: dict[str, tuple[float, ApiKeyRow | None]] = {}
-
-    def get(self, key_id: str) -> tuple[bool, ApiKeyRow | None]:
-        entry = self.entries.get(key_id)
-        if entry is None or entry[0] < time.monotonic():
-            return False, None
-        return True, entry[1]
-
-    def put(self, key_id: str, row: ApiKeyRow | None) -> None:
-        if self.ttl <= 0:
-            return
-        if len(self.entries) > 10_000:
-            self.entries.clear()
-        self.entries[key_id] = (time.monotonic() + self.ttl, row)
-
-
 PRINCIPAL: web.RequestKey[Principal] = web.RequestKey("principal", Principal)
-KEY_CACHE: web.AppKey[KeyCache] = web.AppKey("key_cache", KeyCache)
+KEYS: web.AppKey[KeyVerifier] = web.AppKey("key_verifier", KeyVerifier)
 
 
 def _trusted(address: str, proxies: Sequence[IpNetwork]) -> bool:
@@ -101,36 +65,20 @@ def client_ip(peer: str | None, forwarded_for: str | None, proxies: Sequence[IpN
     return hops[0] if hops else address
 
 
-def presented_key(request: web.Request) -> str | None:
-    header = request.headers.get("Authorization")
-    if header:
-        scheme, _, value = header.partition(" ")
-        if scheme.lower() != "bearer" or not value.strip():
-            AUTH_FAILURES.labels("malformed").inc()
-            raise ApiError(401, "Authorization must be 'Bearer <api key>'", headers=_CHALLENGE)
-        return value.strip()
-    return request.headers.get("X-API-Key") or None
+def request_key(request: web.Request) -> str | None:
+    try:
+        return presented_key(request.headers)
+    except KeyRefused as refused:
+        AUTH_FAILURES.labels(refused.reason).inc()
+        raise ApiError(401, refused.message, headers=_CHALLENGE) from None
 
 
 async def authenticate(request: web.Request, key: str) -> Principal:
-    key_id = key_id_of(key)
-    if key_id is None:
-        AUTH_FAILURES.labels("malformed").inc()
-        raise ApiError(401, "malformed API key", headers=_CHALLENGE)
-    cache = request.app[KEY_CACHE]
-    hit, row = cache.get(key_id)
-    if not hit:
-        async with request.app[POOL].connection() as conn:
-            row = await find_key(conn, key_id)
-        cache.put(key_id, row)
-    pepper = request.app[SETTINGS].api_key_pepper.get_secret_value()
-    if row is None or not key_matches(key, row, pepper):
-        AUTH_FAILURES.labels("unknown").inc()
-        raise ApiError(401, "invalid API key", headers=_CHALLENGE)
-    if row.revoked_at is not None:
-        AUTH_FAILURES.labels("revoked").inc()
-        raise ApiError(401, "API key revoked", headers=_CHALLENGE)
-    return Principal(row.id, row.name, row.scopes)
+    try:
+        return await request.app[KEYS].verify(key)
+    except KeyRefused as refused:
+        AUTH_FAILURES.labels(refused.reason).inc()
+        raise ApiError(401, refused.message, headers=_CHALLENGE) from None
 
 
 def require_scope(request: web.Request, scope: str) -> None:
@@ -193,7 +141,7 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
     ip = client_ip(request.remote, request.headers.get("X-Forwarded-For"), settings.trusted_proxies)
     request[CLIENT_IP] = ip
     try:
-        key = presented_key(request)
+        key = request_key(request)
         principal = None if key is None else await authenticate(request, key)
     except ApiError as refused:
         # Failed keys count against the address, so guessing keys is rate limited too.

@@ -13,8 +13,8 @@ import sys
 import orjson
 import psycopg
 
-from api.keys.store import SCOPES, create_key, list_keys, revoke_key
 from api.settings import ApiSettings
+from stocktrack_common.api_keys import SCOPES, create_key, list_keys, revoke_key
 from stocktrack_common.settings import split_list
 
 
