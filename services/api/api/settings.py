@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 from aiohttp import web
 from psycopg_pool import AsyncConnectionPool
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import NoDecode
 from redis.asyncio import Redis
 
