@@ -117,8 +117,12 @@ async def test_failures_publish_nothing_bogus_and_the_fetcher_keeps_running(
     )
     ticks = await collect(
         source,
-        lambda _: all(metric(REQUESTS, provider="alphavantage", outcome=o) > before[o] for o in outcomes),
-        "every failure kind and the good answer",
+        # The good answer is counted when it arrives and becomes a tick a moment later: wait for both.
+        lambda got: (
+            bool(got)
+            and all(metric(REQUESTS, provider="alphavantage", outcome=o) > before[o] for o in outcomes)
+        ),
+        "every failure kind and the good answer's tick",
     )
     assert len(ticks) == 1  # only the one good answer became a tick
     assert ticks[0].price == Decimal("168.7400") and ticks[0].source == "alphavantage"
