@@ -95,11 +95,10 @@ async def test_tick_errors(api: TestClient, pg_pool: AsyncConnectionPool) -> Non
     assert_error(*await get_json(api, "/v1/ticks/AAPL?limit=0"), 422, "validation_error")
     assert_error(*await get_json(api, "/v1/ticks/AAPL?limit=5001"), 422, "validation_error")
     assert_error(*await get_json(api, "/v1/ticks/AAPL?from=yesterday"), 422, "validation_error")
-    assert_error(
-        *await get_json(api, "/v1/ticks/AAPL?from=2024-05-02&to=2024-05-01"), 422, "validation_error"
-    )
     assert_error(*await get_json(api, "/v1/ticks/AAPL?bogus=1"), 422, "validation_error")
-    assert_error(*await get_json(api, "/v1/ticks/AAPL?cursor=bm90LWEtY3Vyc29y"), 400, "bad_request")
+    assert_error(
+        *await get_json(api, "/v1/ticks/AAPL?cursor=bm90LWEtY3Vyc29yLWF0LWFsbC1yZWFsbHk"), 400, "bad_request"
+    )
     status, body = await get_json(api, "/v1/ticks/AAPL?limit=abc")
     assert_error(status, body, 422)
     assert body["error"]["details"][0]["loc"] == ["limit"]

@@ -52,7 +52,11 @@ async def test_latest_signal_and_filtered_pages(api: TestClient, pg_pool: AsyncC
 async def test_signal_errors(api: TestClient) -> None:  # type: ignore[type-arg]
     assert_error(*await get_json(api, "/v1/signals/AAPL/latest"), 404, "not_found")
     assert_error(*await get_json(api, "/v1/signals?action=maybe"), 422, "validation_error")
-    assert_error(*await get_json(api, "/v1/signals?cursor=eyJ0cyI6MX0"), 400, "bad_request")
+    assert_error(
+        *await get_json(api, "/v1/signals?cursor=eyJ0cyI6MSwic3ltYm9sIjoiQUFQTCIsInNvdXJjZSI6InJ1bGVzIn0"),
+        400,
+        "bad_request",
+    )
     status, body = await get_json(api, "/v1/signals")
     assert status == 200 and body == {"items": [], "next_cursor": None}
 

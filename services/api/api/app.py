@@ -16,10 +16,11 @@ from api.access.auth import KEYS, LIMITER, auth_middleware
 from api.access.request_limits import RateLimiter
 from api.alerts import routes as alerts
 from api.dashboard.routes import add_dashboard_routes
+from api.http.cursors import CursorSigner, cursor_key
 from api.http.endpoints import add_endpoints
 from api.http.openapi import add_docs_routes
 from api.market import bars, quotes, scorecard, signals, symbols
-from api.settings import POOL, PREFIX, READ_POOL, REDIS, SETTINGS, ApiSettings
+from api.settings import CURSORS, POOL, PREFIX, READ_POOL, REDIS, SETTINGS, ApiSettings
 from stocktrack_common.api_keys import KeyVerifier
 from stocktrack_common.emf import EmfDistributions
 from stocktrack_common.health import ReadinessCheck, add_health_routes, postgres_check, redis_check
@@ -47,6 +48,10 @@ def create_app(settings: ApiSettings) -> web.Application:
     add_emf_flush(app, emf)
     app[SETTINGS] = settings
     app[PREFIX] = settings.stream_prefix
+    key, key_source = cursor_key(settings.cursor_secret, settings.api_key_pepper)
+    app[CURSORS] = CursorSigner(key)
+    if key_source == "random":
+        log.warning("CURSOR_SECRET and API_KEY_PEPPER are empty: cursors are signed with a per-process key")
 
     async def resources(app: web.Application) -> AsyncIterator[None]:
         if not settings.api_key_pepper.get_secret_value():

@@ -12,6 +12,7 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import NoDecode
 from redis.asyncio import Redis
 
+from api.http.cursors import CursorSigner
 from stocktrack_common.http_cors import CorsOrigins
 from stocktrack_common.settings import ApiKeySettings, CommonSettings, check_database_url, split_list
 
@@ -22,6 +23,11 @@ class ApiSettings(CommonSettings, ApiKeySettings):
     api_max_limit: int = Field(default=5000, ge=1, description="largest page a client may ask for")
     api_default_limit: int = Field(default=500, ge=1)
     api_max_body_bytes: int = Field(default=64 * 1024, ge=1024, description="larger request bodies get 413")
+    cursor_secret: SecretStr = Field(
+        default=SecretStr(""),
+        description="key that signs pagination cursors (HMAC-SHA256); empty = derived from API_KEY_PEPPER, "
+        "and with neither set a random key per process (cursors then fail after a restart or on another replica)",
+    )
     rate_limit_ip_per_minute: int = Field(
         default=1200, ge=0, description="requests per minute per client IP; 0 = off"
     )
@@ -66,4 +72,5 @@ POOL: web.AppKey[AsyncConnectionPool] = web.AppKey("pool", AsyncConnectionPool)
 READ_POOL: web.AppKey[AsyncConnectionPool] = web.AppKey("read_pool", AsyncConnectionPool)
 PREFIX: web.AppKey[str] = web.AppKey("prefix", str)
 REDIS: web.AppKey[Redis] = web.AppKey("redis", Redis)
+CURSORS: web.AppKey[CursorSigner] = web.AppKey("cursors", CursorSigner)
 SETTINGS: web.AppKey[ApiSettings] = web.AppKey("settings", ApiSettings)

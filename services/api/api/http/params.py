@@ -7,15 +7,13 @@ fuzzer reading the document finds no gap between them).
 
 from __future__ import annotations
 
-import base64
-import binascii
 import datetime as dt
 import re
 from typing import Annotated, Any
 
-import orjson
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
 
+from api.http.cursors import CURSOR_PATTERN
 from stocktrack_common.http_errors import ApiError
 
 MAX_LIMIT = 5000
@@ -23,7 +21,6 @@ MAX_LIMIT = 5000
 SYMBOL_PARAM_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9.\-]{0,14}$"
 TIME_PATTERN = r"^(\d{1,13}|\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?)?(Z|[+-]\d{2}:\d{2})?)$"
 _TIME = re.compile(TIME_PATTERN)
-CURSOR_PATTERN = r"^[A-Za-z0-9_\-]{1,512}$"
 # Free text that reaches the database: no NUL (PostgreSQL text cannot hold it) and no other
 # control character (they corrupt logs and terminals). Refused with 422 like any other bad field.
 PRINTABLE_PATTERN = r"^[^\x00-\x1f\x7f]*$"
@@ -70,24 +67,14 @@ Limit = Annotated[
     int | None, Field(ge=1, le=MAX_LIMIT, description="page size (server default when omitted)")
 ]
 Cursor = Annotated[
-    str | None, Field(pattern=CURSOR_PATTERN, description="opaque; the next_cursor of the previous page")
+    str | None,
+    Field(
+        pattern=CURSOR_PATTERN,
+        description="opaque and signed: a next_cursor from the previous page of the same query "
+        "(same symbol, interval and filters; the limit may change), passed back unchanged; any "
+        "other value is refused with 400",
+    ),
 ]
-
-
-def encode_cursor(values: dict[str, Any]) -> str:
-    return base64.urlsafe_b64encode(orjson.dumps(values)).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str, keys: set[str]) -> dict[str, Any]:
-    """An opaque cursor is ours or it is a bad request (400), never a crash."""
-    try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        value = orjson.loads(base64.urlsafe_b64decode(padded.encode()))
-    except (ValueError, binascii.Error, orjson.JSONDecodeError):
-        value = None
-    if not isinstance(value, dict) or not keys <= value.keys():
-        raise ApiError(400, "malformed cursor", details=[{"loc": ["query", "cursor"], "msg": "not a cursor"}])
-    return value
 
 
 def cursor_time(value: Any) -> dt.datetime:
@@ -110,11 +97,11 @@ class QueryModel(BaseModel):
 
 
 class TimeRange(QueryModel):
-    from_: Timestamp = Field(default=None, alias="from", description="inclusive")
-    to: Timestamp = Field(default=None, description="exclusive")
+    """A half-open range [from, to). One whose `to` is not after `from` holds no instant: it is
+    answered with an empty page, as any other range without rows - every pair the schema allows
+    is a valid request."""
 
-    @model_validator(mode="after")
-    def _ordered(self) -> TimeRange:
-        if self.from_ is not None and self.to is not None and self.to <= self.from_:
-            raise ValueError("'to' must be later than 'from'")
-        return self
+    from_: Timestamp = Field(default=None, alias="from", description="inclusive")
+    to: Timestamp = Field(
+        default=None, description="exclusive; not after `from` = an empty range (an empty page)"
+    )

@@ -13,8 +13,9 @@ import numpy as np
 from aiohttp import web
 from psycopg import AsyncConnection
 
+from api.http.cursors import CursorSigner, query_scope
 from api.http.endpoints import Endpoint, Inputs, json_ok, page_size
-from api.http.params import cursor_time, decode_cursor, encode_cursor
+from api.http.params import cursor_time
 from api.market import queries
 from api.market.bar_rollup import fetch_newest
 from api.market.models import (
@@ -25,7 +26,7 @@ from api.market.models import (
     IndicatorsQuery,
     SymbolPath,
 )
-from api.settings import READ_POOL, SETTINGS
+from api.settings import CURSORS, READ_POOL, SETTINGS
 from stocktrack_common import indicators
 from stocktrack_common.http_errors import ApiError
 
@@ -34,6 +35,8 @@ from stocktrack_common.http_errors import ApiError
 # the earlier bars cannot change a single bit, so this many bars of warm-up (or the symbol's
 # whole history, when shorter) give exactly the full-history values.
 _EPSILON_LOG = math.log(2.0**-53)
+# A bar page's cursor is the `to` of the next (older) page, so it stands in for `to`.
+CURSOR_REPLACES = frozenset({"to"})
 
 
 def _fade_bars(alpha: float) -> int:
@@ -52,13 +55,13 @@ def warmup_bars(q: IndicatorsQuery) -> int:
 
 
 async def _newest(
-    conn: AsyncConnection, symbol: str, q: BarsQuery, limit: int
+    conn: AsyncConnection, symbol: str, q: BarsQuery, limit: int, cursors: CursorSigner, scope: bytes
 ) -> tuple[str, dt.datetime | None, list[dict[str, Any]]]:
     """(interval, `to` of this page, bars): a cursor overrides `to`; without an interval, a symbol
     with no minute bars (daily history only) gets its daily bars instead of an empty page."""
     end = q.to
     if q.cursor is not None:
-        end = cursor_time(decode_cursor(q.cursor, {"before"})["before"])
+        end = cursor_time(cursors.decode(q.cursor, {"before"}, scope)["before"])
     interval = q.interval or DEFAULT_INTERVAL
     now = dt.datetime.now(dt.UTC)
     items = await fetch_newest(conn, symbol, interval, q.from_, end, limit, now)
@@ -68,21 +71,27 @@ async def _newest(
     return interval, end, items
 
 
-def _next_cursor(items: list[dict[str, Any]], limit: int) -> str | None:
+def _next_cursor(items: list[dict[str, Any]], limit: int, cursors: CursorSigner, scope: bytes) -> str | None:
     """The next (older) page ends where this one starts; none once a page comes back short."""
-    return encode_cursor({"before": items[0]["ts"] * 1000}) if len(items) >= limit else None
+    return cursors.encode({"before": items[0]["ts"] * 1000}, scope) if len(items) >= limit else None
 
 
 async def bars(request: web.Request, inputs: Inputs) -> web.StreamResponse:
     symbol = inputs.path_as(SymbolPath).symbol.upper()
     query = inputs.query_as(BarsQuery)
     limit = page_size(query.limit, request.app[SETTINGS])
+    cursors, scope = request.app[CURSORS], query_scope("bars", symbol, query, CURSOR_REPLACES)
     async with request.app[READ_POOL].connection() as conn:
-        interval, _, items = await _newest(conn, symbol, query, limit)
+        interval, _, items = await _newest(conn, symbol, query, limit, cursors, scope)
         if not items and not await queries.symbol_known(conn, symbol):
             raise ApiError(404, f"unknown symbol {symbol}")
     return json_ok(
-        {"symbol": symbol, "interval": interval, "items": items, "next_cursor": _next_cursor(items, limit)}
+        {
+            "symbol": symbol,
+            "interval": interval,
+            "items": items,
+            "next_cursor": _next_cursor(items, limit, cursors, scope),
+        }
     )
 
 
@@ -119,8 +128,9 @@ async def indicator_series(request: web.Request, inputs: Inputs) -> web.StreamRe
     symbol = inputs.path_as(SymbolPath).symbol.upper()
     q = inputs.query_as(IndicatorsQuery)
     limit = page_size(q.limit, request.app[SETTINGS])
+    cursors, scope = request.app[CURSORS], query_scope("indicators", symbol, q, CURSOR_REPLACES)
     async with request.app[READ_POOL].connection() as conn:
-        interval, _, shown = await _newest(conn, symbol, q, limit)
+        interval, _, shown = await _newest(conn, symbol, q, limit, cursors, scope)
         if not shown and not await queries.symbol_known(conn, symbol):
             raise ApiError(404, f"unknown symbol {symbol}")
         earlier: list[dict[str, Any]] = []
@@ -146,7 +156,7 @@ async def indicator_series(request: web.Request, inputs: Inputs) -> web.StreamRe
             "interval": interval,
             "params": params,
             "items": points,
-            "next_cursor": _next_cursor(shown, limit),
+            "next_cursor": _next_cursor(shown, limit, cursors, scope),
         }
     )
 

@@ -9,11 +9,12 @@ from __future__ import annotations
 import orjson
 from aiohttp import web
 
+from api.http.cursors import query_scope
 from api.http.endpoints import Endpoint, Inputs, json_ok, page_size
-from api.http.params import cursor_text, cursor_time, decode_cursor, encode_cursor
+from api.http.params import cursor_text, cursor_time
 from api.market import queries
 from api.market.models import LatestQuotesQuery, Quote, QuoteMap, SymbolPath, TickPage, TicksQuery
-from api.settings import POOL, PREFIX, READ_POOL, REDIS, SETTINGS
+from api.settings import CURSORS, POOL, PREFIX, READ_POOL, REDIS, SETTINGS
 from stocktrack_common.http_errors import ApiError
 from stocktrack_common.stream_names import latest_quotes_key
 
@@ -45,9 +46,10 @@ async def ticks(request: web.Request, inputs: Inputs) -> web.StreamResponse:
     symbol = inputs.path_as(SymbolPath).symbol.upper()
     query = inputs.query_as(TicksQuery)
     limit = page_size(query.limit, request.app[SETTINGS])
+    scope = query_scope("ticks", symbol, query)
     after = None
     if query.cursor:
-        c = decode_cursor(query.cursor, {"ts", "source"})
+        c = request.app[CURSORS].decode(query.cursor, {"ts", "source"}, scope)
         after = (cursor_time(c["ts"]), cursor_text(c["source"]))
     async with request.app[READ_POOL].connection() as conn:
         rows = await queries.ticks_page(conn, symbol, query.from_, query.to, limit, after)
@@ -56,7 +58,7 @@ async def ticks(request: web.Request, inputs: Inputs) -> web.StreamResponse:
     next_cursor = None
     if len(rows) == limit:
         last = rows[-1]
-        next_cursor = encode_cursor({"ts": last["ts"] * 1000, "source": last["source"]})
+        next_cursor = request.app[CURSORS].encode({"ts": last["ts"] * 1000, "source": last["source"]}, scope)
     return json_ok({"symbol": symbol, "items": rows, "next_cursor": next_cursor})
 
 

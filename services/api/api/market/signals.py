@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from api.http.cursors import query_scope
 from api.http.endpoints import Endpoint, Inputs, json_ok, page_size
-from api.http.params import cursor_text, cursor_time, decode_cursor, encode_cursor
+from api.http.params import cursor_text, cursor_time
 from api.market import queries
 from api.market.models import SignalOut, SignalPage, SignalsQuery, SymbolPath
-from api.settings import POOL, READ_POOL, SETTINGS
+from api.settings import CURSORS, POOL, READ_POOL, SETTINGS
 from stocktrack_common.http_errors import ApiError
 
 
@@ -25,9 +26,10 @@ async def latest_signal(request: web.Request, inputs: Inputs) -> web.StreamRespo
 async def list_signals(request: web.Request, inputs: Inputs) -> web.StreamResponse:
     query = inputs.query_as(SignalsQuery)
     limit = page_size(query.limit, request.app[SETTINGS])
+    scope = query_scope("signals", None, query)
     after = None
     if query.cursor:
-        c = decode_cursor(query.cursor, {"ts", "symbol", "source"})
+        c = request.app[CURSORS].decode(query.cursor, {"ts", "symbol", "source"}, scope)
         after = (cursor_time(c["ts"]), cursor_text(c["symbol"]), cursor_text(c["source"]))
     symbol = query.symbol.upper() if query.symbol else None
     async with request.app[READ_POOL].connection() as conn:
@@ -35,8 +37,8 @@ async def list_signals(request: web.Request, inputs: Inputs) -> web.StreamRespon
     next_cursor = None
     if len(rows) == limit:
         last = rows[-1]
-        next_cursor = encode_cursor(
-            {"ts": last["ts"] * 1000, "symbol": last["symbol"], "source": last["source"]}
+        next_cursor = request.app[CURSORS].encode(
+            {"ts": last["ts"] * 1000, "symbol": last["symbol"], "source": last["source"]}, scope
         )
     return json_ok({"items": rows, "next_cursor": next_cursor})
 
