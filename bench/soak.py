@@ -6,10 +6,11 @@ Runs fetcher (sim), writer, recommender, api and streamer (with one SSE client a
 subprocesses on a fresh database and stream prefix, then prints:
 
 - throughput: ticks published and committed per second, signals per second;
-- tick published -> row committed latency percentiles. Sampled: the newest entry of a shard
-  stream is picked (its entry id is the time Redis accepted the XADD) and the ticks table is
-  polled every 10 ms for its key until the row is visible; latency = first visible - XADD time,
-  so it includes the poll's resolution (<= 10 ms plus one query);
+- tick published -> row committed latency percentiles. Sampled: the next entry published to a
+  shard stream is taken as it arrives (XREAD from `$`; its entry id is the time Redis accepted
+  the XADD) and the ticks table is polled every 5 ms for its key until the row is visible;
+  latency = first visible - XADD time, so it includes the poll's resolution (<= 5 ms plus one
+  query);
 - bar close -> signal published latency percentiles: a signal's ts is the start of the bar that
   produced it, and it can be produced only after that bar has ended, so latency = the signal's
   XADD time - (bar start + bar length). It includes the recommender's BAR_CLOSE_GRACE_MS (its
@@ -112,13 +113,19 @@ def start_service(name: str, env: dict[str, str], log_dir: Path) -> Service:
 def sample_commit_latency(
     client: redis.Redis, db_url: str, streams: list[str], stop: threading.Event, out: list[float]
 ) -> None:
+    """Wait for a tick published after the call ($), then poll until its row is visible.
+
+    Sampling the newest entry already in the stream would time its age, not its commit: the
+    simulated feed publishes in bursts (one round of every symbol at a time), so between bursts
+    the newest entry is an old one that was stored long ago.
+    """
     with psycopg.connect(db_url, autocommit=True) as conn:
         while not stop.is_set():
-            newest = cast(Entries, client.xrevrange(random.choice(streams), count=1))
-            if not newest:
-                time.sleep(0.1)
+            stream = random.choice(streams)
+            fresh = cast(list[tuple[bytes, Entries]], client.xread({stream: "$"}, count=1, block=1000))
+            if not fresh:
                 continue
-            entry_id, fields = newest[0]
+            entry_id, fields = fresh[0][1][0]
             published_ms = int(entry_id.split(b"-")[0])
             try:
                 tick = decode_tick(fields)
@@ -134,7 +141,7 @@ def sample_commit_latency(
                 if found:
                     out.append(time.time() * 1000 - published_ms)
                     break
-                time.sleep(0.01)
+                time.sleep(0.005)
 
 
 def group_backlog(client: redis.Redis, streams: list[str], group: str) -> int:
