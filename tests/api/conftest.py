@@ -42,6 +42,7 @@ async def make_api(redis_url: str, db_url: str, prefix: str) -> AsyncIterator[Ap
             "stream_prefix": prefix,
             "api_key_pepper": SecretStr(PEPPER),
             "api_key_cache_seconds": 0,
+            "symbols": [],  # a watch list only of what a test adds (tests of SYMBOLS set it)
             "db": PoolSettings(pool_min=1, pool_max=4),
         }
         values.update(overrides)

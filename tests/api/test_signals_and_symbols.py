@@ -7,7 +7,7 @@ import datetime as dt
 from aiohttp.test_utils import TestClient
 from psycopg_pool import AsyncConnectionPool
 
-from tests.api.conftest import T0, assert_error, get_json, insert_signals, ms
+from tests.api.conftest import T0, ApiFactory, assert_error, get_json, insert_signals, ms
 
 SECOND = dt.timedelta(seconds=1)
 
@@ -112,3 +112,32 @@ async def test_watch_list_body_errors(api: TestClient, keys: dict[str, str]) -> 
     assert_error(response.status, await response.json(), 422, "validation_error")
     response = await api.post("/v1/symbols", json={"symbol": "X", "name": "n" * 100_000}, headers=write)
     assert_error(response.status, await response.json(), 413, "payload_too_large")
+
+
+async def test_watch_list_lists_configured_and_added_symbols_with_their_origin(
+    make_api: ApiFactory, keys: dict[str, str]
+) -> None:
+    api = await make_api(symbols=["AAPL", "MSFT"])
+    write = {"X-API-Key": keys["write"]}
+    status, body = await get_json(api, "/v1/symbols")  # a fresh deployment: what SYMBOLS tracks
+    assert status == 200
+    assert [(s["symbol"], s["origin"], s["active"], s["added_at"]) for s in body["items"]] == [
+        ("AAPL", "config", True, None),
+        ("MSFT", "config", True, None),
+    ]
+    response = await api.post("/v1/symbols", json={"symbol": "ibm", "name": "IBM"}, headers=write)
+    added = await response.json()
+    assert response.status == 201 and added["origin"] == "api" and isinstance(added["added_at"], int)
+    response = await api.post("/v1/symbols", json={"symbol": "MSFT", "name": "Microsoft"}, headers=write)
+    assert response.status == 201 and (await response.json())["origin"] == "config"
+    status, body = await get_json(api, "/v1/symbols")
+    assert [(s["symbol"], s["origin"], s["name"]) for s in body["items"]] == [
+        ("AAPL", "config", None),
+        ("IBM", "api", "IBM"),
+        ("MSFT", "config", "Microsoft"),
+    ]
+    response = await api.delete("/v1/symbols/AAPL", headers=write)
+    assert_error(response.status, await response.json(), 409, "conflict")
+    assert (await api.delete("/v1/symbols/IBM", headers=write)).status == 204
+    status, body = await get_json(api, "/v1/symbols")
+    assert [s["symbol"] for s in body["items"]] == ["AAPL", "MSFT"]

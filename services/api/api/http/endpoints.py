@@ -66,6 +66,7 @@ class Endpoint:
     not_found: bool = True
     description: str = ""
     also_ok: tuple[int, ...] = field(default_factory=tuple)
+    also_errors: tuple[int, ...] = field(default_factory=tuple)
 
 
 ENDPOINTS: web.AppKey[list[Endpoint]] = web.AppKey("endpoints", list)

@@ -29,6 +29,7 @@ _ERROR_TEXT = {
     401: "API key missing where required, malformed, unknown or revoked",
     403: "API key lacks the required scope",
     404: "Unknown symbol or nothing found",
+    409: "Conflicts with the deployment's configuration",
     413: "Request body too large",
     415: "Request body is not application/json",
     422: "Parameters or body failed validation",
@@ -140,7 +141,7 @@ def build_openapi(
                     "description": "OK",
                     "content": {"application/json": {"schema": refs[(ep.response, "serialization")]}},
                 }
-        errors = [400, 401, 403, 422, 429, 500]
+        errors = [400, 401, 403, 422, 429, 500, *ep.also_errors]
         if ep.not_found or ep.path_model:
             errors.append(404)
         if ep.body:

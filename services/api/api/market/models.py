@@ -180,7 +180,12 @@ class SymbolOut(BaseModel):
     exchange: str | None
     currency: str
     active: bool
-    added_at: EpochMs
+    added_at: EpochMs | None = Field(
+        description="when added through the API; null for a configured-only symbol"
+    )
+    origin: Literal["config", "api"] = Field(
+        description="config: listed in SYMBOLS (always tracked); api: added through POST /v1/symbols"
+    )
 
 
 class SymbolList(BaseModel):

@@ -15,8 +15,11 @@ from fetcher.settings import FetcherSettings
 
 
 def _sim(settings: FetcherSettings) -> TickSource:
+    from fetcher.providers.factory import build_watchlist
+
     return SimSource(
         settings.symbols,
+        watchlist=build_watchlist(settings),
         ticks_per_second=settings.sim_ticks_per_second,
         seed=settings.sim_seed,
         volatility_scale=settings.sim_volatility_scale,

@@ -8,6 +8,7 @@ the same price path, which is what tests and demos need.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 import time
 import zlib
@@ -17,6 +18,7 @@ from decimal import Decimal
 
 import numpy as np
 
+from fetcher.watchlist import WatchList
 from stocktrack_common.lifecycle import sleep_or_stop
 from stocktrack_common.messages import Tick
 
@@ -50,13 +52,21 @@ class SimMarket:
         self.rng = np.random.default_rng(seed)
         self.volatility_scale = volatility_scale
         self.jump_probability = jump_probability
+        self.seed = seed
         self.states: dict[str, _SymbolState] = {}
+        self.sync(symbols)
+
+    def sync(self, symbols: list[str]) -> None:
+        """Price exactly `symbols`: a new one starts from its seeded state, a removed one stops."""
+        for symbol in [s for s in self.states if s not in symbols]:
+            del self.states[symbol]
         for symbol in symbols:
-            h = zlib.crc32(f"{seed}:{symbol}".encode())
-            start = 20.0 + (h % 48000) / 100.0
-            drift = ((h >> 8) % 200 - 80) / 1000.0  # -8% .. +12% a year
-            vol = 0.15 + ((h >> 16) % 45) / 100.0  # 15% .. 60% a year
-            self.states[symbol] = _SymbolState(start, drift, vol, 0)
+            if symbol not in self.states:
+                h = zlib.crc32(f"{self.seed}:{symbol}".encode())
+                start = 20.0 + (h % 48000) / 100.0
+                drift = ((h >> 8) % 200 - 80) / 1000.0  # -8% .. +12% a year
+                vol = 0.15 + ((h >> 16) % 45) / 100.0  # 15% .. 60% a year
+                self.states[symbol] = _SymbolState(start, drift, vol, 0)
 
     def step(self, now_ms: int, dt_seconds: float) -> list[Tick]:
         """One tick per symbol at (or just after) `now_ms`; ts stays strictly increasing per symbol."""
@@ -96,7 +106,12 @@ class SimMarket:
 
 
 class SimSource:
-    """Paces SimMarket at `ticks_per_second` (across all symbols) in small batches."""
+    """Paces SimMarket at `ticks_per_second` (across all symbols) in small batches.
+
+    With a watch list, the market follows it: symbols added through the API (the `symbols`
+    table, re-read every WATCHLIST_RELOAD_SECONDS) are priced from the next reload on, and
+    removed ones stop - the simulator prices what is watched, like a real provider.
+    """
 
     name = "sim"
 
@@ -108,21 +123,46 @@ class SimSource:
         volatility_scale: float = 30.0,
         max_ticks: int | None = None,
         batch_interval: float = 0.05,
+        watchlist: WatchList | None = None,
     ) -> None:
-        if not symbols:
+        if not symbols and watchlist is None:
             raise ValueError("the sim provider needs at least one symbol")
         self.market = SimMarket(symbols, seed=seed, volatility_scale=volatility_scale)
+        self.watchlist = watchlist
         self.ticks_per_second = ticks_per_second
         self.max_ticks = max_ticks
         self.batch_interval = batch_interval
 
     async def batches(self, stop: asyncio.Event) -> AsyncIterator[list[Tick]]:
-        symbols = len(self.market.states)
-        rounds_per_second = self.ticks_per_second / symbols
+        if self.watchlist is None:
+            async for batch in self._paced(stop):
+                yield batch
+            return
+        await self.watchlist.refresh()
+        self.watchlist.changed.clear()
+        self.market.sync(self.watchlist.symbols)
+        reloader = asyncio.create_task(self.watchlist.run(stop), name="sim-watchlist")
+        try:
+            async for batch in self._paced(stop):
+                yield batch
+        finally:
+            reloader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await reloader
+
+    def _follow_watchlist(self) -> None:
+        if self.watchlist is not None and self.watchlist.changed.is_set():
+            self.watchlist.changed.clear()
+            self.market.sync(self.watchlist.symbols)
+
+    async def _paced(self, stop: asyncio.Event) -> AsyncIterator[list[Tick]]:
         produced = 0
         owed = 0.0
         last = time.monotonic()
         while not stop.is_set():
+            self._follow_watchlist()
+            # Ticks per second are shared by the symbols watched right now.
+            rounds_per_second = self.ticks_per_second / max(1, len(self.market.states))
             now = time.monotonic()
             owed += (now - last) * rounds_per_second
             elapsed, last = now - last, now
