@@ -171,7 +171,11 @@ async def test_timer_closes_a_quiet_symbols_last_bar_once(redis_client: aioredis
     by_ticks = await signals(redis_client, prefix)
     last_bucket = T0 + (len(PRICES) - 1) * MINUTE
     assert all(int(s["ts"]) < last_bucket for s in by_ticks)
-    # No tick follows the last bar: the timer closes it once its end has passed.
+    # No tick follows the last bar: the timer closes it once its end has passed, but only when
+    # the consumer is caught up (a full read means a backlog, where ticks alone close bars).
+    ticking.caught_up = False
+    assert await ticking.close_due(last_bucket + 10 * MINUTE) == 0
+    ticking.caught_up = True
     assert await ticking.close_due(last_bucket + MINUTE - 1) == 0
     assert await ticking.close_due(last_bucket + MINUTE) == 1
     assert ticking.states["ABC"].bars_closed == len(PRICES)

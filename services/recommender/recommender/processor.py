@@ -19,6 +19,7 @@ from the last checkpoint and derives (and publishes) the same signals again.
 from __future__ import annotations
 
 import asyncio
+import collections
 from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from typing import Any, Literal
@@ -85,13 +86,12 @@ class TickProcessor:
         self.daily_warmup = daily_warmup
         self.daily_signals = daily_signals
         self.grace_ms = grace_ms
-        # The consumer's read size: a shorter batch means the stream was read to its end, so the
-        # wall clock may close bars (ticks still to come are late); a full one means a backlog,
-        # where only the ticks' own times may (else a replay would close bars half built).
+        # The consumer's read size per stream: when every stream gave fewer, each was read to its
+        # end, so the wall clock may close bars (ticks still to come are late). A full read means a
+        # backlog, where only each symbol's own ticks close its bars: the shards are read side by
+        # side but not in step, so a clock taken from other symbols' ticks would close bars early.
         self.batch_limit = batch_limit
         self.caught_up = True
-        # The newest tick time folded in, over all symbols: event time for closing quiet symbols' bars.
-        self.watermark_ms = -1
         # The consumer's batches and the close timer change the same states: one at a time.
         self._lock = asyncio.Lock()
         self.interval = interval_label(interval_ms // 1000)
@@ -126,16 +126,19 @@ class TickProcessor:
                 self._forget(touched)
                 raise
             if self.batch_limit is not None:
-                self.caught_up = len(batch) < self.batch_limit
+                per_stream = collections.Counter(d.stream for d in batch)
+                self.caught_up = max(per_stream.values(), default=0) < self.batch_limit
 
     async def close_due(self, now_ms: int) -> int:
         """The close timer: close every bar whose end plus grace has passed; returns how many.
 
-        The clock is the wall clock once the consumer is caught up, else the newest tick time
-        (see `caught_up`). Signals and checkpoints leave together, as for a batch of ticks.
+        Only once the consumer is caught up (see `caught_up`); meanwhile ticks close bars.
+        Signals and checkpoints leave together, as for a batch of ticks.
         """
         async with self._lock:
-            clock = max(self.watermark_ms, now_ms) if self.caught_up else self.watermark_ms
+            if not self.caught_up:
+                return 0
+            clock = now_ms
             touched: dict[str, SymbolState] = {}
             signals: list[Signal] = []
             try:
@@ -183,8 +186,6 @@ class TickProcessor:
                 REPLAYED_TICKS.inc()
                 continue
             state.last_id = delivery.id
-            if tick.ts > self.watermark_ms:
-                self.watermark_ms = tick.ts
             closed, used = state.bars.add(tick.ts, tick.price, tick.size)
             if not used:
                 LATE_TICKS.inc()
