@@ -24,8 +24,8 @@ from zoneinfo import ZoneInfo
 import psycopg
 import pytest
 
-from api.keys.store import create_key
 from fetcher.providers.sim import SimMarket
+from stocktrack_common.api_keys import create_key
 from tests.dashboard import seed
 from tests.dashboard.ingress import running_ingress
 from tests.support.processes import Services
