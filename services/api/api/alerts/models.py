@@ -19,9 +19,13 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+# What the validator below accepts, stated in the schema: http(s), a host, printable characters.
+URL_PATTERN = r"^[hH][tT][tT][pP][sS]?://(\[[0-9A-Fa-f:.]+\]|[^\x00-\x20\x7f/?#@:\[\]\\]+)(:[0-9]{1,5})?([/?#][^\x00-\x20\x7f]*)?$"
+
+
 class Target(_Strict):
     type: Literal["webhook", "slack"]
-    url: Printable = Field(max_length=2000, description="http(s) URL the alert is POSTed to")
+    url: str = Field(pattern=URL_PATTERN, max_length=2000, description="http(s) URL the alert is POSTed to")
     secret: Printable | None = Field(
         default=None,
         min_length=16,

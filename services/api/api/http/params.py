@@ -19,7 +19,14 @@ from stocktrack_common.http_errors import ApiError
 MAX_LIMIT = 5000
 # Symbols are upper case in storage; requests may use any case.
 SYMBOL_PARAM_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9.\-]{0,14}$"
-TIME_PATTERN = r"^(\d{1,13}|\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?)?(Z|[+-]\d{2}:\d{2})?)$"
+# Field ranges are in the pattern (month 01-12, day 01-31, hour 00-23, ...), so a generator
+# reading the schema makes times the parser takes; only a day past its month's end (Feb 30)
+# still passes the pattern and is refused with 422.
+_YEAR = r"(000[1-9]|00[1-9]\d|0[1-9]\d{2}|[1-9]\d{3})"
+_DATE = _YEAR + r"-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])"
+_CLOCK = r"([01]\d|2[0-3]):[0-5]\d(:[0-5]\d(\.\d{1,6})?)?"
+_OFFSET = r"(Z|[+-]([01]\d|2[0-3]):[0-5]\d)"
+TIME_PATTERN = rf"^(\d{{1,13}}|{_DATE}([T ]{_CLOCK})?{_OFFSET}?)$"
 _TIME = re.compile(TIME_PATTERN)
 # Free text that reaches the database: no NUL (PostgreSQL text cannot hold it) and no other
 # control character (they corrupt logs and terminals). Refused with 422 like any other bad field.
