@@ -141,3 +141,18 @@ async def test_watch_list_lists_configured_and_added_symbols_with_their_origin(
     assert (await api.delete("/v1/symbols/IBM", headers=write)).status == 204
     status, body = await get_json(api, "/v1/symbols")
     assert [s["symbol"] for s in body["items"]] == ["AAPL", "MSFT"]
+
+
+async def test_an_empty_or_second_different_key_is_refused(api: TestClient, keys: dict[str, str]) -> None:  # type: ignore[type-arg]
+    body = {"symbol": "IBM"}
+    good = keys["write"]
+    for headers in (
+        {"X-API-Key": good, "Authorization": ""},  # an empty Authorization is not "no key"
+        {"X-API-Key": good, "Authorization": f"Bearer {keys['read']}"},  # two different keys
+    ):
+        response = await api.post("/v1/symbols", json=body, headers=headers)
+        assert_error(response.status, await response.json(), 401, "unauthorized")
+    response = await api.post(
+        "/v1/symbols", json=body, headers={"X-API-Key": good, "Authorization": f"Bearer {good}"}
+    )
+    assert response.status == 201

@@ -122,14 +122,23 @@ class KeyRefused(Exception):
 
 def presented_key(headers: Mapping[str, str], query: Mapping[str, str] | None = None) -> str | None:
     """The key a request carries: `Authorization: Bearer <key>`, `X-API-Key: <key>`, or (where a
-    browser cannot set headers: EventSource, WebSocket) an `api_key` query parameter."""
+    browser cannot set headers: EventSource, WebSocket) an `api_key` query parameter.
+
+    A present Authorization header must hold a key (an empty one is not "no key"), and a request
+    naming two different keys is refused: serving it under either would ignore a credential
+    the client sent.
+    """
+    bearer = None
     header = headers.get("Authorization")
-    if header:
+    if header is not None:
         scheme, _, value = header.partition(" ")
         if scheme.lower() != "bearer" or not value.strip():
             raise KeyRefused("malformed", "Authorization must be 'Bearer <api key>'")
-        return value.strip()
-    return headers.get("X-API-Key") or (query.get("api_key") if query is not None else None) or None
+        bearer = value.strip()
+    api_key = headers.get("X-API-Key")
+    if bearer is not None and api_key is not None and api_key.strip() != bearer:
+        raise KeyRefused("malformed", "Authorization and X-API-Key carry different keys")
+    return bearer or api_key or (query.get("api_key") if query is not None else None) or None
 
 
 class KeyVerifier:
