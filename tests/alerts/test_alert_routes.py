@@ -171,3 +171,13 @@ async def test_text_with_nul_or_control_characters_is_refused(client: TestClient
         headers=writer,
     )
     assert fine.status in (200, 201), await fine.text()
+
+
+async def test_a_target_port_out_of_range_is_a_validation_error(client: TestClient, db_url: str) -> None:
+    writer = await make_key(db_url, ["write"])
+    response = await client.post(
+        "/v1/alerts",
+        json={**RULE, "target": {"type": "webhook", "url": "https://example.com:70825/x"}},
+        headers=writer,
+    )
+    assert response.status == 422, await response.text()
