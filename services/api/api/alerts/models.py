@@ -20,7 +20,7 @@ class _Strict(BaseModel):
 
 
 # What the validator below accepts, stated in the schema: http(s), a host, printable characters.
-URL_PATTERN = r"^[hH][tT][tT][pP][sS]?://(\[[0-9A-Fa-f:.]+\]|[^\x00-\x20\x7f/?#@:\[\]\\]+)(:(6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[0-9]{1,4}))?([/?#][^\x00-\x20\x7f]*)?$"
+URL_PATTERN = r"^[hH][tT][tT][pP][sS]?://(\[[0-9A-Fa-f.]*:[0-9A-Fa-f:.]*\]|[^\x00-\x20\x7f/?#@:\[\]\\]+)(:(6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[0-9]{1,4}))?([/?#][^\x00-\x20\x7f]*)?$"
 
 
 class Target(_Strict):
