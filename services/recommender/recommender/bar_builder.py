@@ -80,14 +80,24 @@ class BarBuilder:
         self.current = Bar.of_tick(bucket, ts_ms, price, size)
         return closed, True
 
-    def close_due(self, watermark_ms: int) -> list[Bar]:
-        """Close the bars whose end plus grace is at or before `watermark_ms` (event or wall time)."""
+    def close_due(self, watermark_ms: int, live_from_ms: int | None = None) -> list[Bar]:
+        """Close the bars whose end plus grace is at or before `watermark_ms` (event or wall time).
+
+        `live_from_ms` (the wall-clock timer's): a bar that ended before it is not live data but a
+        backlog or a replay, whose later ticks may still be on their way; only its own ticks close it,
+        so a replay of the same ticks yields the same bars however fast it is read.
+        """
         closed: list[Bar] = []
         span = self.interval_ms + self.grace_ms
-        if self.pending is not None and self.pending.bucket + span <= watermark_ms:
+
+        def due(bar: Bar) -> bool:
+            end = bar.bucket + span
+            return end <= watermark_ms and (live_from_ms is None or end >= live_from_ms)
+
+        if self.pending is not None and due(self.pending):
             closed.append(self._close(self.pending))
             self.pending = None
-        if self.pending is None and self.current is not None and self.current.bucket + span <= watermark_ms:
+        if self.pending is None and self.current is not None and due(self.current):
             closed.append(self._close(self.current))
             self.current = None
         return closed

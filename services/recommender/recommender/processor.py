@@ -130,20 +130,22 @@ class TickProcessor:
                 self.caught_up = max(per_stream.values(), default=0) < self.batch_limit
 
     async def close_due(self, now_ms: int) -> int:
-        """The close timer: close every bar whose end plus grace has passed; returns how many.
+        """The close timer: close every live bar whose end plus grace has passed; returns how many.
 
-        Only once the consumer is caught up (see `caught_up`); meanwhile ticks close bars.
+        Only once the consumer is caught up (see `caught_up`), and only bars that ended within the
+        last two intervals; meanwhile, and for older data (a backlog, a replay), ticks close bars.
         Signals and checkpoints leave together, as for a batch of ticks.
         """
         async with self._lock:
             if not self.caught_up:
                 return 0
-            clock = now_ms
+            # Bars that ended more than two intervals ago are a backlog or a replay, not live.
+            live_from = now_ms - 2 * self.interval_ms
             touched: dict[str, SymbolState] = {}
             signals: list[Signal] = []
             try:
                 for symbol, state in self.states.items():
-                    closed = state.bars.close_due(clock)
+                    closed = state.bars.close_due(now_ms, live_from)
                     if closed:
                         touched[symbol] = state
                         signals.extend(self._on_closed(state, closed))
