@@ -102,7 +102,8 @@ def test_dashboard_recovers_streams_reads_out_and_adds_symbols(services: Service
     # The fetcher also prices ADDED, which the page adds through the api during the test.
     fetched = {**env, "SYMBOLS": f"{SYMBOLS},{ADDED}"}
     writer = services.start("writer", **fetched)
-    streamer = services.start("streamer", **env)
+    # The page sends its key to the streamer too, which verifies it with the api's pepper.
+    streamer = services.start("streamer", API_KEY_PEPPER=PEPPER, **env)
     api = services.start("api", DASHBOARD_STREAM_URL="", API_KEY_PEPPER=PEPPER, **env)
     fetcher = services.start("fetcher", SIM_TICKS_PER_SECOND="6", **fetched)
     for proc in (writer, streamer, api, fetcher):

@@ -128,6 +128,13 @@ def test_the_api_trusts_the_vpc_and_reads_its_pepper_from_a_secret() -> None:
     assert "value" not in env["API_KEY_PEPPER"]
 
 
+def test_the_streamer_verifies_keys_with_the_same_pepper_as_the_api() -> None:
+    """A key the api accepts must verify at /v1/stream too, so both read one pepper."""
+    workloads = {component(w): w for w in production().of_kind("Deployment")}
+    peppers = [_env(pod_spec(workloads[c])["containers"][0])["API_KEY_PEPPER"] for c in ("api", "streamer")]
+    assert peppers[0] == peppers[1] and "valueFrom" in peppers[0]
+
+
 def test_secret_env_is_available_to_every_component() -> None:
     values = yaml.safe_load(yaml.safe_dump(value_sets()["production"]))
     values["alerts"] = {

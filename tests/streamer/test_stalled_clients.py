@@ -164,8 +164,9 @@ async def test_stalled_sse_and_websocket_clients_are_dropped_while_others_get_ev
 
     # Dropped by the send deadline, not by the backlog: far fewer events than the queue limit existed.
     assert published < QUEUE
-    # Filling a few KiB of buffers takes well under a second here; the deadline bounds the rest.
-    assert took < SEND_TIMEOUT + 3, f"dropped after {took:.1f}s"
+    # The deadline bounds the drop once the buffers are full; filling them (publishing in steps of
+    # BATCH) took under a second on an idle machine and about three on a loaded one.
+    assert took < SEND_TIMEOUT + 5, f"dropped after {took:.1f}s"
     print(f"both stalled clients dropped {took:.2f}s after publishing began; {published} ticks published")
 
     # Every other client received every event, all in the hub's one order (entry ids across shards).
