@@ -129,9 +129,12 @@ def run_job_container(
     for var in container["env"]:
         if "value" in var:
             value = var["value"]
-            for mount_path, local in mounts.items():
+            # One mapping per value, the deepest mount first, as paths resolve in a container: a
+            # mapped path must not be mapped again (a checkout under /tmp met the /tmp mount).
+            for mount_path, local in sorted(mounts.items(), key=lambda m: -len(m[0])):
                 if value == mount_path or value.startswith(mount_path.rstrip("/") + "/"):
                     value = str(local) + value[len(mount_path.rstrip("/")) :]
+                    break
             env[var["name"]] = value
         else:
             ref = var["valueFrom"]["secretKeyRef"]
