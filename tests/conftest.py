@@ -23,6 +23,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from stocktrack_common.migrations import migrate
 from stocktrack_devtools.servers import DevServers, database_url, find_or_start
+from tests.support.databases import clone_database
 from tests.support.processes import Services, child_env
 
 RUN_ID = uuid.uuid4().hex[:8]
@@ -72,14 +73,8 @@ def new_database(pg_server_url: str, template_db: str) -> Iterator[Callable[[], 
 
     def make() -> str:
         name = f"sttest_{RUN_ID}_{next(_counter)}"
-        with psycopg.connect(pg_server_url, autocommit=True) as conn:
-            conn.execute(
-                sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
-                    sql.Identifier(name), sql.Identifier(template_db)
-                )
-            )
         created.append(name)
-        return database_url(pg_server_url, name)
+        return clone_database(pg_server_url, template_db, name)
 
     yield make
     for name in created:

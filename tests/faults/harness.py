@@ -34,7 +34,7 @@ from stocktrack_common.stream_names import (
     signals_stream,
     tick_streams,
 )
-from stocktrack_devtools.servers import free_port
+from stocktrack_devtools.servers import EmbeddedPostgres, free_port
 from tests.support.waiting import wait_until
 
 SHARDS = 2
@@ -387,3 +387,14 @@ class Ledger:
     def assert_exact(self) -> None:
         assert (self.lost, self.duplicates, self.unexpected) == (0, 0, 0), self.line("mismatch")
         assert self.persisted == self.published
+
+
+def stop_immediately(server: EmbeddedPostgres) -> None:
+    """Stop a test's own PostgreSQL as a crash would: connections cut, no checkpoint, recovery on restart."""
+    subprocess.run(
+        [str(server.bin / "pg_ctl"), "-D", str(server.data_dir / "pgdata"), "-m", "immediate", "-w", "stop"],
+        check=True,
+        user=server.user,
+        capture_output=True,
+        timeout=60,
+    )

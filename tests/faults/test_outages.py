@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import json
 import random
-import subprocess
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -39,7 +38,7 @@ from stocktrack_common.stream_names import (
     signals_stream,
     tick_streams,
 )
-from stocktrack_devtools.servers import EmbeddedPostgres, database_url, ensure_database
+from stocktrack_devtools.servers import EmbeddedPostgres, ensure_database
 from tests.faults.harness import (
     SHARDS,
     SYMBOLS,
@@ -51,7 +50,9 @@ from tests.faults.harness import (
     published_signals,
     published_ticks,
     row_count,
+    stop_immediately,
 )
+from tests.support.databases import clone_database
 from tests.support.processes import ServiceProcess, Services, child_env
 from tests.support.waiting import wait_until
 
@@ -225,14 +226,8 @@ def module_database(pg_server_url: str, template_db: str) -> Iterator[Callable[[
 
     def make() -> str:
         name = f"{template_db.removesuffix('_template')}_outage{len(created)}"
-        with psycopg.connect(pg_server_url, autocommit=True) as conn:
-            conn.execute(
-                sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
-                    sql.Identifier(name), sql.Identifier(template_db)
-                )
-            )
         created.append(name)
-        return database_url(pg_server_url, name)
+        return clone_database(pg_server_url, template_db, name)
 
     yield make
     with psycopg.connect(pg_server_url, autocommit=True) as conn:
@@ -318,16 +313,6 @@ def test_redis_down_60s_loses_and_doubles_nothing(
     tmp_path: Path, recording: tuple[Path, int], reference: Outcome, module_database: Callable[[], str]
 ) -> None:
     run_redis_outage(60, tmp_path, recording, reference, module_database())
-
-
-def stop_immediately(server: EmbeddedPostgres) -> None:
-    subprocess.run(
-        [str(server.bin / "pg_ctl"), "-D", str(server.data_dir / "pgdata"), "-m", "immediate", "-w", "stop"],
-        check=True,
-        user=server.user,
-        capture_output=True,
-        timeout=60,
-    )
 
 
 @pytest.mark.outage

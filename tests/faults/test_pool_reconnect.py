@@ -11,40 +11,19 @@ each pool's client is served: the service pool and, as the baseline, the library
 from __future__ import annotations
 
 import asyncio
-import subprocess
 import time
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import psycopg
-import pytest
 from psycopg_pool import AsyncConnectionPool
 
 from stocktrack_common.pg_pool import open_pg_pool
 from stocktrack_common.settings import PoolSettings
 from stocktrack_devtools.servers import EmbeddedPostgres
+from tests.faults.harness import stop_immediately
 
 OUTAGE_SECONDS = 8.0
 RESUME_BOUND_SECONDS = 1.0
-
-
-@pytest.fixture
-def own_postgres(tmp_path: Path) -> Iterator[EmbeddedPostgres]:
-    server = EmbeddedPostgres(tmp_path / "postgres")
-    server.start()
-    yield server
-    server.stop()
-
-
-def stop_immediately(server: EmbeddedPostgres) -> None:
-    subprocess.run(
-        [str(server.bin / "pg_ctl"), "-D", str(server.data_dir / "pgdata"), "-m", "immediate", "-w", "stop"],
-        check=True,
-        user=server.user,
-        capture_output=True,
-        timeout=60,
-    )
 
 
 async def served_at(pool: AsyncConnectionPool[Any], stop: asyncio.Event) -> float:

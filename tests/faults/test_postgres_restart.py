@@ -7,12 +7,9 @@ as a crashed or evicted database pod would, and the restart runs crash recovery.
 
 from __future__ import annotations
 
-import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 import redis
 
 from stocktrack_common.migrations import migrate
@@ -28,6 +25,7 @@ from tests.faults.harness import (
     pipeline_env,
     published_ticks,
     row_count,
+    stop_immediately,
     stored_ticks,
 )
 from tests.support.processes import Services
@@ -35,24 +33,6 @@ from tests.support.waiting import wait_until
 
 TICKS_PER_SECOND = 500
 OUTAGE_BACKLOG = 6 * TICKS_PER_SECOND  # about six seconds of ticks
-
-
-@pytest.fixture
-def own_postgres(tmp_path: Path) -> Iterator[EmbeddedPostgres]:
-    server = EmbeddedPostgres(tmp_path / "postgres")
-    server.start()
-    yield server
-    server.stop()
-
-
-def stop_immediately(server: EmbeddedPostgres) -> None:
-    subprocess.run(
-        [str(server.bin / "pg_ctl"), "-D", str(server.data_dir / "pgdata"), "-m", "immediate", "-w", "stop"],
-        check=True,
-        user=server.user,
-        capture_output=True,
-        timeout=60,
-    )
 
 
 def test_writer_rides_out_a_postgres_restart(
