@@ -29,7 +29,7 @@ from psycopg_pool import AsyncConnectionPool
 from alerts.condition_state import SymbolState
 from alerts.evaluator import close_minute
 from janitor.tick_partitions import roll_up_missing_bars
-from recommender.bar_builder import BarBuilder
+from stocktrack_common.bar_closing import BarBuilder
 from stocktrack_common.bars import MINUTE_MS, Bar, bucket_of
 from stocktrack_common.messages import Tick, TickRow
 from stocktrack_common.partitions import ensure_tick_partitions, partition_name
@@ -224,8 +224,14 @@ def test_streamer_recommender_and_alerts_close_the_model_bars(
     order = shuffled_within_minutes(ticks, seed)
     want = interior(expected)
 
-    streamer = MinuteBars()
-    assert streamed(order, streamer.add) == want
+    minute_bars = MinuteBars()
+
+    def streamer(t: Tick) -> Bar | None:
+        closed, used = minute_bars.add(t)
+        assert used and len(closed) <= 1
+        return closed[0] if closed else None
+
+    assert streamed(order, streamer) == want
 
     builders: dict[str, BarBuilder] = {}
 

@@ -15,12 +15,12 @@ import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
 
 from recommender.app import close_bars_on_time
-from recommender.bar_builder import BarBuilder
 from recommender.checkpoint import CheckpointStore
 from recommender.processor import TickProcessor
 from recommender.rule_engine import confidence_bucket
 from recommender.rules_config import RulesConfig
 from recommender.settings import RecommenderSettings, owned_shards
+from stocktrack_common.bar_closing import BarBuilder
 from stocktrack_common.bars import Bar
 from stocktrack_common.consumer import Delivery
 from stocktrack_common.messages import Tick

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -22,7 +23,7 @@ StreamerFactory = Callable[..., Awaitable[TestClient]]  # type: ignore[type-arg]
 async def make_streamer(redis_url: str, prefix: str) -> AsyncIterator[StreamerFactory]:
     clients: list[TestClient] = []  # type: ignore[type-arg]
 
-    async def make(**overrides: Any) -> TestClient:  # type: ignore[type-arg]
+    async def make(clock: Callable[[], float] = time.time, **overrides: Any) -> TestClient:  # type: ignore[type-arg]
         values: dict[str, Any] = {
             "redis_url": SecretStr(redis_url),
             "stream_prefix": prefix,
@@ -31,7 +32,7 @@ async def make_streamer(redis_url: str, prefix: str) -> AsyncIterator[StreamerFa
             "streamer_heartbeat_seconds": 5,
         }
         values.update(overrides)
-        client = TestClient(TestServer(create_app(StreamerSettings(**values))))
+        client = TestClient(TestServer(create_app(StreamerSettings(**values), clock=clock)))
         await client.start_server()
         clients.append(client)
         for _ in range(100):  # the reader must have taken its start positions

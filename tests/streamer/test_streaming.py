@@ -9,6 +9,7 @@ import redis.asyncio as aioredis
 
 from stocktrack_common.messages import Signal, Tick
 from stocktrack_common.stream_names import shard_for, signals_stream, tick_stream
+from streamer.settings import StreamerSettings
 from tests.streamer.conftest import SseReader, StreamerFactory
 
 BASE_MS = 1_714_570_200_000  # 2024-05-01 13:30:00 UTC, a minute boundary
@@ -51,14 +52,20 @@ def make_signals(count: int) -> list[Signal]:
     ]
 
 
-def closed_bars(ticks: list[Tick]) -> int:
-    """Bars the streamer emits: a minute closes on the next minute's first tick; the first is partial."""
+def closed_bars(ticks: list[Tick], grace_ms: int = StreamerSettings().bar_close_grace_ms) -> int:
+    """Bars the streamer emits for past minutes: a minute closes on the symbol's first tick stamped
+    at or after its end plus the grace; the symbol's first minute is partial and never sent."""
     minutes: dict[str, list[int]] = {}
+    newest: dict[str, int] = {}
     for tick in ticks:
         seen = minutes.setdefault(tick.symbol, [])
         if not seen or seen[-1] != tick.ts // 60_000:
             seen.append(tick.ts // 60_000)
-    return sum(max(0, len(m) - 2) for m in minutes.values())
+        newest[tick.symbol] = max(newest.get(tick.symbol, 0), tick.ts)
+    return sum(
+        sum(1 for minute in m[1:] if (minute + 1) * 60_000 + grace_ms <= newest[symbol])
+        for symbol, m in minutes.items()
+    )
 
 
 def summary(events: list[dict[str, Any]]) -> list[tuple[str, str, Any]]:

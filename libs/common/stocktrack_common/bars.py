@@ -18,9 +18,10 @@ bar and a new partial bar merge by comparing the two rows alone (`MERGE_ON_CONFL
 least (first_ts, open) and the greatest (last_ts, close) win, extremes and sums combine). That
 merge is commutative and associative: arrival order, batch boundaries, redelivered batches and
 concurrent writers cannot change a stored bar. Two ticks with equal (ts, price) give the same
-open or close whichever of them is taken. Consumers of the live streams close a bar when the
-first tick of a later bucket arrives; their bars equal the stored ones unless a tick arrives
-after that (each of them documents what it does with such a late tick).
+open or close whichever of them is taken. Consumers of the live streams close a bar once it has
+ended (alerts at the first tick of a later bucket; the recommender and the streamer at its end
+plus a grace, stocktrack_common.bar_closing); their bars equal the stored ones unless a tick
+arrives after that (each of them documents what it does with such a late tick).
 """
 
 from __future__ import annotations

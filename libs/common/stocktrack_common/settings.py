@@ -242,3 +242,20 @@ class ApiKeySettings(BaseSettings):
     api_key_cache_seconds: float = Field(
         default=5.0, ge=0, description="how long a looked-up key is trusted before asking PostgreSQL again"
     )
+
+
+class BarCloseSettings(BaseSettings):
+    """When a live bar closes after its end: one grace for the recommender's bars and the streamer's.
+
+    Both close bars on a timer (stocktrack_common.bar_closing); one setting keeps the `bar` events
+    clients see and the bars signals are computed on closed by the same rule.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="", extra="ignore", case_sensitive=False)
+
+    bar_close_grace_ms: int = Field(
+        default=20,
+        ge=0,
+        le=60_000,
+        description="a bar closes this long after its end; a later tick of it is late (counted, skipped)",
+    )

@@ -13,7 +13,8 @@ from recommender.processor import TickProcessor
 from recommender.rules_config import load_rules_config
 from recommender.settings import RecommenderSettings, owned_shards
 from recommender.warmup import recent_bars, recent_days
-from stocktrack_common.bars import Bar, bucket_of
+from stocktrack_common.bar_closing import next_close_ms
+from stocktrack_common.bars import Bar
 from stocktrack_common.lifecycle import sleep_or_stop
 from stocktrack_common.messages import decode_tick
 from stocktrack_common.runtime import WorkerContext, WorkerMain
@@ -84,7 +85,7 @@ async def close_bars_on_time(
     """
     while not stop.is_set():
         now_ms = time.time() * 1000
-        due_ms = bucket_of(int(now_ms) - grace_ms, interval_ms) + interval_ms + grace_ms
+        due_ms = next_close_ms(now_ms, interval_ms, grace_ms)
         await sleep_or_stop(stop, (due_ms - now_ms) / 1000)
         if stop.is_set():
             return

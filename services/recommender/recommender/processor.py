@@ -3,7 +3,7 @@
 For each tick shard batch: restore each symbol's state (memory, else checkpoint, else warm-up
 from Postgres), fold the ticks into bars, and on each closed bar run the rule engine and the
 active model of that symbol and interval, if any. A rule bar closes at its end plus a small
-grace (bar_builder.py): by a tick stamped that late, or by the close timer (`close_due`), so a
+grace (stocktrack_common.bar_closing): by a tick stamped that late, or by the close timer (`close_due`), so a
 quiet symbol's signal does not wait for its next tick. A model only sees bars of the interval it was
 trained on: besides the rules' bars (BAR_INTERVAL_SECONDS), every symbol keeps a live daily bar,
 built from the same ticks and warmed up from `daily_bars`, for daily models. A daily model

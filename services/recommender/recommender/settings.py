@@ -8,7 +8,7 @@ from typing import Literal, Self
 from pydantic import Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
-from stocktrack_common.settings import CommonSettings, ConsumerSettings
+from stocktrack_common.settings import BarCloseSettings, CommonSettings, ConsumerSettings
 from stocktrack_common.shard_ownership import owned_shards as shared_owned_shards
 
 
@@ -18,7 +18,7 @@ class RecommenderConsumerSettings(ConsumerSettings):
     model_config = SettingsConfigDict(env_prefix="RECOMMENDER_")
 
 
-class RecommenderSettings(CommonSettings):
+class RecommenderSettings(CommonSettings, BarCloseSettings):
     recommender_shards: str = Field(
         default="",
         pattern=r"^\s*(\d+\s*(,\s*\d+\s*)*)?$",
@@ -29,12 +29,6 @@ class RecommenderSettings(CommonSettings):
     )
     replica_count: int | None = Field(default=None, ge=1, description="replicas sharing the shards")
     bar_interval_seconds: int = Field(default=60, ge=1, le=86_400)
-    bar_close_grace_ms: int = Field(
-        default=20,
-        ge=0,
-        le=60_000,
-        description="a bar closes this long after its end; a later tick of it is late (counted, skipped)",
-    )
     daily_signals: Literal["close", "update"] = Field(
         default="close",
         description="daily models signal when the day closes, or also on each rule bar with the day so far",

@@ -7,10 +7,11 @@ from typing import Any
 
 import orjson
 
-from recommender.bar_builder import BarBuilder
+from recommender.bar_builder import builder_from_checkpoint
 from recommender.features import FeatureState
 from recommender.rule_engine import RuleIndicators
 from recommender.rules_config import RulesConfig
+from stocktrack_common.bar_closing import BarBuilder
 from stocktrack_common.stream_ids import parse_stream_id
 
 STATE_VERSION = 2
@@ -89,10 +90,10 @@ class SymbolState:
             raise ValueError(f"checkpoint built on {state.get('interval_ms')} ms bars, now {interval_ms} ms")
         return cls(
             symbol=str(state["symbol"]),
-            bars=BarBuilder.from_state(interval_ms, state["bars"], grace_ms=grace_ms),
+            bars=builder_from_checkpoint(interval_ms, state["bars"], grace_ms=grace_ms),
             rules=RuleIndicators.from_state(config, state["rules"]),
             features=FeatureState.from_state(state["features"]),
-            daily=BarBuilder.from_state(DAY_MS, state["daily"]),
+            daily=builder_from_checkpoint(DAY_MS, state["daily"]),
             daily_features=FeatureState.from_state(state["daily_features"]),
             last_emitted={str(k): list(v) for k, v in state["last_emitted"].items()},
             last_id=str(state["last_id"]),

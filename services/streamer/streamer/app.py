@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
 
@@ -24,7 +25,8 @@ from streamer.state import HUB, KEYS, REDIS, SETTINGS
 from streamer.ws import websocket
 
 
-def create_app(settings: StreamerSettings) -> web.Application:
+def create_app(settings: StreamerSettings, *, clock: Callable[[], float] = time.time) -> web.Application:
+    """`clock` (wall time in seconds) drives the bar close timer; tests shift it to reach a minute's end."""
     emf = EmfDistributions.from_settings(settings.emf, service="streamer")
     app = web.Application(
         middlewares=[request_id_middleware, observability_middleware("streamer", emf), error_middleware],
@@ -54,6 +56,8 @@ def create_app(settings: StreamerSettings) -> web.Application:
             block_ms=settings.streamer_block_ms,
             max_replay=settings.streamer_max_replay,
             heartbeat=heartbeat,
+            grace_ms=settings.bar_close_grace_ms,
+            clock=clock,
         )
         stop = asyncio.Event()
         reader = asyncio.create_task(app[HUB].run(stop), name="streamer-reader")

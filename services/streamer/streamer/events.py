@@ -8,6 +8,7 @@ from typing import Any
 import orjson
 
 EVENT_TYPES = {"ticks": "tick", "signals": "signal", "bars": "bar"}
+TIMER = -1  # the `stream` of a bar the close timer sent: no stream entry produced it
 
 
 @dataclass(slots=True)
@@ -15,7 +16,7 @@ class Event:
     id: str
     type: str  # tick | signal | bar
     symbol: str
-    stream: int  # index of the stream the entry came from
+    stream: int  # index of the stream the entry came from, or TIMER
     entry: tuple[int, int]  # the entry that produced it (a bar: the tick that closed it)
     data: dict[str, Any]
     _sse: bytes | None = field(default=None, repr=False)

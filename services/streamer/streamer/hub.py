@@ -7,6 +7,13 @@ a ring of recent events. A client resuming from an id still in the ring gets exa
 that followed it, in the very order other clients saw; an older id (or one from another replica)
 is served from the streams themselves with XRANGE, in entry-id order.
 
+Closed 1-minute bars (minute_bars.py) come from the ticks as they are read, and from a close
+timer that wakes at each minute's end plus BAR_CLOSE_GRACE_MS: a quiet symbol's live bar is sent
+then, without waiting for its next tick. The timer acts only while the reader is caught up (its
+last read took every stream to its end); during a backlog the ticks alone close bars, so they
+are not closed ahead of ticks still unread. A timer's bar is numbered after the entry the reader
+stopped at (positions.py), so its id is unique and resumes like any other.
+
 On a Redis Cluster the streams live in different slots, so the loop keeps one XREAD per slot in
 flight (stocktrack_common.slot_reads) and merges whatever each returns in the same way.
 """
@@ -14,23 +21,26 @@ flight (stocktrack_common.slot_reads) and merges whatever each returns in the sa
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import heapq
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import redis.asyncio as aioredis
 import structlog
 from prometheus_client import Counter, Gauge
 
+from stocktrack_common.bar_closing import next_close_ms
+from stocktrack_common.bars import MINUTE_MS, Bar
 from stocktrack_common.health import Heartbeat
 from stocktrack_common.lifecycle import sleep_or_stop
 from stocktrack_common.messages import MessageError, decode_signal, decode_tick
 from stocktrack_common.redis_client import is_cluster
 from stocktrack_common.slot_reads import InFlightReads, slot_groups
 from stocktrack_common.stream_ids import StreamId, format_stream_id, parse_stream_id
-from streamer.events import Event
+from streamer.events import TIMER, Event
 from streamer.minute_bars import MinuteBars, bar_event
 from streamer.positions import ZERO, Position, PositionCodec
 from streamer.subscription import Subscription
@@ -46,6 +56,10 @@ RESUMES = Counter(
     "stocktrack_streamer_resumes_total", "Resumed subscriptions by where the replay came from", ["source"]
 )
 READ_ERRORS = Counter("stocktrack_streamer_read_errors_total", "Failed XREAD calls (retried)")
+LATE_TICKS = Counter(
+    "stocktrack_streamer_late_ticks_total",
+    "Ticks of a minute whose bar was already sent (after its end plus BAR_CLOSE_GRACE_MS): not in any bar event",
+)
 LAG = Gauge("stocktrack_streamer_read_lag_seconds", "Age of the newest entry read when it was read")
 
 RawEntry = tuple[StreamId, int, dict[bytes, bytes]]
@@ -67,6 +81,8 @@ class Hub:
         block_ms: int,
         max_replay: int,
         heartbeat: Heartbeat,
+        grace_ms: int = 0,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.redis = redis
         self.streams = [*tick_streams, signal_stream]
@@ -79,7 +95,13 @@ class Hub:
         self.next_seq = 0
         self.last_id: str | None = None
         self.subscriptions: set[Subscription] = set()
-        self.bars = MinuteBars()
+        self.grace_ms = grace_ms
+        self.bars = MinuteBars(grace_ms)
+        self.clock = clock  # wall time in seconds: the close timer's, a parameter so tests can shift it
+        # Whether the last read took every stream to its end (fewer entries than read_count each).
+        self.caught_up = True
+        # Bars sent since the reader's position last moved: numbers the next bar's id.
+        self.bars_at_position = 0
         self.read_count = read_count
         self.block_ms = block_ms
         self.max_replay = max_replay
@@ -109,11 +131,15 @@ class Hub:
                 READ_ERRORS.inc()
                 log.warning("waiting for redis", error=f"{type(exc).__name__}: {exc}")
                 await asyncio.sleep(0.5)
+        closer = asyncio.create_task(self._close_loop(stop), name="streamer-bar-closer")
         try:
             await self._read_loop(stop)
         finally:
+            closer.cancel()
             if self._in_flight is not None:
                 self._in_flight.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await closer
 
     async def _read_slot(self, streams: list[str]) -> Any:
         """XREAD of streams in one slot (all of them on a single Redis), from the hub's positions."""
@@ -136,8 +162,28 @@ class Hub:
                 log.warning("xread failed; retrying", error=f"{type(exc).__name__}: {exc}")
                 await sleep_or_stop(stop, 0.5)
                 continue
+            self.caught_up = all(len(items) < self.read_count for _, items in reply or ())
             if reply:
                 self.dispatch(self._merge(reply))
+
+    async def _close_loop(self, stop: asyncio.Event) -> None:
+        """Wake at each minute's end plus grace and send the live bars then due, ticks or no ticks."""
+        while not stop.is_set():
+            now_ms = self.clock() * 1000
+            await sleep_or_stop(stop, (next_close_ms(now_ms, MINUTE_MS, self.grace_ms) - now_ms) / 1000)
+            if not stop.is_set():
+                self.close_due()
+
+    def close_due(self) -> None:
+        """Send the live bars whose end plus grace has passed, unless a backlog is still being read."""
+        if not self.caught_up:
+            return
+        closed = self.bars.close_due(int(self.clock() * 1000))
+        earlier = self.bars_at_position
+        self._fan_out(
+            self._bar_event(symbol, bar, self.position, earlier + n, None)
+            for n, (symbol, bar) in enumerate(closed)
+        )
 
     def _merge(self, reply: Any) -> list[RawEntry]:
         index = self._index
@@ -182,28 +228,49 @@ class Hub:
                     "source": tick.source,
                 },
             )
-            closed = bars.add(tick)
-            if closed is not None:
-                yield Event(
-                    self.codec.encode(position, after_bar=True),
-                    "bar",
-                    tick.symbol,
-                    k,
-                    entry,
-                    bar_event(tick.symbol, closed),
-                )
+            closed, used = bars.add(tick)
+            if not used and bars is self.bars:
+                LATE_TICKS.inc()
+            for n, bar in enumerate(closed):
+                yield self._bar_event(tick.symbol, bar, position, n, (k, entry))
 
-    def dispatch(self, entries: list[RawEntry]) -> None:
-        """Number, remember and fan out; synchronous, so no client can observe half a batch."""
-        if entries:
-            LAG.set(max(0.0, time.time() - entries[-1][0][0] / 1000))
-        for event in self._events(entries, self.position, self.bars):
+    def _bar_event(
+        self,
+        symbol: str,
+        bar: Bar,
+        position: list[StreamId],
+        earlier: int,
+        closed_by: tuple[int, StreamId] | None,
+    ) -> Event:
+        """A closed bar's event; `earlier` bars were sent at this position before it.
+
+        `closed_by` is the tick entry whose time closed it; None for the close timer's bars.
+        """
+        k, entry = closed_by if closed_by is not None else (TIMER, ZERO)
+        return Event(
+            self.codec.encode(position, after_bar=earlier + 1),
+            "bar",
+            symbol,
+            k,
+            entry,
+            bar_event(symbol, bar),
+        )
+
+    def _fan_out(self, events: Iterator[Event]) -> None:
+        for event in events:
             EVENTS_READ.labels(event.type).inc()
             self._remember(event)
             for sub in self.subscriptions:
                 if not sub.offer(event):
                     DROPPED.labels(sub.transport).inc()
             self.last_id = event.id
+            self.bars_at_position = self.bars_at_position + 1 if event.type == "bar" else 0
+
+    def dispatch(self, entries: list[RawEntry]) -> None:
+        """Number, remember and fan out; synchronous, so no client can observe half a batch."""
+        if entries:
+            LAG.set(max(0.0, time.time() - entries[-1][0][0] / 1000))
+        self._fan_out(self._events(entries, self.position, self.bars))
 
     def _remember(self, event: Event) -> None:
         if self.ring_size == 0:
@@ -256,7 +323,11 @@ class Hub:
             raise
         # Replayed ids are built from the client's own position forward; replayed bars start
         # with fresh state, so only bars that begin inside the replay are sent.
-        events = [e for e in self._events(replay, list(position.entries), MinuteBars()) if sub.matches(e)]
+        events = [
+            e
+            for e in self._events(replay, list(position.entries), MinuteBars(self.grace_ms))
+            if sub.matches(e)
+        ]
         sub.pending.extendleft(reversed(events))
         sub.limit += len(events)
         if events:

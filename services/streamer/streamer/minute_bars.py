@@ -1,19 +1,22 @@
 """Closed 1-minute bars derived from the tick stream itself, as the streamer sees every tick.
 
-The arithmetic and the close rule are the one bar model's (stocktrack_common.bars), so a bar
+The arithmetic and the order rule are the one bar model's (stocktrack_common.bars), so a bar
 sent here equals the stored bars_1m row of the same ticks, whatever order they arrived in
-within their minute. This module only decides when a bar is sent: when the symbol's first tick
-of a later minute arrives (bars are driven by data, not by the wall clock, so a replay of the
-same ticks yields the same bars). A tick of a minute already sent is dropped here (the stored
-bars_1m row has it). The first bar of a symbol after (re)starting is never sent: ticks before
-the start may belong to it, and a partial bar would contradict the one stored by the writer.
+within their minute. When a bar is sent is the shared close rule (stocktrack_common.bar_closing):
+at its end plus BAR_CLOSE_GRACE_MS, by a tick of the symbol stamped that late, or by the hub's
+close timer for a live bar, so a quiet symbol's last minute does not wait for its next tick. A
+tick inside the grace amends the bar before it is sent; a tick of a minute already sent is not
+folded in (the stored bars_1m row has it) and the hub counts it as late. The first bar of a
+symbol after (re)starting is never sent: ticks before the start may belong to it, and a partial
+bar would contradict the one stored by the writer.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from stocktrack_common.bars import Bar, bucket_of
+from stocktrack_common.bar_closing import BarBuilder
+from stocktrack_common.bars import MINUTE_MS, Bar
 from stocktrack_common.messages import Tick
 
 
@@ -32,22 +35,31 @@ def bar_event(symbol: str, bar: Bar) -> dict[str, Any]:
 
 
 class MinuteBars:
-    def __init__(self) -> None:
-        # symbol -> (open bar, whether it saw its minute from the start and may be sent)
-        self.current: dict[str, tuple[Bar, bool]] = {}
+    def __init__(self, grace_ms: int = 0) -> None:
+        self.grace_ms = grace_ms
+        # symbol -> (its open bars, the bucket of its first bar: partial, never sent)
+        self.symbols: dict[str, tuple[BarBuilder, int]] = {}
 
-    def add(self, tick: Tick) -> Bar | None:
-        """Fold a tick in; returns the bar it closed, if it closed a complete one."""
-        bucket = bucket_of(tick.ts)
-        entry = self.current.get(tick.symbol)
+    def add(self, tick: Tick) -> tuple[list[Bar], bool]:
+        """Fold a tick in; returns (the complete bars its time closed, oldest first; whether it was used)."""
+        entry = self.symbols.get(tick.symbol)
         if entry is None:
-            self.current[tick.symbol] = (Bar.of_tick(bucket, tick.ts, tick.price, tick.size), False)
-            return None
-        bar, complete = entry
-        if bucket == bar.bucket:
-            bar.add(tick.ts, tick.price, tick.size)
-            return None
-        if bucket < bar.bucket:
-            return None  # a late tick of a bar already closed: the stored bars_1m row has it
-        self.current[tick.symbol] = (Bar.of_tick(bucket, tick.ts, tick.price, tick.size), True)
-        return bar if complete else None
+            builder = BarBuilder(MINUTE_MS, grace_ms=self.grace_ms)
+            entry = self.symbols[tick.symbol] = (builder, builder.bucket_of(tick.ts))
+        builder, partial = entry
+        closed, used = builder.add(tick.ts, tick.price, tick.size)
+        return [bar for bar in closed if bar.bucket != partial], used
+
+    def close_due(self, now_ms: int) -> list[tuple[str, Bar]]:
+        """The timer's closes: live bars (ended within the last two minutes) past their end plus grace.
+
+        An older bar is a backlog or a replay whose later ticks may still be on their way: only
+        its own symbol's ticks close it, as in bar_closing.
+        """
+        live_from = now_ms - 2 * MINUTE_MS
+        closed: list[tuple[str, Bar]] = []
+        for symbol, (builder, partial) in self.symbols.items():
+            closed.extend(
+                (symbol, bar) for bar in builder.close_due(now_ms, live_from) if bar.bucket != partial
+            )
+        return closed

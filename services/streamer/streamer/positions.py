@@ -1,7 +1,8 @@
 """Stream positions and the opaque event ids built from them.
 
 An event id is the reader's position in every stream it reads (one Redis entry id per stream)
-right after that event, plus a flag for the closed bar that follows the tick which closed it.
+right after that event, plus the number of a closed bar sent at that position (the first, second...
+bar closed by the tick at that position, then those the close timer sent before the next entry).
 That vector is all a reconnecting client needs: every entry after it, in every stream, is what
 it missed. The ids carry a fingerprint of the stream layout, so an id from a differently
 configured deployment is refused instead of misread.
@@ -30,7 +31,7 @@ def layout_fingerprint(streams: list[str]) -> str:
 @dataclass(frozen=True)
 class Position:
     entries: tuple[StreamId, ...]
-    after_bar: bool = False
+    after_bar: int = 0  # 0: the entry's own event; n: the n-th bar sent after it
 
 
 class PositionCodec:
@@ -38,8 +39,10 @@ class PositionCodec:
         self.size = len(streams)
         self.fingerprint = layout_fingerprint(streams)
 
-    def encode(self, entries: tuple[StreamId, ...] | list[StreamId], after_bar: bool = False) -> str:
-        text = ",".join(map(format_stream_id, entries)) + (",b" if after_bar else "")
+    def encode(self, entries: tuple[StreamId, ...] | list[StreamId], after_bar: int = 0) -> str:
+        # The first bar keeps the plain ",b" of ids issued before bars could close on a timer.
+        suffix = "" if after_bar == 0 else ",b" if after_bar == 1 else f",b{after_bar}"
+        text = ",".join(map(format_stream_id, entries)) + suffix
         return f"{self.fingerprint}.{base64.urlsafe_b64encode(text.encode()).decode().rstrip('=')}"
 
     def decode(self, event_id: str) -> Position:
@@ -49,9 +52,11 @@ class PositionCodec:
         try:
             text = base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)).decode()
             parts = text.split(",")
-            after_bar = parts[-1] == "b"
-            if after_bar:
-                parts.pop()
+            after_bar = 0
+            if parts[-1].startswith("b"):
+                after_bar = int(parts.pop()[1:] or "1")
+                if after_bar < 1:
+                    raise ValueError("bar numbers start at 1")
             entries = tuple(parse_stream_id(p) for p in parts)
         except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
             raise BadEventId("malformed event id") from exc

@@ -5,11 +5,11 @@ from __future__ import annotations
 from pydantic import Field
 
 from stocktrack_common.http_cors import CorsOrigins
-from stocktrack_common.settings import ApiKeySettings, CommonSettings
+from stocktrack_common.settings import ApiKeySettings, BarCloseSettings, CommonSettings
 from streamer.send_limits import SendLimits
 
 
-class StreamerSettings(CommonSettings, ApiKeySettings):
+class StreamerSettings(CommonSettings, ApiKeySettings, BarCloseSettings):
     cors_origins: CorsOrigins = Field(
         default_factory=list, description="origins allowed by CORS ('*' for any); empty = CORS off"
     )

@@ -7,7 +7,7 @@ from collections import deque
 from collections.abc import Iterable
 
 from stocktrack_common.stream_ids import StreamId
-from streamer.events import Event
+from streamer.events import TIMER, Event
 
 
 class Subscription:
@@ -40,7 +40,8 @@ class Subscription:
         """Queue the event if wanted; returns False when this client just fell too far behind."""
         if self.dropped or not self.matches(event):
             return True
-        if self.floor is not None and event.entry <= self.floor[event.stream]:
+        # A timer's bar is sent live only, never replayed: it is never below the floor.
+        if self.floor is not None and event.stream != TIMER and event.entry <= self.floor[event.stream]:
             return True
         if len(self.pending) >= self.limit:
             self.dropped = True
