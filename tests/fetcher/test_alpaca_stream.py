@@ -20,7 +20,7 @@ from pydantic import SecretStr
 
 from fetcher.providers.alpaca_stream import AlpacaTradeStream
 from fetcher.watchlist import WatchList
-from stocktrack_common.messages import Tick
+from stocktrack_common.messages import Tick, TradeAmendment
 from tests.fetcher import clients
 from tests.fetcher.conftest import fixture_text, metric
 from tests.support.waiting import wait_until_async
@@ -198,6 +198,7 @@ async def test_reconnect_resubscribes_and_backfills_the_gap(alpaca_server: FakeA
     ]
     assert [t.ts for t in ticks] == sorted(t.ts for t in ticks)
     assert {t.source for t in ticks} == {"alpaca"}
+    assert [t.trade for t in ticks] == ["V:1", "V:2", "V:3", "V:4", "V:5"]  # gap trades too, from REST
     assert alpaca_server.connections == 2
     actions = [m["action"] for m in alpaca_server.received]
     assert actions == ["auth", "subscribe", "auth", "subscribe"]
@@ -221,9 +222,11 @@ def make_stream(server: FakeAlpaca, symbols: list[str], **kwargs: Any) -> Alpaca
     )
 
 
-async def run_until(stream: AlpacaTradeStream, done: Any, timeout: float = 10.0) -> list[Tick]:
+async def run_until(
+    stream: AlpacaTradeStream, done: Any, timeout: float = 10.0
+) -> list[Tick | TradeAmendment]:
     stop = asyncio.Event()
-    ticks: list[Tick] = []
+    ticks: list[Tick | TradeAmendment] = []
 
     async def run() -> None:
         async for batch in stream.batches(stop):
@@ -313,37 +316,52 @@ async def test_insufficient_subscription_409_stops_the_stream_and_polls_everythi
         raise AssertionError("readiness must report the stopped stream")
 
 
-async def test_corrections_and_cancels_are_counted_not_silently_dropped(alpaca_server: FakeAlpaca) -> None:
-    # Shapes as alpaca-py maps them (alpaca/data/mappings.py): a correction names the original
-    # trade (oi, op, os, oc) and the corrected one (ci, cp, cs, cc); a cancel names the trade (i).
-    correction = {
-        "T": "c", "S": "AAPL", "x": "V", "oi": 1, "op": 183.0, "os": 100, "oc": ["@"],
-        "ci": 11, "cp": 183.01, "cs": 100, "cc": ["@"], "z": "C", "t": "2024-05-10T15:31:05Z",
+# Shapes as alpaca-py maps them (alpaca/data/mappings.py, TRADE_CORRECTION_MAPPING and
+# TRADE_CANCEL_MAPPING): a correction names the original trade (oi, op, os, oc) and the corrected
+# one (ci, cp, cs, cc); a cancel or error names the trade (i) with action a = "C" or "E".
+def correction(symbol: str, original: int, corrected: int, price: float, size: int) -> dict[str, Any]:
+    return {
+        "T": "c", "S": symbol, "x": "V", "oi": original, "op": 183.0, "os": 100, "oc": ["@"],
+        "ci": corrected, "cp": price, "cs": size, "cc": ["@"], "z": "C", "t": "2024-05-10T15:31:05Z",
     }  # fmt: skip
-    cancel = {
-        "T": "x",
-        "S": "AAPL",
-        "x": "V",
-        "i": 2,
-        "p": 183.1,
-        "s": 50,
-        "a": "C",
-        "z": "C",
+
+
+def cancel(symbol: str, trade_id: int, action: str = "C") -> dict[str, Any]:
+    return {
+        "T": "x", "S": symbol, "x": "V", "i": trade_id, "p": 183.1, "s": 50, "a": action, "z": "C",
         "t": "2024-05-10T15:31:06Z",
-    }
+    }  # fmt: skip
+
+
+async def test_corrections_and_cancels_travel_in_order_with_the_trades_they_amend(
+    alpaca_server: FakeAlpaca,
+) -> None:
+    malformed = {**correction("AAPL", 2, 12, 183.0, 1), "ci": None}
     alpaca_server.drop_first = False
-    alpaca_server.live = [[trade("AAPL", 1, 1.0, 183.00, 100), correction, cancel]]
-    corrections = metric("stocktrack_fetcher_trade_amendments_total", provider="alpaca", kind="correction")
+    alpaca_server.live = [
+        [
+            trade("AAPL", 1, 1.0, 183.00, 100),
+            correction("AAPL", 1, 11, 183.01, 90),
+            malformed,
+            trade("AAPL", 2, 2.0, 183.10, 50),
+            cancel("AAPL", 2, "E"),
+        ]
+    ]
     cancels = metric("stocktrack_fetcher_trade_amendments_total", provider="alpaca", kind="cancel")
     stream = make_stream(alpaca_server, ["AAPL"])
-    ticks = await run_until(
-        stream,
-        lambda _: (
-            metric("stocktrack_fetcher_trade_amendments_total", provider="alpaca", kind="cancel") > cancels
+    out = await run_until(stream, lambda got: len(got) >= 4)
+    assert out == [
+        Tick(symbol="AAPL", ts=out[0].ts, price=Decimal("183.0"), size=100, source="alpaca", trade="V:1"),
+        TradeAmendment(
+            kind="correction", symbol="AAPL", ts=1715355065000, price=Decimal("183.01"), size=90,
+            source="alpaca", trade="V:1", corrected_trade="V:11",
         ),
-    )
-    assert [t.price for t in ticks] == [Decimal("183.0")]  # an amendment is never published as a trade
+        Tick(symbol="AAPL", ts=out[2].ts, price=Decimal("183.1"), size=50, source="alpaca", trade="V:2"),
+        TradeAmendment(
+            kind="cancel", symbol="AAPL", ts=1715355066000, price=Decimal("183.1"), size=50,
+            source="alpaca", trade="V:2",
+        ),
+    ]  # fmt: skip
     assert (
-        metric("stocktrack_fetcher_trade_amendments_total", provider="alpaca", kind="correction")
-        == corrections + 1
+        metric("stocktrack_fetcher_trade_amendments_total", provider="alpaca", kind="cancel") == cancels + 1
     )

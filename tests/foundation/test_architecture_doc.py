@@ -13,7 +13,14 @@ from api.app import create_app as create_api
 from api.settings import ApiSettings
 from stocktrack_common import stream_names
 from stocktrack_common.alert_conditions import AnyCondition
-from stocktrack_common.messages import MAX_TICK_SIZE, PRICE_MAX_INTEGER_DIGITS, PRICE_MAX_SCALE, Signal, Tick
+from stocktrack_common.messages import (
+    MAX_TICK_SIZE,
+    PRICE_MAX_INTEGER_DIGITS,
+    PRICE_MAX_SCALE,
+    Signal,
+    Tick,
+    TradeAmendment,
+)
 from streamer.app import create_app as create_streamer
 from streamer.settings import StreamerSettings
 
@@ -32,6 +39,7 @@ def test_every_stream_key_and_group_is_described() -> None:
     names = [
         stream_names.tick_stream("{p}", 0).replace("{0}", "{k}"),
         stream_names.signals_stream("{p}"),
+        stream_names.amendments_stream("{p}"),
         stream_names.dead_stream("{p}"),
         stream_names.models_stream("{p}"),
         stream_names.latest_quotes_key("{p}"),
@@ -43,7 +51,7 @@ def test_every_stream_key_and_group_is_described() -> None:
 
 
 def test_every_message_field_and_condition_type_is_described() -> None:
-    fields = set(Tick.model_fields) | set(Signal.model_fields)
+    fields = set(Tick.model_fields) | set(Signal.model_fields) | set(TradeAmendment.model_fields)
     assert not {f for f in fields if f"`{f}`" not in DOC}
     bounds = [
         f"{MAX_TICK_SIZE:,}",

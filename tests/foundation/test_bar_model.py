@@ -118,6 +118,7 @@ def row(t: Tick) -> TickRow:
         format(t.price, "f").encode(),
         str(t.size).encode(),
         t.source.encode(),
+        b"",
     )
 
 

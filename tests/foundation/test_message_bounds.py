@@ -83,7 +83,7 @@ def check_tick(db_url: str, price: str, size: str) -> None:
     by_model, by_row = validates(decode_tick, fields), validates(tick_row, fields)
     assert by_model == by_row
     if by_row:
-        symbol, ts, stored_price, stored_size, source = (v.decode() for v in tick_row(fields))
+        symbol, ts, stored_price, stored_size, source, _ = (v.decode() for v in tick_row(fields))
     else:
         symbol, ts, stored_price, stored_size, source = "AAPL", TS, price, size, "sim"
     can_store = stored(

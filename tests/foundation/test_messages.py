@@ -6,7 +6,16 @@ from decimal import Decimal
 
 import pytest
 
-from stocktrack_common.messages import MessageError, Signal, Tick, decode_signal, decode_tick
+from stocktrack_common.messages import (
+    MessageError,
+    Signal,
+    Tick,
+    TradeAmendment,
+    decode_amendment,
+    decode_signal,
+    decode_tick,
+    tick_row,
+)
 
 GOOD = {
     b"v": b"1",
@@ -32,6 +41,40 @@ def test_good_tick_round_trips() -> None:
     tick = decode_tick(GOOD)
     assert tick == Tick(symbol="AAPL", ts=1_700_000_000_000, price=Decimal("189.25"), size=100, source="sim")
     assert decode_tick({k.encode(): v.encode() for k, v in tick.to_fields().items()}) == tick
+
+
+def test_a_trade_id_rides_along_on_both_decode_paths() -> None:
+    tick = Tick(symbol="AAPL", ts=1, price=Decimal("1.5"), size=3, source="alpaca", trade="V:52983525029461")
+    fields = {k.encode(): v.encode() for k, v in tick.to_fields().items()}
+    assert fields[b"trade"] == b"V:52983525029461" and decode_tick(fields) == tick
+    assert tick_row(fields)[5] == b"V:52983525029461"
+    assert tick_row(GOOD)[5] == b"" and b"trade" not in {k.encode() for k in decode_tick(GOOD).to_fields()}
+    with pytest.raises(MessageError, match="trade: String should match pattern"):
+        tick_row(with_(trade=b"V 1"))
+
+
+def test_amendments_round_trip_and_name_what_is_wrong() -> None:
+    correction = TradeAmendment(
+        kind="correction",
+        symbol="AAPL",
+        ts=5,
+        price=Decimal("183.01"),
+        size=100,
+        source="alpaca",
+        trade="V:1",
+        corrected_trade="V:11",
+    )
+    fields = {k.encode(): v.encode() for k, v in correction.to_fields().items()}
+    assert decode_amendment(fields) == correction
+    cancel = {**fields, b"kind": b"cancel"}
+    with pytest.raises(MessageError, match="corrected_trade is required for a correction and refused"):
+        decode_amendment(cancel)
+    del cancel[b"corrected_trade"]
+    assert decode_amendment(cancel).kind == "cancel"
+    with pytest.raises(MessageError, match="kind: Input should be 'correction' or 'cancel'"):
+        decode_amendment({**cancel, b"kind": b"bust"})
+    with pytest.raises(MessageError, match="trade: missing field"):
+        decode_amendment({k: v for k, v in cancel.items() if k != b"trade"})
 
 
 @pytest.mark.parametrize(

@@ -40,6 +40,14 @@ async def test_retention_keeps_last_30_days_and_rolls_up_bars_of_dropped_days(
     # The writer already built the bars of two of the dropped days; the roll-up must add only the rest.
     written = [bar for bar in bars.values() if bar[1].date() in dropped_days[-2:]]
     insert_bars(db_url, written)
+    # Trade amendments go with their ticks' days: one of a dropped day, one of a kept day.
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        for trade_id, day in (("V:1", dropped_days[-1]), ("V:2", kept_days[0])):
+            conn.execute(
+                "INSERT INTO trade_amendments (source, symbol, trade_id, kind, price, size, ts)"
+                " VALUES ('alpaca', 'AAPL', %s, 'cancel', 1, 1, %s)",
+                (trade_id, dt.datetime.combine(day, dt.time(15), tzinfo=dt.UTC)),
+            )
 
     first = only(await run_janitor("retention", tick_retention_days=30))
 
@@ -51,10 +59,18 @@ async def test_retention_keeps_last_30_days_and_rolls_up_bars_of_dropped_days(
     assert first.counts["partitions_dropped"] == 10
     assert first.counts["bars_rolled_up"] == len(dropped_bars) - len(written)
     assert first.counts["bars_deleted"] == 0
+    assert first.counts["trade_amendments_deleted"] == 1
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        assert conn.execute("SELECT trade_id FROM trade_amendments").fetchall() == [("V:2",)]
 
     second = only(await run_janitor("retention", tick_retention_days=30))
 
-    assert second.counts == {"partitions_dropped": 0, "bars_rolled_up": 0, "bars_deleted": 0}
+    assert second.counts == {
+        "partitions_dropped": 0,
+        "bars_rolled_up": 0,
+        "bars_deleted": 0,
+        "trade_amendments_deleted": 0,
+    }
     assert tick_days_present(db_url) == kept_days
     assert fetch_bars(db_url) == stored
 

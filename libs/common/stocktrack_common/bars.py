@@ -26,10 +26,13 @@ arrives after that (each of them documents what it does with such a late tick).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from psycopg import AsyncConnection
 
 MINUTE_MS = 60_000
 
@@ -192,3 +195,49 @@ def upsert_1m_params(bars: Mapping[tuple[str, int], Bar]) -> tuple[str, ...]:
         _array_text([b.first_ts for b in values]),
         _array_text([b.last_ts for b in values]),
     )
+
+
+# --- Rebuilding a stored bar after its ticks changed ---------------------------------------
+
+# The (symbol, bucket) keys as two arrays; buckets are epoch milliseconds, as in UPSERT_1M.
+_KEYS_1M = """unnest(%s::text[], %s::bigint[]) AS k(symbol, bk)"""
+_KEY_BUCKET = "timestamptz 'epoch' + k.bk * interval '1 millisecond'"
+
+# Row locks in (symbol, bucket) order, the order every writer upserts bars in (no deadlocks).
+# A writer merging new ticks into one of these bars waits for this transaction and then merges
+# into the rebuilt row; one that merged first has committed its ticks, so the rebuild, a later
+# statement with a later snapshot, counts them.
+_LOCK_1M = f"""
+SELECT 1 FROM bars_1m b JOIN {_KEYS_1M} ON b.symbol = k.symbol AND b.bucket = {_KEY_BUCKET}
+ORDER BY b.symbol COLLATE "C", b.bucket
+FOR UPDATE OF b
+"""
+
+_DELETE_1M = f"""
+DELETE FROM bars_1m b USING {_KEYS_1M} WHERE b.symbol = k.symbol AND b.bucket = {_KEY_BUCKET}
+"""
+
+_REBUILD_1M = roll_up_1m_sql(
+    f"""(SELECT t.symbol, t.ts, t.price, t.size FROM ticks t JOIN {_KEYS_1M}
+       ON t.symbol = k.symbol AND t.ts >= {_KEY_BUCKET} AND t.ts < {_KEY_BUCKET} + interval '1 minute'
+    ) AS minute_ticks""",
+    merge=False,
+)
+
+
+async def recompute_1m(conn: AsyncConnection[Any], keys: Iterable[tuple[str, int]]) -> None:
+    """Rebuild the bars_1m rows of (symbol, bucket ms) from the ticks stored in those minutes.
+
+    For when stored ticks changed rather than grew (a trade corrected or cancelled), which the
+    merge cannot express: it only adds ticks to a bar. A minute left without ticks loses its
+    bar. Runs inside the caller's transaction, so the ticks' change and their bars commit
+    together. The one place a stored minute is rebuilt: anything kept from bars_1m (coarser
+    stored roll-ups) is to be rebuilt here too.
+    """
+    ordered = sorted(set(keys))
+    if not ordered:
+        return
+    params = ("{" + ",".join(_quoted(s) for s, _ in ordered) + "}", _array_text([b for _, b in ordered]))
+    await conn.execute(_LOCK_1M, params)
+    await conn.execute(_DELETE_1M, params)
+    await conn.execute(_REBUILD_1M, params)

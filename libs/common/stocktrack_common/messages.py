@@ -12,11 +12,14 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, Literal
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 SCHEMA_VERSION = 1
 SYMBOL_PATTERN = r"^[A-Z0-9][A-Z0-9.\-]{0,14}$"
 SOURCE_PATTERN = r"^[A-Za-z0-9_.:\-]{1,64}$"
+# A provider's identity of one trade, unique per (symbol, source): Alpaca's is "<exchange>:<id>",
+# since its trade ids are unique only per exchange.
+TRADE_ID_PATTERN = r"^[A-Za-z0-9_.:\-]{1,64}$"
 # 9999-12-30T23:59:59.999Z: the last instant whose daily partition (and its end bound, the next
 # midnight) Python's datetime can still express, so every tick that validates can be stored.
 MAX_TS_MS = 253_402_214_399_999
@@ -104,13 +107,55 @@ class Tick(_Message):
         ge=0, le=MAX_TICK_SIZE, description="shares traded since the previous tick of this symbol"
     )
     source: str = Field(pattern=SOURCE_PATTERN)
+    trade: str | None = Field(
+        default=None,
+        pattern=TRADE_ID_PATTERN,
+        description="the provider's trade id, for trades a provider may later correct or cancel",
+    )
 
     def to_fields(self) -> dict[str, str]:
-        return {
+        fields = {
             **self._common_fields(),
             "size": str(self.size),
             "source": self.source,
         }
+        if self.trade is not None:
+            fields["trade"] = self.trade
+        return fields
+
+
+class TradeAmendment(_Message):
+    """A provider's correction or cancel of a trade it published earlier, on the amendments stream.
+
+    `trade` names the stored tick (its `trade` id, with symbol and source). A correction carries
+    the corrected `price`, `size` and the trade's new id (`corrected_trade`: a later cancel of
+    the corrected trade names that one); a cancel carries the cancelled trade's price and size as
+    the provider reports them, kept for the record. `ts` is the provider's time of the amendment.
+    """
+
+    kind: Literal["correction", "cancel"]
+    size: int = Field(ge=0, le=MAX_TICK_SIZE)
+    source: str = Field(pattern=SOURCE_PATTERN)
+    trade: str = Field(pattern=TRADE_ID_PATTERN)
+    corrected_trade: str | None = Field(default=None, pattern=TRADE_ID_PATTERN)
+
+    @model_validator(mode="after")
+    def _correction_names_the_new_trade(self) -> TradeAmendment:
+        if (self.kind == "correction") != (self.corrected_trade is not None):
+            raise ValueError("corrected_trade is required for a correction and refused for a cancel")
+        return self
+
+    def to_fields(self) -> dict[str, str]:
+        fields = {
+            **self._common_fields(),
+            "kind": self.kind,
+            "size": str(self.size),
+            "source": self.source,
+            "trade": self.trade,
+        }
+        if self.corrected_trade is not None:
+            fields["corrected_trade"] = self.corrected_trade
+        return fields
 
 
 class Signal(_Message):
@@ -189,9 +234,10 @@ def describe_validation_error(exc: ValidationError) -> str:
 
 
 _TICK_KEYS = frozenset({b"v", b"symbol", b"ts", b"price", b"size", b"source"})
+_TRADE_TICK_KEYS = _TICK_KEYS | {b"trade"}
+_TRADE_BYTES = re.compile(rb"[A-Za-z0-9_.:\-]{1,64}\Z")
 _SYMBOL_BYTES = re.compile(SYMBOL_PATTERN.encode())
 _SOURCE_BYTES = re.compile(SOURCE_PATTERN.encode())
-_TICK_FIELDS = frozenset(Tick.model_fields)
 _TICK_FIELDS = frozenset(Tick.model_fields)
 
 
@@ -200,8 +246,8 @@ _ROW_BYTES = re.compile(
     rb"\t[A-Za-z0-9_.:\-]{1,64}\Z"
 )
 
-TickRow = tuple[bytes, bytes, bytes, bytes, bytes]
-"""symbol, ts (epoch ms), price, size, source: the raw field values of a well-formed tick."""
+TickRow = tuple[bytes, bytes, bytes, bytes, bytes, bytes]
+"""symbol, ts (epoch ms), price, size, source, trade id (b"" when none): a well-formed tick's raw values."""
 
 
 def well_formed_tick(fields: dict[Any, Any]) -> TickRow | None:
@@ -212,12 +258,19 @@ def well_formed_tick(fields: dict[Any, Any]) -> TickRow | None:
     caller falls back to `decode_tick`, which accepts every valid spelling and explains
     every invalid one.
     """
-    if fields.keys() != _TICK_KEYS or fields[b"v"] != b"1":
+    keys = fields.keys()
+    if keys == _TICK_KEYS:
+        trade = b""
+    elif keys == _TRADE_TICK_KEYS and _TRADE_BYTES.match(fields[b"trade"]):
+        trade = fields[b"trade"]
+    else:
+        return None
+    if fields[b"v"] != b"1":
         return None
     row = (fields[b"symbol"], fields[b"ts"], fields[b"price"], fields[b"size"], fields[b"source"])
     # One regex over the tab-joined values checks all five fields in a single C call.
     if _ROW_BYTES.match(b"\t".join(row)) and row[2].strip(b"0.") and 0 < int(row[1]) <= MAX_TS_MS:
-        return row
+        return (*row, trade)
     return None
 
 
@@ -225,7 +278,7 @@ def _fast_tick(fields: dict[Any, Any]) -> Tick | None:
     row = well_formed_tick(fields)
     if row is None:
         return None
-    symbol, ts, price, size, source = row
+    symbol, ts, price, size, source, trade = row
     # What model_construct does, minus its generic bookkeeping: every value is already valid.
     tick = object.__new__(Tick)
     object.__setattr__(
@@ -238,6 +291,7 @@ def _fast_tick(fields: dict[Any, Any]) -> Tick | None:
             "price": Decimal(price.decode()),
             "size": int(size),
             "source": source.decode(),
+            "trade": trade.decode() or None,
         },
     )
     object.__setattr__(tick, "__pydantic_fields_set__", _TICK_FIELDS)
@@ -259,6 +313,7 @@ def tick_row(fields: dict[Any, Any]) -> TickRow:
         f["price"].encode(),
         f["size"].encode(),
         f["source"].encode(),
+        f.get("trade", "").encode(),
     )
 
 
@@ -268,6 +323,12 @@ def decode_tick(fields: dict[Any, Any]) -> Tick:
     if tick is not None:
         return tick
     return _decode(Tick, fields)
+
+
+def decode_amendment(fields: dict[Any, Any]) -> TradeAmendment:
+    """Validate raw stream fields into a TradeAmendment, or raise MessageError with the reason."""
+    amendment: TradeAmendment = _decode(TradeAmendment, fields)
+    return amendment
 
 
 def decode_signal(fields: dict[Any, Any]) -> Signal:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import zlib
 
 # Consumer groups: every reader of a stream that must see each entry once reads in one of these.
-WRITER_GROUP = "writer"  # tick shards and the signals stream -> PostgreSQL
+WRITER_GROUP = "writer"  # tick shards, the signals and amendments streams -> PostgreSQL
 RECOMMENDER_GROUP = "recommender"  # owned tick shards -> signals
 ALERTS_GROUP = "alerts"  # the signals stream and owned tick shards -> alert deliveries
 
@@ -41,6 +41,15 @@ def signals_stream(prefix: str) -> str:
 def recommender_state_key(prefix: str) -> str:
     """Hash symbol -> checkpoint; in the signals stream's slot (one MULTI/EXEC writes both)."""
     return f"{prefix}:{SIGNALS_TAG}:recommender:state"
+
+
+def amendments_stream(prefix: str) -> str:
+    """Trade corrections and cancels (TradeAmendment), applied to stored ticks and bars by the writer.
+
+    One stream, not one per shard: amendments are rare, and the writer applies each by the
+    trade's id whenever it arrives, before or after its trade, so it needs no order with ticks.
+    """
+    return f"{prefix}:amendments"
 
 
 def dead_stream(prefix: str) -> str:

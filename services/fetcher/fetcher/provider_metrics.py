@@ -10,7 +10,7 @@ from collections.abc import Iterable
 
 from prometheus_client import Counter, Gauge, Histogram
 
-from stocktrack_common.messages import Tick
+from stocktrack_common.messages import Tick, TradeAmendment
 
 PROVIDER_REQUESTS = Counter(
     "stocktrack_fetcher_provider_requests_total",
@@ -65,7 +65,7 @@ STREAMED_SYMBOLS = Gauge(
 )
 TRADE_AMENDMENTS = Counter(
     "stocktrack_fetcher_trade_amendments_total",
-    "Trade corrections and cancels seen on a trade stream (not yet applied to stored ticks)",
+    "Trade corrections and cancels seen on a trade stream, published to the amendments stream",
     ["provider", "kind"],
 )
 GAP_BACKFILLS = Counter(
@@ -87,9 +87,9 @@ BACKFILL_ROWS = Counter(
 )
 
 
-def observe_quote_lag(ticks: Iterable[Tick], now_s: float) -> None:
+def observe_quote_lag(ticks: Iterable[Tick | TradeAmendment], now_s: float) -> None:
     """Record quote-to-hand-off lag; replayed history is excluded since its age is not a delay."""
     for tick in ticks:
-        if tick.source == "replay":
+        if tick.source == "replay" or isinstance(tick, TradeAmendment):
             continue
         QUOTE_LAG.labels(tick.source).observe(max(0.0, now_s - tick.ts / 1000.0))

@@ -15,6 +15,7 @@ class Quote:
     provider without intraday time the trading day with price and volume): the same stamp seen
     twice is the same quote. `trade_size` is set when the observation is a single trade;
     `day_volume` when the provider only reports the cumulative volume of the trading day.
+    `trade_id` is the provider's id of a single trade it may later correct or cancel.
     """
 
     symbol: str
@@ -25,6 +26,7 @@ class Quote:
     day_volume: int | None = None
     trade_size: int | None = None
     trading_day: date | None = None
+    trade_id: str | None = None
 
 
 @dataclass(frozen=True)

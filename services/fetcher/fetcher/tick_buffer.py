@@ -25,10 +25,9 @@ import structlog
 from prometheus_client import Counter, Gauge
 from redis.exceptions import RedisError
 
-from fetcher.tick_publisher import TickPublisher
+from fetcher.tick_publisher import Published, TickPublisher
 from stocktrack_common.backoff import backoff_delay
 from stocktrack_common.health import Heartbeat
-from stocktrack_common.messages import Tick
 
 log = structlog.get_logger(__name__)
 
@@ -71,8 +70,8 @@ class TickBuffer:
         self.published = 0
         self.dropped: dict[str, int] = {}
         self.failing_since: float | None = None
-        self._queue: deque[Tick] = deque()
-        self._in_flight: list[Tick] = []
+        self._queue: deque[Published] = deque()
+        self._in_flight: list[Published] = []
         self._has_ticks = asyncio.Event()
         self._has_room = asyncio.Event()
         self._has_room.set()
@@ -80,7 +79,7 @@ class TickBuffer:
     def __len__(self) -> int:
         return len(self._queue) + len(self._in_flight)
 
-    async def put(self, batch: Sequence[Tick]) -> None:
+    async def put(self, batch: Sequence[Published]) -> None:
         """Queue a batch; waits for room while Redis answers, drops the oldest while it does not."""
         while len(self) >= self.max_ticks and self.failing_since is None:
             self._has_room.clear()

@@ -58,7 +58,10 @@ class TickBuilder:
         self._remember(seen, stamp_key)
         self._last_ts[quote.symbol] = ts
         QUOTES.labels(quote.source, "new").inc()
-        return Tick(symbol=quote.symbol, ts=ts, price=quote.price, size=size, source=quote.source)
+        trade = quote.trade_id if quote.trade_size is not None else None
+        return Tick(
+            symbol=quote.symbol, ts=ts, price=quote.price, size=size, source=quote.source, trade=trade
+        )
 
     def _size(self, quote: Quote) -> int:
         if quote.trade_size is not None:

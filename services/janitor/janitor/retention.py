@@ -42,6 +42,10 @@ async def run_retention(ctx: TaskContext) -> TaskOutcome:
 
     await _drop_old_tick_partitions(ctx, outcome, first_tick_day, first_bar_day)
     await _delete_old_rows(ctx, outcome, "bars_1m", "bucket", day_start(first_bar_day), "bars_deleted")
+    # An amendment only matters while its trade's tick can still be stored or redelivered.
+    await _delete_old_rows(
+        ctx, outcome, "trade_amendments", "ts", day_start(first_tick_day), "trade_amendments_deleted"
+    )
     if settings.signal_retention_days is not None:
         cutoff = day_start(first_retained_day(ctx.today, settings.signal_retention_days))
         await _delete_old_rows(ctx, outcome, "signals", "ts", cutoff, "signals_deleted")

@@ -27,6 +27,7 @@ from janitor.report import TaskOutcome
 from stocktrack_common.consumer import group_info
 from stocktrack_common.stream_ids import StreamId, format_stream_id, next_stream_id, parse_stream_id
 from stocktrack_common.stream_names import (
+    amendments_stream,
     consumer_presence_key,
     dead_stream,
     models_stream,
@@ -72,6 +73,7 @@ async def discover_streams(redis: aioredis.Redis, prefix: str, shards: int) -> l
     names = {
         *tick_streams(prefix, shards),
         signals_stream(prefix),
+        amendments_stream(prefix),
         dead_stream(prefix),
         models_stream(prefix),
     }

@@ -1,4 +1,4 @@
-"""Wires the writer: two consumers of group 'writer' (tick shards, signals) over one pool."""
+"""Wires the writer: consumers of group 'writer' (tick shards, signals, trade amendments) over one pool."""
 
 from __future__ import annotations
 
@@ -9,13 +9,15 @@ import structlog
 from prometheus_client import Counter, Histogram
 
 from stocktrack_common.consumer import Delivery
-from stocktrack_common.messages import Signal, TickRow
+from stocktrack_common.messages import Signal, TickRow, TradeAmendment, decode_amendment
 from stocktrack_common.runtime import WorkerContext, WorkerMain
 from stocktrack_common.stream_names import (
     WRITER_GROUP,
+    amendments_stream,
     latest_quotes_key,
     tick_streams,
 )
+from writer import trade_amendments
 from writer.latest_quotes import LatestQuotes
 from writer.settings import WriterSettings
 from writer.signal_sink import write_signals
@@ -25,6 +27,11 @@ log = structlog.get_logger(__name__)
 
 ROWS = Counter("stocktrack_writer_rows_total", "Rows inserted by table", ["table"])
 DUPLICATES = Counter("stocktrack_writer_duplicates_total", "Redelivered rows skipped by table", ["table"])
+AMENDED = Counter(
+    "stocktrack_writer_trade_amendments_total",
+    "Trade amendments: recorded (new), redelivered (already recorded), ticks changed, bars rebuilt",
+    ["outcome"],
+)
 COMMIT_SECONDS = Histogram(
     "stocktrack_writer_commit_seconds",
     "Time to persist one batch",
@@ -52,6 +59,15 @@ def create_app(settings: WriterSettings) -> WorkerMain:
             ROWS.labels("ticks").inc(result.inserted)
             DUPLICATES.labels("ticks").inc(result.duplicates)
             await latest.update(result.newest)
+            _count_applied(result.amended)
+
+        async def handle_amendments(batch: list[Delivery[TradeAmendment]]) -> None:
+            with COMMIT_SECONDS.labels("trade_amendments").time():
+                async with ctx.db.connection() as conn:
+                    new, applied = await trade_amendments.write(conn, [d.message for d in batch])
+            AMENDED.labels("recorded").inc(new)
+            AMENDED.labels("redelivered").inc(len(batch) - new)
+            _count_applied(applied)
 
         async def handle_signals(batch: list[Delivery[Signal]]) -> None:
             with COMMIT_SECONDS.labels("signals").time():
@@ -74,7 +90,23 @@ def create_app(settings: WriterSettings) -> WorkerMain:
             for stream in tick_streams(settings.stream_prefix, settings.tick_shards)
         ]
         signal_consumer = ctx.signal_consumer(settings.consumer, group=WRITER_GROUP, handler=handle_signals)
+        amendment_consumer = ctx.stream_consumer(
+            settings.consumer,
+            streams=[amendments_stream(settings.stream_prefix)],
+            group=WRITER_GROUP,
+            handler=handle_amendments,
+            decode=decode_amendment,
+        )
         log.info("writer consuming", shards=settings.tick_shards, consumer=settings.consumer_name)
-        await asyncio.gather(*(c.run(ctx.stop) for c in tick_consumers), signal_consumer.run(ctx.stop))
+        await asyncio.gather(
+            *(c.run(ctx.stop) for c in tick_consumers),
+            signal_consumer.run(ctx.stop),
+            amendment_consumer.run(ctx.stop),
+        )
 
     return main
+
+
+def _count_applied(applied: trade_amendments.Applied) -> None:
+    AMENDED.labels("ticks_changed").inc(applied.ticks)
+    AMENDED.labels("bars_rebuilt").inc(applied.bars)

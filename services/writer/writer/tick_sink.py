@@ -15,6 +15,10 @@ touching the same bars lock them in the same order instead of deadlocking.
 
 Why raw bytes: the writer's cost is Python work per tick. Handing PostgreSQL the validated
 text as it came from Redis leaves parsing to the database, on its own core.
+
+Trades a provider may amend carry their trade id (`trade_id`); a batch holding any applies,
+in its transaction, the amendments already recorded for them (`writer/trade_amendments.py`):
+one that arrived before its trade, or a cancel of a trade stored again by a redelivery.
 """
 
 from __future__ import annotations
@@ -32,19 +36,20 @@ from stocktrack_common.bars import UPSERT_1M, Bar, bucket_of, roll_up_1m_sql, up
 from stocktrack_common.messages import MessageError, TickRow, tick_row
 from stocktrack_common.partitions import ensure_tick_partitions
 from stocktrack_common.settings import first_retained_day
+from writer import trade_amendments
 
 DAY_MS = 86_400_000
 
 CREATE_STAGE = """
 CREATE TEMP TABLE IF NOT EXISTS tick_stage (
-    symbol text, ts timestamptz, price numeric, size bigint, source text
+    symbol text, ts timestamptz, price numeric, size bigint, source text, trade_id text
 ) ON COMMIT DELETE ROWS
 """
 
 INSERT_NEW_AND_FOLD = f"""
 WITH inserted AS (
-    INSERT INTO ticks (symbol, ts, price, size, source)
-    SELECT symbol, ts, price, size, source FROM tick_stage
+    INSERT INTO ticks (symbol, ts, price, size, source, trade_id)
+    SELECT symbol, ts, price, size, source, trade_id FROM tick_stage
     ON CONFLICT DO NOTHING
     RETURNING symbol, ts, price, size
 ), bars AS (
@@ -70,6 +75,7 @@ class SinkResult:
     inserted: int
     bars_touched: int
     newest: list[NewestTick] = field(default_factory=list)
+    amended: trade_amendments.Applied = field(default_factory=trade_amendments.Applied)
 
     @property
     def duplicates(self) -> int:
@@ -159,9 +165,14 @@ class TickSink:
         lines: list[bytes] = []
         bars: dict[tuple[bytes, int], Bar] = {}
         newest: dict[bytes, tuple[int, TickRow]] = {}
+        trades: set[trade_amendments.TradeKey] = set()
         for row in rows:
-            symbol, ts = row[0], int(row[1])
-            lines.append(b"%s\t%s\t%s\t%s\t%s\n" % (symbol, ts_text(ts), row[2], row[3], row[4]))
+            symbol, ts, trade = row[0], int(row[1]), row[5]
+            if trade:
+                trades.add((row[4].decode(), symbol.decode(), trade.decode()))
+            lines.append(
+                b"%s\t%s\t%s\t%s\t%s\t%s\n" % (symbol, ts_text(ts), row[2], row[3], row[4], trade or b"\\N")
+            )
             # The bar fold, in the same pass over the batch: a second pass costs ~20% of this loop.
             price, size = Decimal(row[2].decode()), int(row[3])
             key = (symbol, bucket_of(ts))
@@ -181,15 +192,17 @@ class TickSink:
         try:
             async with conn.transaction():
                 async with conn.cursor().copy(
-                    "COPY ticks (symbol, ts, price, size, source) FROM STDIN"
+                    "COPY ticks (symbol, ts, price, size, source, trade_id) FROM STDIN"
                 ) as copy:
                     await copy.write(payload)
                 await self._upsert_bars(conn, bars)
+                amended = await trade_amendments.apply(conn, trades)
             inserted, touched = len(rows), len(bars)
         except psycopg.errors.UniqueViolation:
             # The failed transaction wrote nothing; the redelivery path runs in a new one.
             async with conn.transaction():
                 inserted, touched = await self._insert_new_only(conn, payload)
+                amended = await trade_amendments.apply(conn, trades)
         latest = (
             [
                 NewestTick(r[0].decode(), ts, r[2].decode(), int(r[3]), r[4].decode())
@@ -198,7 +211,7 @@ class TickSink:
             if inserted
             else []
         )
-        return SinkResult(len(rows), inserted, touched, latest)
+        return SinkResult(len(rows), inserted, touched, latest, amended)
 
     @staticmethod
     async def _upsert_bars(conn: AsyncConnection, bars: dict[tuple[bytes, int], Bar]) -> None:
@@ -210,7 +223,9 @@ class TickSink:
         """Redelivery path: store only the rows not stored yet and fold exactly those into bars."""
         await conn.execute(CREATE_STAGE)
         await conn.execute("TRUNCATE tick_stage")
-        async with conn.cursor().copy("COPY tick_stage (symbol, ts, price, size, source) FROM STDIN") as copy:
+        async with conn.cursor().copy(
+            "COPY tick_stage (symbol, ts, price, size, source, trade_id) FROM STDIN"
+        ) as copy:
             await copy.write(payload)
         cur = await conn.execute(INSERT_NEW_AND_FOLD)
         row = await cur.fetchone()

@@ -11,6 +11,7 @@ is taken in US/Eastern.
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
@@ -32,12 +33,14 @@ from fetcher.providers.parsing import (
 from fetcher.providers.plugin import ProviderPlugin
 from fetcher.quotes import MinuteBar, Quote
 from stocktrack_common.daily_bars_csv import DailyBar
+from stocktrack_common.messages import TRADE_ID_PATTERN
 
 if TYPE_CHECKING:
     from fetcher.providers.base import TickSource
     from fetcher.settings import FetcherSettings
 
 NAME = "alpaca"
+TRADE_ID = re.compile(TRADE_ID_PATTERN.removeprefix("^").removesuffix("$"))
 EASTERN = ZoneInfo("America/New_York")
 PAGE_LIMIT = 10000
 SNAPSHOT_BATCH = 100
@@ -56,6 +59,14 @@ def rfc3339(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+def trade_id(exchange: Any, number: Any) -> str | None:
+    """The stored id of a trade, `<exchange>:<id>` (ids are unique per exchange only); None without one."""
+    if not isinstance(exchange, str) or isinstance(number, bool) or not isinstance(number, int):
+        return None
+    text = f"{exchange}:{number}"
+    return text if TRADE_ID.fullmatch(text) else None
+
+
 def trade_stamp(trade: dict[str, Any]) -> str:
     """A trade's identity: its id is unique only per exchange (`x`), so both make the key."""
     trade_id = trade.get("i")
@@ -70,7 +81,13 @@ def trade_to_quote(symbol: str, trade: dict[str, Any]) -> Quote:
     price = positive_decimal(NAME, trade.get("p"), "p")
     size = non_negative_int(NAME, trade.get("s"), "s")
     return Quote(
-        symbol=symbol, ts_ms=ts_ms, price=price, source=NAME, stamp=trade_stamp(trade), trade_size=size
+        symbol=symbol,
+        ts_ms=ts_ms,
+        price=price,
+        source=NAME,
+        stamp=trade_stamp(trade),
+        trade_size=size,
+        trade_id=trade_id(trade.get("x"), trade.get("i")),
     )
 
 

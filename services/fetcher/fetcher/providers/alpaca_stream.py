@@ -15,19 +15,31 @@ Errors, as documented:
 - anything else (406 connection limit, 407 slow client, 500): reconnect with backoff.
 Plans limit the symbols one connection may stream (free: 30), so at most
 `ALPACA_STREAM_MAX_SYMBOLS` are subscribed and the rest is polled from the start.
+
+Corrections and cancels of trades arrive on the trade channel (subscribing to trades subscribes
+to them; the confirmation lists them as `corrections` and `cancelErrors`). Their fields, as
+alpaca-py maps them (alpaca/data/mappings.py, TRADE_CORRECTION_MAPPING and TRADE_CANCEL_MAPPING):
+correction `{"T":"c","S","x","oi","op","os","oc","ci","cp","cs","cc","z","t"}` (original and
+corrected id, price, size, conditions); cancel or error `{"T":"x","S","i","x","p","s","a","z","t"}`
+with action `a` "C" (cancel) or "E" (error), both of which void the trade. Each becomes a
+TradeAmendment naming the trade by the id its tick was stored with (`<x>:<i>`), published in
+order with the trades on the amendments stream; the writer corrects or removes the stored tick
+and rebuilds its minute's bar. One that cannot be read is dropped with a log, like any
+malformed message.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Unpack
 
-import structlog
-from pydantic import SecretStr
+from pydantic import SecretStr, ValidationError
 
 from fetcher.provider_metrics import TRADE_AMENDMENTS
-from fetcher.providers.alpaca import NAME, AlpacaClient, trade_to_quote
+from fetcher.providers.alpaca import NAME, AlpacaClient, trade_id, trade_to_quote
 from fetcher.providers.errors import MalformedResponse
+from fetcher.providers.parsing import non_negative_int, positive_decimal, rfc3339_ms
 from fetcher.providers.streaming import (
     StreamConnection,
     StreamFatal,
@@ -37,8 +49,7 @@ from fetcher.providers.streaming import (
 )
 from fetcher.quotes import Quote
 from fetcher.watchlist import WatchList
-
-log = structlog.get_logger(__name__)
+from stocktrack_common.messages import TradeAmendment, describe_validation_error
 
 SOURCE_NAME = "alpaca-stream"
 SYMBOL_LIMIT = 405
@@ -123,13 +134,17 @@ class AlpacaTradeStream(StreamingSource):
             self._pending = set(symbols)
             await self.subscribe(conn, symbols)
 
-    def handle(self, item: dict[str, Any]) -> list[Quote]:
+    def handle(self, item: dict[str, Any]) -> Sequence[Quote | TradeAmendment]:
         kind = item.get("T")
         if kind == "t":
             symbol = item.get("S")
             if not isinstance(symbol, str):
                 raise MalformedResponse(NAME, "trade without a symbol")
             return [trade_to_quote(symbol, item)]
+        if kind in ("c", "x"):
+            amendment = amendment_of(item)
+            TRADE_AMENDMENTS.labels(NAME, amendment.kind).inc()
+            return [amendment]
         if kind == "subscription":
             self.confirm(list(item.get("trades") or []))
         elif kind == "error":
@@ -137,12 +152,6 @@ class AlpacaTradeStream(StreamingSource):
                 self.limit_reached()
             else:
                 raise self._error(item)
-        elif kind in ("c", "x"):
-            # Counted and logged so they are visible; applying them to stored ticks and bars
-            # needs a writer-side contract that does not exist yet (docs/providers.md).
-            amendment = "correction" if kind == "c" else "cancel"
-            TRADE_AMENDMENTS.labels(NAME, amendment).inc()
-            log.warning("trade amendment not applied", provider=NAME, kind=amendment, symbol=item.get("S"))
         return []
 
     async def gap_trades(self, symbol: str, start: datetime, end: datetime) -> list[Quote] | None:
@@ -153,3 +162,32 @@ class AlpacaTradeStream(StreamingSource):
 
     async def close_rest(self) -> None:
         await self.rest.aclose()
+
+
+def amendment_of(item: dict[str, Any]) -> TradeAmendment:
+    """A correction (`T: "c"`) or cancel/error (`T: "x"`) as the TradeAmendment of the trade it names."""
+    symbol = item.get("S")
+    if not isinstance(symbol, str):
+        raise MalformedResponse(NAME, "trade amendment without a symbol")
+    exchange = item.get("x")
+    ts = rfc3339_ms(NAME, item.get("t"), "t")
+    if item.get("T") == "c":
+        original, corrected = trade_id(exchange, item.get("oi")), trade_id(exchange, item.get("ci"))
+        if original is None or corrected is None:
+            raise MalformedResponse(NAME, "correction without x, oi and ci")
+        price = positive_decimal(NAME, item.get("cp"), "cp")
+        size = non_negative_int(NAME, item.get("cs"), "cs")
+        fields: dict[str, Any] = {"kind": "correction", "trade": original, "corrected_trade": corrected}
+    else:
+        cancelled = trade_id(exchange, item.get("i"))
+        if cancelled is None:
+            raise MalformedResponse(NAME, "cancel without x and i")
+        if item.get("a") not in ("C", "E"):
+            raise MalformedResponse(NAME, f"cancel action {item.get('a')!r} is neither C nor E")
+        price = positive_decimal(NAME, item.get("p"), "p")
+        size = non_negative_int(NAME, item.get("s"), "s")
+        fields = {"kind": "cancel", "trade": cancelled}
+    try:
+        return TradeAmendment(symbol=symbol, ts=ts, price=price, size=size, source=NAME, **fields)
+    except ValidationError as exc:
+        raise MalformedResponse(NAME, f"trade amendment: {describe_validation_error(exc)}") from None

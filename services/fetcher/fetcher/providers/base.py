@@ -8,10 +8,10 @@ core then only has to publish; scheduling, rate limits and reconnects live in th
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Protocol
 
-from stocktrack_common.messages import Tick
+from stocktrack_common.messages import Tick, TradeAmendment
 
 
 class TickSource(Protocol):
@@ -19,8 +19,12 @@ class TickSource(Protocol):
 
     name: str
 
-    def batches(self, stop: asyncio.Event) -> AsyncIterator[list[Tick]]:
-        """Yield ordered batches of ticks until `stop` is set or the source is exhausted."""
+    def batches(self, stop: asyncio.Event) -> AsyncIterator[Sequence[Tick | TradeAmendment]]:
+        """Yield ordered batches of ticks until `stop` is set or the source is exhausted.
+
+        A trade stream's batches also carry the provider's corrections and cancels of trades,
+        in the order the provider sent them.
+        """
         ...
 
     async def aclose(self) -> None:

@@ -14,14 +14,15 @@ but a new setting can help: the stream stops and polling takes over all symbols)
 
 After a drop, gap trades go out first and live trades that arrive meanwhile are held back, so
 order per symbol holds; the trade identities remove the overlap. A gap that cannot be fetched is
-logged with its window and counted, never skipped silently.
+logged with its window and counted, never skipped silently. A provider's corrections and cancels
+of trades (`TradeAmendment`) travel with the trades, in the order the server sent them.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypedDict
 
@@ -37,7 +38,9 @@ from fetcher.watchlist import WatchList
 from stocktrack_common.backoff import backoff_delay
 from stocktrack_common.health import ReadinessCheck
 from stocktrack_common.lifecycle import sleep_or_stop
-from stocktrack_common.messages import Tick
+from stocktrack_common.messages import Tick, TradeAmendment
+
+Batch = list[Tick | TradeAmendment]
 
 log = structlog.get_logger(__name__)
 
@@ -183,8 +186,8 @@ class StreamingSource:
         """Wait for the server to confirm the first subscription (default: no confirmation exists)."""
         self.confirm(symbols)
 
-    def handle(self, item: dict[str, Any]) -> list[Quote]:
-        """Quotes in one message; control messages call confirm/limit_reached or raise."""
+    def handle(self, item: dict[str, Any]) -> Sequence[Quote | TradeAmendment]:
+        """Quotes (and trade amendments) in one message; control messages call confirm/limit_reached or raise."""
         raise NotImplementedError
 
     async def gap_trades(self, symbol: str, start: datetime, end: datetime) -> list[Quote] | None:
@@ -239,8 +242,8 @@ class StreamingSource:
 
         return {"stream": stream}
 
-    async def batches(self, stop: asyncio.Event) -> AsyncIterator[list[Tick]]:
-        queue: asyncio.Queue[list[Tick]] = asyncio.Queue()
+    async def batches(self, stop: asyncio.Event) -> AsyncIterator[Batch]:
+        queue: asyncio.Queue[Batch] = asyncio.Queue()
         await self.watchlist.refresh()
         self.watchlist.changed.clear()
         tasks = [
@@ -264,7 +267,7 @@ class StreamingSource:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
 
-    async def _run(self, stop: asyncio.Event, queue: asyncio.Queue[list[Tick]]) -> None:
+    async def _run(self, stop: asyncio.Event, queue: asyncio.Queue[Batch]) -> None:
         attempt = 0
         while not stop.is_set():
             try:
@@ -309,7 +312,7 @@ class StreamingSource:
             self._session = aiohttp.ClientSession()
         return self._session
 
-    async def _connect_once(self, stop: asyncio.Event, queue: asyncio.Queue[list[Tick]]) -> None:
+    async def _connect_once(self, stop: asyncio.Event, queue: asyncio.Queue[Batch]) -> None:
         self._healthy_session = False
         try:
             ws = await self._client().ws_connect(self.url(), heartbeat=self.heartbeat)
@@ -336,7 +339,7 @@ class StreamingSource:
                 connection=self.connections,
             )
             backfill: asyncio.Task[list[Quote]] | None = None
-            held: list[Quote] = []
+            held: list[Quote | TradeAmendment] = []
             if self._gap_start is not None:
                 backfill = asyncio.create_task(
                     self._fetch_gap(list(self.streamed), self._gap_start, resubscribed_at)
@@ -347,7 +350,7 @@ class StreamingSource:
                     if backfill is not None:
                         held.extend(live)
                         if backfill.done():
-                            await self._emit(queue, backfill.result() + held)
+                            await self._emit(queue, [*backfill.result(), *held])
                             backfill, held = None, []
                             self._gap_start = None
                     elif live:
@@ -361,8 +364,8 @@ class StreamingSource:
                 if backfill is not None:
                     backfill.cancel()
 
-    def _quotes(self, items: list[dict[str, Any]]) -> list[Quote]:
-        quotes: list[Quote] = []
+    def _quotes(self, items: list[dict[str, Any]]) -> list[Quote | TradeAmendment]:
+        quotes: list[Quote | TradeAmendment] = []
         for item in items:
             try:
                 quotes.extend(self.handle(item))
@@ -382,10 +385,14 @@ class StreamingSource:
             self._pending.update(added)
             await self.subscribe(conn, added)
 
-    async def _emit(self, queue: asyncio.Queue[list[Tick]], quotes: list[Quote]) -> None:
-        ticks = [tick for tick in (self.builder.to_tick(q) for q in quotes) if tick is not None]
-        if ticks:
-            await queue.put(ticks)
+    async def _emit(self, queue: asyncio.Queue[Batch], quotes: Sequence[Quote | TradeAmendment]) -> None:
+        batch: Batch = []
+        for quote in quotes:
+            message = quote if isinstance(quote, TradeAmendment) else self.builder.to_tick(quote)
+            if message is not None:
+                batch.append(message)
+        if batch:
+            await queue.put(batch)
 
     async def _fetch_gap(self, symbols: list[str], gap_start: int, gap_end: int) -> list[Quote]:
         quotes: list[Quote] = []
@@ -417,7 +424,7 @@ class StreamingSource:
         quotes.sort(key=lambda q: q.ts_ms)
         return quotes
 
-    async def _poll_loop(self, stop: asyncio.Event, queue: asyncio.Queue[list[Tick]]) -> None:
+    async def _poll_loop(self, stop: asyncio.Event, queue: asyncio.Queue[Batch]) -> None:
         """Poll what the stream does not carry; the first round waits so the stream can subscribe."""
         await sleep_or_stop(stop, min(self.poll_interval, self.handshake_timeout))
         while not stop.is_set():
@@ -434,7 +441,8 @@ class StreamingSource:
                         outcome=exc.outcome,
                     )
                 else:
-                    await self._emit(queue, sorted(quotes, key=lambda q: q.ts_ms))
+                    quotes.sort(key=lambda q: q.ts_ms)
+                    await self._emit(queue, quotes)
             await sleep_or_stop(stop, self.poll_interval - (time.monotonic() - started))
 
     async def aclose(self) -> None:
