@@ -1,4 +1,8 @@
-"""PROVIDER and its settings select and configure the source; missing keys fail at start, clearly."""
+"""PROVIDER and its settings select and configure the source; missing keys fail at start, clearly.
+
+A provider's own variables (ALPACA_*, FINNHUB_*, ...) are read by its module's settings model
+from the environment, so they are set there.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ import pytest
 from pydantic import SecretStr
 
 from fetcher.providers.alpaca_stream import AlpacaTradeStream
+from fetcher.providers.alphavantage import AlphaVantageSettings
 from fetcher.providers.polling import PollingSource
 from fetcher.providers.registry import build_source
 from fetcher.providers.replay import ReplaySource
@@ -18,17 +23,18 @@ def settings(**values: object) -> FetcherSettings:
     return FetcherSettings(watchlist_from_db=False, symbols=["AAPL"], **values)  # type: ignore[arg-type]
 
 
-def test_failover_chain_and_routes() -> None:
+ALPACA_KEYS = {"ALPACA_API_KEY_ID": "i", "ALPACA_API_SECRET_KEY": "s"}
+
+
+def provider_env(monkeypatch: pytest.MonkeyPatch, **values: str) -> None:
+    for name, value in values.items():
+        monkeypatch.setenv(name, value)
+
+
+def test_failover_chain_and_routes(monkeypatch: pytest.MonkeyPatch) -> None:
+    provider_env(monkeypatch, FINNHUB_API_KEY="f", ALPHAVANTAGE_API_KEY="a", **ALPACA_KEYS)
     source = build_source(
-        settings(
-            provider="failover",
-            provider_chain="finnhub,alphavantage",
-            provider_routes="MSFT=alpaca",
-            finnhub_api_key=SecretStr("f"),
-            alphavantage_api_key=SecretStr("a"),
-            alpaca_api_key_id=SecretStr("i"),
-            alpaca_api_secret_key=SecretStr("s"),
-        )
+        settings(provider="failover", provider_chain="finnhub,alphavantage", provider_routes="MSFT=alpaca")
     )
     assert isinstance(source, PollingSource)
     assert source.router.chain_for("AAPL") == ["finnhub", "alphavantage"]
@@ -48,26 +54,23 @@ def test_failover_chain_and_routes() -> None:
         ("nope", "unknown provider"),
     ],
 )
-def test_missing_configuration_is_named(provider: str, message: str) -> None:
+def test_missing_configuration_is_named(provider: str, message: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("ALPHAVANTAGE_API_KEY", "FINNHUB_API_KEY", *ALPACA_KEYS):
+        monkeypatch.delenv(name, raising=False)
     with pytest.raises(ValueError, match=message):
         build_source(settings(provider=provider))
 
 
-def test_stream_and_replay_sources(tmp_path: Path) -> None:
+def test_stream_and_replay_sources(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     recording = tmp_path / "t.csv"
     recording.write_text("symbol,ts,price\nAAPL,1715350000000,1\n")
     assert isinstance(build_source(settings(provider="replay", replay_path=recording)), ReplaySource)
-    stream = build_source(
-        settings(
-            provider="alpaca-stream",
-            alpaca_api_key_id=SecretStr("i"),
-            alpaca_api_secret_key=SecretStr("s"),
-        )
-    )
-    assert isinstance(stream, AlpacaTradeStream)
+    provider_env(monkeypatch, ALPACA_STREAM_MAX_SYMBOLS="7", **ALPACA_KEYS)
+    stream = build_source(settings(provider="alpaca-stream"))
+    assert isinstance(stream, AlpacaTradeStream) and stream.cap == 7
 
 
 def test_keys_are_secret_in_settings_repr() -> None:
-    configured = settings(alphavantage_api_key="av-secret-123")
-    assert isinstance(configured.alphavantage_api_key, SecretStr)
+    configured = AlphaVantageSettings(api_key="av-secret-123")  # type: ignore[arg-type]
+    assert isinstance(configured.api_key, SecretStr)
     assert "av-secret-123" not in repr(configured) and "av-secret-123" not in str(configured.model_dump())

@@ -1,4 +1,8 @@
-"""The README's configuration table names every environment variable a service reads."""
+"""The README's configuration table names every environment variable a service reads.
+
+Market-data providers read their own variables (their module's settings model, registered with
+the provider in the `stocktrack.providers` entry-point group), so those count too.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,8 @@ from pathlib import Path
 
 import pytest
 from pydantic_settings import BaseSettings
+
+from fetcher.providers.plugin import load_plugins
 
 # Each service's settings class; nested sub-models (db, emf, consumer) are reached from these.
 SERVICE_SETTINGS = [
@@ -40,7 +46,19 @@ def env_names() -> set[str]:
     names: set[str] = set()
     for module_name, class_name in SERVICE_SETTINGS:
         names |= variables_of(getattr(importlib.import_module(module_name), class_name))
+    for plugin in load_plugins().values():
+        if plugin.settings_model is not None:
+            names |= variables_of(plugin.settings_model)
     return names
+
+
+def test_provider_variables_are_counted() -> None:
+    assert {
+        "ALPHAVANTAGE_PLAN",
+        "ALPACA_STREAM_MAX_SYMBOLS",
+        "FINNHUB_API_KEY",
+        "TIINGO_API_KEY",
+    } <= env_names()
 
 
 def test_nested_variables_keep_their_flat_names() -> None:

@@ -1,11 +1,15 @@
-"""Fetcher configuration: which provider feeds the tick streams, and how fast."""
+"""Fetcher configuration: which provider feeds the tick streams, and how fast.
+
+A market-data provider's own settings (keys, URLs, limits, plan) live in its module
+(`providers/<name>.py`, e.g. ALPACA_* in `AlpacaSettings`), read when it is built.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, field_validator
 from pydantic_settings import NoDecode
 
 from stocktrack_common.settings import CommonSettings, parse_symbol_list, split_list
@@ -80,51 +84,6 @@ class FetcherSettings(CommonSettings):
     # Watch list.
     watchlist_from_db: bool = Field(default=True, description="add the active rows of the symbols table")
     watchlist_reload_seconds: float = Field(default=60.0, gt=0)
-
-    # Alpha Vantage.
-    alphavantage_api_key: SecretStr | None = None
-    alphavantage_base_url: str = "https://www.alphavantage.co"
-    alphavantage_requests_per_minute: float = Field(
-        default=5.0,
-        gt=0,
-        description="token bucket; the free key also refuses more than 1 request per second",
-    )
-    alphavantage_requests_per_day: int = Field(
-        default=25, ge=0, description="daily budget shared through Redis by every replica; 0 = no daily limit"
-    )
-    alphavantage_plan: Literal["free", "premium"] = Field(
-        default="free",
-        description="free: end-of-day GLOBAL_QUOTE, compact raw daily history; premium: live quotes, full adjusted history",
-    )
-
-    # Finnhub.
-    finnhub_api_key: SecretStr | None = None
-    finnhub_base_url: str = "https://finnhub.io/api/v1"
-    finnhub_requests_per_minute: float = Field(default=60.0, gt=0)
-    finnhub_stream_url: str = "wss://ws.finnhub.io"
-    finnhub_stream_max_symbols: int = Field(
-        default=50, ge=1, description="symbols streamed at most (free: 50); the rest is polled via /quote"
-    )
-
-    # Alpaca market data.
-    alpaca_api_key_id: SecretStr | None = None
-    alpaca_api_secret_key: SecretStr | None = None
-    alpaca_data_url: str = "https://data.alpaca.markets"
-    alpaca_stream_url: str = "wss://stream.data.alpaca.markets/v2/iex"
-    alpaca_feed: str = Field(
-        default="iex", pattern=r"^(iex|sip|delayed_sip)$", description="live feed; the free plan has iex only"
-    )
-    alpaca_history_feed: str = Field(
-        default="sip",
-        pattern=r"^(iex|sip)$",
-        description="feed of backfilled bars; free plans get SIP history ending 15 minutes ago",
-    )
-    alpaca_stream_max_symbols: int = Field(
-        default=30,
-        ge=1,
-        description="symbols streamed at most (free plan: 30); the rest is polled via snapshots",
-    )
-    alpaca_requests_per_minute: float = Field(default=200.0, gt=0)
 
     # Replay.
     replay_path: Path | None = Field(default=None, description="CSV or Parquet file of ticks or bars")

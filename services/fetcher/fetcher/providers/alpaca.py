@@ -7,6 +7,10 @@ uses `history_feed` (sip) with the end clamped to now - 15 min. A trade id is un
 exchange only, so a trade's identity is (exchange, id). List endpoints page with
 `next_page_token`. Daily bar times are midnight US/Eastern expressed in UTC, so the trading day
 is taken in US/Eastern.
+
+This module is the whole provider: its settings (ALPACA_*), its REST client, and its
+registration (`PLUGIN`, named in the `stocktrack.providers` entry-point group); the trade
+WebSocket is `alpaca_stream.py`.
 """
 
 from __future__ import annotations
@@ -18,7 +22,8 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from pydantic import SecretStr
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from fetcher.clock import REAL_CLOCK, Clock
 from fetcher.provider_http import ProviderHttp
@@ -46,6 +51,30 @@ PAGE_LIMIT = 10000
 SNAPSHOT_BATCH = 100
 SIP_DELAY = timedelta(minutes=15)
 OHLC_FIELDS = ("o", "h", "l", "c")
+KEY_SETTING = "ALPACA_API_KEY_ID / ALPACA_API_SECRET_KEY"
+
+
+class AlpacaSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="ALPACA_", extra="ignore", case_sensitive=False)
+
+    api_key_id: SecretStr | None = None
+    api_secret_key: SecretStr | None = None
+    data_url: str = "https://data.alpaca.markets"
+    stream_url: str = "wss://stream.data.alpaca.markets/v2/iex"
+    feed: str = Field(
+        default="iex", pattern=r"^(iex|sip|delayed_sip)$", description="live feed; the free plan has iex only"
+    )
+    history_feed: str = Field(
+        default="sip",
+        pattern=r"^(iex|sip)$",
+        description="feed of backfilled bars; free plans get SIP history ending 15 minutes ago",
+    )
+    stream_max_symbols: int = Field(
+        default=30,
+        ge=1,
+        description="symbols streamed at most (free plan: 30); the rest is polled via snapshots",
+    )
+    requests_per_minute: float = Field(default=200.0, gt=0)
 
 
 def auth_headers(key_id: SecretStr, secret_key: SecretStr) -> dict[str, str]:
@@ -315,30 +344,41 @@ def _eastern_day(value: Any) -> date:
     return datetime.fromtimestamp(ms / 1000, tz=EASTERN).date()
 
 
-def _client(settings: FetcherSettings, _: None) -> AlpacaClient:
-    from fetcher.providers.factory import build_alpaca
+def build(settings: FetcherSettings, own: AlpacaSettings) -> AlpacaClient:
+    from fetcher.providers.factory import provider_http, require
 
-    return build_alpaca(settings)
+    key_id = require(own.api_key_id, "ALPACA_API_KEY_ID", NAME)
+    secret = require(own.api_secret_key, "ALPACA_API_SECRET_KEY", NAME)
+    http = provider_http(
+        settings,
+        NAME,
+        own.data_url,
+        own.requests_per_minute,
+        auth_headers(key_id, secret),
+        key_setting=KEY_SETTING,
+    )
+    return AlpacaClient(http, feed=own.feed, history_feed=own.history_feed)
 
 
-def _trade_stream(settings: FetcherSettings, _: None) -> TickSource:
+def _trade_stream(settings: FetcherSettings, own: AlpacaSettings) -> TickSource:
     from fetcher.providers.alpaca_stream import AlpacaTradeStream
-    from fetcher.providers.factory import build_alpaca, build_watchlist, require, stream_tuning
+    from fetcher.providers.factory import build_watchlist, require, stream_tuning
 
     return AlpacaTradeStream(
-        settings.alpaca_stream_url,
-        require(settings.alpaca_api_key_id, "ALPACA_API_KEY_ID", "alpaca-stream"),
-        require(settings.alpaca_api_secret_key, "ALPACA_API_SECRET_KEY", "alpaca-stream"),
-        build_alpaca(settings),
+        own.stream_url,
+        require(own.api_key_id, "ALPACA_API_KEY_ID", "alpaca-stream"),
+        require(own.api_secret_key, "ALPACA_API_SECRET_KEY", "alpaca-stream"),
+        build(settings, own),
         build_watchlist(settings),
-        **stream_tuning(settings, settings.alpaca_stream_max_symbols),
+        **stream_tuning(settings, own.stream_max_symbols),
     )
 
 
 PLUGIN = ProviderPlugin(
     name=NAME,
     summary="polls snapshots; alpaca-stream: the trade WebSocket; SIP bars for backfill",
-    quote_client=_client,
-    history_client=_client,
+    settings_model=AlpacaSettings,
+    quote_client=build,
+    history_client=build,
     sources={"alpaca-stream": _trade_stream},
 )

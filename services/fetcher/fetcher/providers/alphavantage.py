@@ -1,5 +1,8 @@
 """Alpha Vantage: GLOBAL_QUOTE for polling, TIME_SERIES_* for history.
 
+This module is the whole provider: its settings (ALPHAVANTAGE_*), its client, and its
+registration (`PLUGIN`, named in the `stocktrack.providers` entry-point group).
+
 Quirks handled here:
 - errors and limits arrive as HTTP 200 with a `Note`, `Information` or `Error Message` key
   instead of data, and are told apart by their text (see `classify`): the per-second burst
@@ -24,7 +27,9 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import SecretStr
+import structlog
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from fetcher.clock import REAL_CLOCK, Clock
 from fetcher.provider_http import ProviderHttp
@@ -55,6 +60,27 @@ OHLC_FIELDS = ("1. open", "2. high", "3. low", "4. close")
 
 Plan = Literal["free", "premium"]
 SessionClose = Callable[[date], datetime | None]
+
+log = structlog.get_logger(__name__)
+
+
+class AlphaVantageSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="ALPHAVANTAGE_", extra="ignore", case_sensitive=False)
+
+    api_key: SecretStr | None = None
+    base_url: str = "https://www.alphavantage.co"
+    requests_per_minute: float = Field(
+        default=5.0,
+        gt=0,
+        description="token bucket; the free key also refuses more than 1 request per second",
+    )
+    requests_per_day: int = Field(
+        default=25, ge=0, description="daily budget shared through Redis by every replica; 0 = no daily limit"
+    )
+    plan: Plan = Field(
+        default="free",
+        description="free: end-of-day GLOBAL_QUOTE, compact raw daily history; premium: live quotes, full adjusted history",
+    )
 
 
 def _regular_close(day: date) -> datetime:
@@ -323,15 +349,37 @@ def _series_zone(data: dict[str, Any]) -> ZoneInfo:
     return EASTERN
 
 
-def _quote_client(settings: FetcherSettings, _: None) -> AlphaVantageClient:
-    from fetcher.providers.factory import build_alphavantage
+def build(settings: FetcherSettings, own: AlphaVantageSettings) -> AlphaVantageClient:
+    from fetcher.providers.factory import build_daily_quota, build_market_hours, provider_http, require
 
-    return build_alphavantage(settings)
+    key = require(own.api_key, KEY_SETTING, NAME)
+    http = provider_http(
+        settings,
+        NAME,
+        own.base_url,
+        own.requests_per_minute,
+        {},
+        quota=build_daily_quota(settings, NAME, own.requests_per_day),
+    )
+    client = AlphaVantageClient(
+        http,
+        key,
+        plan=own.plan,
+        session_close=build_market_hours(settings).session_close,
+    )
+    if client.end_of_day:
+        log.info(
+            "alphavantage quotes are end-of-day on this plan: each is the last session's close",
+            plan=own.plan,
+            requests_per_day=own.requests_per_day,
+        )
+    return client
 
 
 PLUGIN = ProviderPlugin(
     name=NAME,
     summary="polls GLOBAL_QUOTE (end-of-day on a free key); daily history for backfill",
-    quote_client=_quote_client,
-    history_client=_quote_client,
+    settings_model=AlphaVantageSettings,
+    quote_client=build,
+    history_client=build,
 )

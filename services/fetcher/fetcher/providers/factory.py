@@ -1,18 +1,16 @@
-"""Builds provider clients, buckets and breakers from settings (one place that reads the keys)."""
+"""What every provider's client is built with: HTTP with its bucket and retries, daily quotas, breakers, watch list."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-import structlog
 from pydantic import SecretStr
 
 from fetcher.circuit_breaker import CircuitBreaker
 from fetcher.daily_quota import DailyQuota
 from fetcher.market_hours import MarketHours
 from fetcher.provider_http import ProviderHttp
-from fetcher.providers import alpaca, alphavantage, finnhub
 from fetcher.providers.plugin import load_plugins
 from fetcher.providers.router import QuoteClient, QuoteRouter
 from fetcher.rate_limit import TokenBucket
@@ -22,8 +20,6 @@ from stocktrack_common.redis_client import redis_from_url
 
 if TYPE_CHECKING:
     from fetcher.providers.streaming import StreamTuning
-
-log = structlog.get_logger(__name__)
 
 
 def require(value: SecretStr | None, env: str, provider: str) -> SecretStr:
@@ -61,61 +57,6 @@ def build_daily_quota(settings: FetcherSettings, provider: str, per_day: int) ->
         return None
     redis = redis_from_url(settings.redis_url.get_secret_value(), cluster=settings.redis_cluster)
     return DailyQuota(provider, per_day, redis, settings.stream_prefix)
-
-
-def build_alphavantage(settings: FetcherSettings) -> alphavantage.AlphaVantageClient:
-    key = require(settings.alphavantage_api_key, "ALPHAVANTAGE_API_KEY", "alphavantage")
-    http = provider_http(
-        settings,
-        "alphavantage",
-        settings.alphavantage_base_url,
-        settings.alphavantage_requests_per_minute,
-        {},
-        quota=build_daily_quota(settings, "alphavantage", settings.alphavantage_requests_per_day),
-    )
-    client = alphavantage.AlphaVantageClient(
-        http,
-        key,
-        plan=settings.alphavantage_plan,
-        session_close=build_market_hours(settings).session_close,
-    )
-    if client.end_of_day:
-        log.info(
-            "alphavantage quotes are end-of-day on this plan: each is the last session's close",
-            plan=settings.alphavantage_plan,
-            requests_per_day=settings.alphavantage_requests_per_day,
-        )
-    return client
-
-
-def build_finnhub(settings: FetcherSettings) -> finnhub.FinnhubClient:
-    key = require(settings.finnhub_api_key, "FINNHUB_API_KEY", "finnhub")
-    headers = finnhub.auth_headers(key)
-    return finnhub.FinnhubClient(
-        provider_http(
-            settings,
-            "finnhub",
-            settings.finnhub_base_url,
-            settings.finnhub_requests_per_minute,
-            headers,
-            key_setting="FINNHUB_API_KEY",
-        )
-    )
-
-
-def build_alpaca(settings: FetcherSettings) -> alpaca.AlpacaClient:
-    key_id = require(settings.alpaca_api_key_id, "ALPACA_API_KEY_ID", "alpaca")
-    secret = require(settings.alpaca_api_secret_key, "ALPACA_API_SECRET_KEY", "alpaca")
-    headers = alpaca.auth_headers(key_id, secret)
-    http = provider_http(
-        settings,
-        "alpaca",
-        settings.alpaca_data_url,
-        settings.alpaca_requests_per_minute,
-        headers,
-        key_setting="ALPACA_API_KEY_ID / ALPACA_API_SECRET_KEY",
-    )
-    return alpaca.AlpacaClient(http, feed=settings.alpaca_feed, history_feed=settings.alpaca_history_feed)
 
 
 def build_clients(settings: FetcherSettings, names: Iterable[str]) -> dict[str, QuoteClient]:

@@ -3,13 +3,18 @@
 The key travels in the X-Finnhub-Token header rather than the query string. An unknown symbol
 answers 200 with every field 0. The quote has no volume, so its ticks carry size 0; the
 free tier has no historical candles, so Finnhub serves live polling only (not backfill).
+
+This module is the whole provider: its settings (FINNHUB_*), its client, and its registration
+(`PLUGIN`, named in the `stocktrack.providers` entry-point group); the trade WebSocket is
+`finnhub_stream.py`.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from pydantic import SecretStr
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from fetcher.provider_http import ProviderHttp
 from fetcher.providers.errors import MalformedResponse, RequestRejected, SymbolNotFound
@@ -22,6 +27,19 @@ if TYPE_CHECKING:
     from fetcher.settings import FetcherSettings
 
 NAME = "finnhub"
+KEY_SETTING = "FINNHUB_API_KEY"
+
+
+class FinnhubSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="FINNHUB_", extra="ignore", case_sensitive=False)
+
+    api_key: SecretStr | None = None
+    base_url: str = "https://finnhub.io/api/v1"
+    requests_per_minute: float = Field(default=60.0, gt=0)
+    stream_url: str = "wss://ws.finnhub.io"
+    stream_max_symbols: int = Field(
+        default=50, ge=1, description="symbols streamed at most (free: 50); the rest is polled via /quote"
+    )
 
 
 def auth_headers(api_key: SecretStr) -> dict[str, str]:
@@ -56,28 +74,34 @@ class FinnhubClient:
         return Quote(symbol=symbol, ts_ms=seconds * 1000, price=price, source=NAME, stamp=str(seconds))
 
 
-def _quote_client(settings: FetcherSettings, _: None) -> FinnhubClient:
-    from fetcher.providers.factory import build_finnhub
+def build(settings: FetcherSettings, own: FinnhubSettings) -> FinnhubClient:
+    from fetcher.providers.factory import provider_http, require
 
-    return build_finnhub(settings)
+    key = require(own.api_key, KEY_SETTING, NAME)
+    return FinnhubClient(
+        provider_http(
+            settings, NAME, own.base_url, own.requests_per_minute, auth_headers(key), key_setting=KEY_SETTING
+        )
+    )
 
 
-def _trade_stream(settings: FetcherSettings, _: None) -> TickSource:
-    from fetcher.providers.factory import build_finnhub, build_watchlist, require, stream_tuning
+def _trade_stream(settings: FetcherSettings, own: FinnhubSettings) -> TickSource:
+    from fetcher.providers.factory import build_watchlist, require, stream_tuning
     from fetcher.providers.finnhub_stream import FinnhubTradeStream
 
     return FinnhubTradeStream(
-        settings.finnhub_stream_url,
-        require(settings.finnhub_api_key, "FINNHUB_API_KEY", "finnhub-stream"),
-        build_finnhub(settings),
+        own.stream_url,
+        require(own.api_key, KEY_SETTING, "finnhub-stream"),
+        build(settings, own),
         build_watchlist(settings),
-        **stream_tuning(settings, settings.finnhub_stream_max_symbols),
+        **stream_tuning(settings, own.stream_max_symbols),
     )
 
 
 PLUGIN = ProviderPlugin(
     name=NAME,
     summary="polls /quote; finnhub-stream: the trade WebSocket (free for US stocks)",
-    quote_client=_quote_client,
+    settings_model=FinnhubSettings,
+    quote_client=build,
     sources={"finnhub-stream": _trade_stream},
 )
