@@ -57,6 +57,8 @@ CORPUS: list[Any] = [
             "123456789012.12345678",  # twenty digits
             "1234567890123.12345678",  # twenty-one
             "1E+3",
+            "01",  # a leading zero: not the one written form
+            0.30000000000000004,  # a float's noise past the 8th decimal is cut, not refused
             "0",
             "-1",
             "NaN",

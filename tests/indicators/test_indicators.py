@@ -78,7 +78,8 @@ def test_rsi(values: np.ndarray, period: int) -> None:
 
 
 @pytest.mark.parametrize("values", SERIES)
-@pytest.mark.parametrize("params", [(12, 26, 9), (5, 35, 5), (2, 3, 1), (8, 17, 9)])
+# Equal periods are allowed, as in TA-Lib: a zero line.
+@pytest.mark.parametrize("params", [(12, 26, 9), (5, 35, 5), (2, 3, 1), (8, 17, 9), (26, 26, 9)])
 def test_macd(values: np.ndarray, params: tuple[int, int, int]) -> None:
     fast, slow, signal = params
     reference = talib.MACD(values, fastperiod=fast, slowperiod=slow, signalperiod=signal)

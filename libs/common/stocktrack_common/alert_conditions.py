@@ -8,10 +8,20 @@ proves it). `extra="forbid"` keeps typos from becoming rules that silently never
 
 from __future__ import annotations
 
-from decimal import Decimal
-from typing import Annotated, Literal
+import math
+import re
+from decimal import ROUND_DOWN, Decimal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    TypeAdapter,
+    WithJsonSchema,
+)
 
 from stocktrack_common.messages import Signal
 
@@ -47,11 +57,66 @@ class SignalCondition(_Condition):
         return signal.source == self.source
 
 
+def _level_pattern() -> str:
+    """A price level written out: 1 to 12 digits before the point (no leading zero), up to 8
+    after it, above zero. The one string form accepted, so the schema states it exactly."""
+    fractions = [f"0{{{zeros}}}[1-9][0-9]{{0,{7 - zeros}}}" for zeros in range(8)]
+    return rf"^([1-9][0-9]{{0,11}}(\.[0-9]{{1,8}})?|0\.({'|'.join(fractions)}))$"
+
+
+LEVEL_PATTERN = _level_pattern()
+_LEVEL = re.compile(LEVEL_PATTERN)
+_LEVEL_STEP = Decimal("0.00000001")
+MIN_LEVEL = 1e-8
+MAX_LEVEL = 1e12  # exclusive: 12 digits before the point
+
+
+def _level_input(value: Any) -> Any:
+    """A decimal string in the one form of LEVEL_PATTERN, or a JSON number read at 8 places.
+
+    A JSON number is a binary float: its digits past the 8th decimal are representation noise
+    (0.1 + 0.2 = 0.30000000000000004), so they are cut off rather than refused; a client that
+    means an exact level sends a string. Anything else (exponents, signs, leading zeros) is
+    refused, so what the schema allows is exactly what is accepted.
+    """
+    if isinstance(value, str):
+        if not _LEVEL.match(value):
+            raise ValueError("a price level such as 150.25: digits, at most 8 after the point, above 0")
+        return Decimal(value)
+    if isinstance(value, float) and math.isfinite(value):
+        return Decimal(repr(value)).quantize(_LEVEL_STEP, rounding=ROUND_DOWN).normalize()
+    return value
+
+
+def _level_text(value: Decimal) -> str:
+    """Plain notation (never 1E-8), the form LEVEL_PATTERN accepts when the worker reads it back."""
+    return format(value, "f")
+
+
+Level = Annotated[
+    Decimal,
+    BeforeValidator(_level_input),
+    Field(gt=0, max_digits=20, decimal_places=8),
+    PlainSerializer(_level_text, return_type=str, when_used="json"),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "string", "pattern": LEVEL_PATTERN},
+                {"type": "number", "minimum": MIN_LEVEL, "exclusiveMaximum": MAX_LEVEL},
+            ],
+            "description": "a decimal string (exact), or a number (read at 8 decimal places)",
+        },
+        mode="validation",
+    ),
+    WithJsonSchema({"type": "string", "pattern": LEVEL_PATTERN}, mode="serialization"),
+]
+
+
 class PriceCrossCondition(_Condition):
     """Fires on the tick whose price crosses `level` from the previous tick's side."""
 
     type: Literal["price_cross"]
-    level: Decimal = Field(gt=0, max_digits=20, decimal_places=8)
+    level: Level
     direction: Direction = "either"
 
 

@@ -305,8 +305,8 @@ class MACD:
         self.fast_period = _check_period("fast", fast)
         self.slow_period = _check_period("slow", slow)
         self.signal_period = _check_period("signal", signal, minimum=1)
-        if fast >= slow:
-            raise ValueError(f"MACD fast period must be shorter than slow, got {fast}/{slow}")
+        if fast > slow:
+            raise ValueError(f"MACD fast period must not be longer than slow, got {fast}/{slow}")
         self._count = 0
         self._fast = EMA(fast)
         self._slow = EMA(slow)
@@ -494,12 +494,15 @@ def rsi(values: ArrayLike, period: int = 14) -> FloatArray:
 def macd(
     values: ArrayLike, fast: int = 12, slow: int = 26, signal: int = 9
 ) -> tuple[FloatArray, FloatArray, FloatArray]:
-    """MACD line, signal and histogram, each NaN before index slow + signal - 2 (TA-Lib)."""
+    """MACD line, signal and histogram, each NaN before index slow + signal - 2 (TA-Lib).
+
+    Equal periods are allowed, as in TA-Lib: the line is then zero wherever it is defined.
+    """
     _check_period("fast", fast)
     _check_period("slow", slow)
     _check_period("signal", signal, minimum=1)
-    if fast >= slow:
-        raise ValueError(f"MACD fast period must be shorter than slow, got {fast}/{slow}")
+    if fast > slow:
+        raise ValueError(f"MACD fast period must not be longer than slow, got {fast}/{slow}")
     x = _as_input(values)
     n = x.shape[0]
     line = np.full(n, np.nan)

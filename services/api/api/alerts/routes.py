@@ -23,6 +23,7 @@ from api.alerts.models import (
     AlertRulePath,
     DeliveriesQuery,
     DeliveryList,
+    WebhookTarget,
 )
 from api.http.endpoints import Endpoint, Inputs, json_ok
 from api.market.queries import symbol_known
@@ -38,10 +39,8 @@ def new_rule_id() -> str:
 async def create_rule(request: web.Request, inputs: Inputs) -> web.StreamResponse:
     body = inputs.body_as(AlertRuleCreate)
     secret = None
-    if body.target.type == "webhook":
+    if isinstance(body.target, WebhookTarget):
         secret = body.target.secret or secrets.token_urlsafe(32)
-    elif body.target.secret is not None:
-        raise ApiError(422, "a slack target takes no secret (its URL is the secret)")
     settings = request.app[SETTINGS]
     if not settings.alerts_allow_private_targets:
         refused = await creation_refusal(body.target.url)

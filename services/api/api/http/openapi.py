@@ -18,6 +18,7 @@ from aiohttp import web
 from pydantic import BaseModel, Field
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
+from api.http.cursors import UNSCOPED
 from api.http.endpoints import ENDPOINTS, Endpoint
 from api.settings import SETTINGS
 
@@ -92,6 +93,33 @@ def _operation_id(endpoint: Endpoint) -> str:
     return f"{endpoint.method.lower()}_{words}"
 
 
+def _next_page_link(endpoint: Endpoint, operation_id: str) -> dict[str, Any] | None:
+    """An OpenAPI link from a page to the next one, for endpoints that page with a cursor.
+
+    A cursor is valid only with the query it came from (see cursors.py): the link passes the
+    `next_cursor` back with the same path and filters, which is how a client (and a stateful
+    fuzzer) obtains a cursor that is accepted.
+    """
+    if endpoint.query is None or endpoint.response is None:
+        return None
+    if "cursor" not in endpoint.query.model_fields or "next_cursor" not in endpoint.response.model_fields:
+        return None
+    parameters = {
+        f"path.{name}": f"$request.path.{name}"
+        for name in (endpoint.path_model.model_fields if endpoint.path_model else {})
+    }
+    for name, info in endpoint.query.model_fields.items():
+        alias = info.alias or name
+        if alias not in UNSCOPED:
+            parameters[f"query.{alias}"] = f"$request.query.{alias}"
+    parameters["query.cursor"] = "$response.body#/next_cursor"
+    return {
+        "operationId": operation_id,
+        "description": "the next page of the same query: next_cursor with the same path and filters",
+        "parameters": parameters,
+    }
+
+
 def _error(status: int) -> dict[str, Any]:
     response: dict[str, Any] = {
         "description": _ERROR_TEXT[status],
@@ -141,6 +169,8 @@ def build_openapi(
                     "description": "OK",
                     "content": {"application/json": {"schema": refs[(ep.response, "serialization")]}},
                 }
+                if link := _next_page_link(ep, op["operationId"]):
+                    responses[str(status)]["links"] = {"next_page": link}
         errors = [400, 401, 403, 422, 429, 500, *ep.also_errors]
         if ep.not_found or ep.path_model:
             errors.append(404)

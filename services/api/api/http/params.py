@@ -19,11 +19,13 @@ from stocktrack_common.http_errors import ApiError
 MAX_LIMIT = 5000
 # Symbols are upper case in storage; requests may use any case.
 SYMBOL_PARAM_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9.\-]{0,14}$"
-# Field ranges are in the pattern (month 01-12, day 01-31, hour 00-23, ...), so a generator
-# reading the schema makes times the parser takes; only a day past its month's end (Feb 30)
-# still passes the pattern and is refused with 422.
+# Field ranges are in the pattern (month 01-12, each month's own last day, February 29 in
+# leap years only, hour 00-23, ...), so every time the pattern allows is one the parser takes.
 _YEAR = r"(000[1-9]|00[1-9]\d|0[1-9]\d{2}|[1-9]\d{3})"
-_DATE = _YEAR + r"-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])"
+# Gregorian leap years from 0001: divisible by 4 but not by 100, or by 400.
+_LEAP_YEAR = r"(\d\d(0[48]|[2468][048]|[13579][26])|(0[48]|[2468][048]|[13579][26])00)"
+_MONTH_DAY = r"((0[13578]|1[02])-(0[1-9]|[12]\d|3[01])|(0[469]|11)-(0[1-9]|[12]\d|30)|02-(0[1-9]|1\d|2[0-8]))"
+_DATE = rf"({_YEAR}-{_MONTH_DAY}|{_LEAP_YEAR}-02-29)"
 _CLOCK = r"([01]\d|2[0-3]):[0-5]\d(:[0-5]\d(\.\d{1,6})?)?"
 _OFFSET = r"(Z|[+-]([01]\d|2[0-3]):[0-5]\d)"
 TIME_PATTERN = rf"^(\d{{1,13}}|{_DATE}([T ]{_CLOCK})?{_OFFSET}?)$"

@@ -111,6 +111,9 @@ def window(
     `limit` bars when the market never paused (the bar now forming included).
     """
     step = STEPS[interval]
+    if end is not None:
+        # Python's datetimes stop at year 1: an offset `to` near it would overflow below.
+        end = min(max(end, _MIN_TIME), _MAX_TIME)
     upper = end or _MAX_TIME
     if start is not None:
         return max(start, _MIN_TIME), upper

@@ -67,18 +67,27 @@ class BarsQuery(TimeRange):
     cursor: Cursor = None
 
 
+_MACD_ORDER = (
+    "MACD EMA period; of macd_fast and macd_slow the shorter is the fast EMA whichever name it is "
+    "given under (as in TA-Lib; `params` in the answer shows them ordered), equal periods give a zero line"
+)
+
+
 class IndicatorsQuery(BarsQuery):
     sma_period: int = Field(default=20, ge=2, le=500)
     ema_period: int = Field(default=20, ge=2, le=500)
     rsi_period: int = Field(default=14, ge=2, le=500)
-    macd_fast: int = Field(default=12, ge=2, le=500)
-    macd_slow: int = Field(default=26, ge=3, le=500)
+    macd_fast: int = Field(default=12, ge=2, le=500, description=_MACD_ORDER)
+    macd_slow: int = Field(default=26, ge=3, le=500, description=_MACD_ORDER)
     macd_signal: int = Field(default=9, ge=1, le=500)
 
     @model_validator(mode="after")
-    def _macd_periods(self) -> IndicatorsQuery:
-        if self.macd_fast >= self.macd_slow:
-            raise ValueError("macd_fast must be smaller than macd_slow")
+    def _macd_order(self) -> IndicatorsQuery:
+        """Periods in either order are one request, as in TA-Lib's MACD: the shorter is the fast
+        EMA. A relation between two parameters has no spelling in their schemas, so rather than
+        refuse pairs the document allows, every pair it allows is answered."""
+        if self.macd_fast > self.macd_slow:
+            self.macd_fast, self.macd_slow = self.macd_slow, self.macd_fast
         return self
 
 
