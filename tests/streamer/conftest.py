@@ -9,7 +9,9 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import aiohttp
+import pytest
 import pytest_asyncio
+import uvloop
 from aiohttp.test_utils import TestClient, TestServer
 from pydantic import SecretStr
 
@@ -17,6 +19,17 @@ from streamer.app import create_app
 from streamer.settings import StreamerSettings
 
 StreamerFactory = Callable[..., Awaitable[TestClient]]  # type: ignore[type-arg]
+
+
+def pytest_asyncio_loop_factories(
+    config: pytest.Config, item: pytest.Item
+) -> dict[str, Callable[[], asyncio.AbstractEventLoop]]:
+    """asyncio's loop for every test here; uvloop's as well for a test that names it in
+    `pytest.mark.asyncio(loop_factories=[...])`, since the streamer serves on uvloop."""
+    marker = item.get_closest_marker("asyncio")
+    if marker is not None and "uvloop" in marker.kwargs.get("loop_factories", ()):
+        return {"asyncio": asyncio.new_event_loop, "uvloop": uvloop.new_event_loop}
+    return {"asyncio": asyncio.new_event_loop}
 
 
 @pytest_asyncio.fixture

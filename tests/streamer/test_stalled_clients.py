@@ -19,6 +19,7 @@ import struct
 import time
 
 import orjson
+import pytest
 import redis.asyncio as aioredis
 
 from stocktrack_common.messages import Tick
@@ -26,6 +27,9 @@ from stocktrack_common.stream_names import shard_for, tick_stream
 from streamer.state import HUB
 from tests.streamer.conftest import SseReader, StreamerFactory
 from tests.support.waiting import wait_until_async
+
+# On both loops: production serves on uvloop, whose transports are no asyncio.WriteTransport.
+pytestmark = pytest.mark.asyncio(loop_factories=["asyncio", "uvloop"])
 
 SHARDS = 2
 QUEUE = 5000
