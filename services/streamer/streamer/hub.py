@@ -14,6 +14,12 @@ last read took every stream to its end); during a backlog the ticks alone close 
 are not closed ahead of ticks still unread. A timer's bar is numbered after the entry the reader
 stopped at (positions.py), so its id is unique and resumes like any other.
 
+Fan-out costs what is delivered, not clients times events: subscriptions are indexed by symbol
+(plus those wanting every symbol), each event is serialised once however many clients get it
+(events.py), and after each read every client that got events is flushed once
+(Subscription.flush): written straight onto its connection when that has room, its pump task
+woken only when it does not.
+
 On a Redis Cluster the streams live in different slots, so the loop keeps one XREAD per slot in
 flight (stocktrack_common.slot_reads) and merges whatever each returns in the same way.
 """
@@ -56,11 +62,15 @@ RESUMES = Counter(
     "stocktrack_streamer_resumes_total", "Resumed subscriptions by where the replay came from", ["source"]
 )
 READ_ERRORS = Counter("stocktrack_streamer_read_errors_total", "Failed XREAD calls (retried)")
+SENT = Counter("stocktrack_streamer_events_sent_total", "Events written to clients", ["transport"])
 LATE_TICKS = Counter(
     "stocktrack_streamer_late_ticks_total",
     "Ticks of a minute whose bar was already sent (after its end plus BAR_CLOSE_GRACE_MS): not in any bar event",
 )
 LAG = Gauge("stocktrack_streamer_read_lag_seconds", "Age of the newest entry read when it was read")
+# Label lookups cost more than the increments; these run per event and per flush.
+_EVENTS_READ = {kind: EVENTS_READ.labels(kind) for kind in ("tick", "signal", "bar")}
+_SENT = {transport: SENT.labels(transport) for transport in ("sse", "ws")}
 
 RawEntry = tuple[StreamId, int, dict[bytes, bytes]]
 
@@ -95,6 +105,9 @@ class Hub:
         self.next_seq = 0
         self.last_id: str | None = None
         self.subscriptions: set[Subscription] = set()
+        # The same subscriptions by the symbols they want; `every_symbol` wants them all.
+        self.by_symbol: dict[str, set[Subscription]] = {}
+        self.every_symbol: set[Subscription] = set()
         self.grace_ms = grace_ms
         self.bars = MinuteBars(grace_ms)
         self.clock = clock  # wall time in seconds: the close timer's, a parameter so tests can shift it
@@ -257,14 +270,24 @@ class Hub:
         )
 
     def _fan_out(self, events: Iterator[Event]) -> None:
+        """Offer each event to the clients of its symbol, then flush each of them once."""
+        touched: set[Subscription] = set()
+        by_symbol, every_symbol = self.by_symbol, self.every_symbol
         for event in events:
-            EVENTS_READ.labels(event.type).inc()
+            _EVENTS_READ[event.type].inc()
             self._remember(event)
-            for sub in self.subscriptions:
-                if not sub.offer(event):
-                    DROPPED.labels(sub.transport).inc()
+            for group in (by_symbol.get(event.symbol), every_symbol):
+                if group:
+                    touched |= group
+                    for sub in group:
+                        if not sub.offer(event):
+                            DROPPED.labels(sub.transport).inc()
             self.last_id = event.id
             self.bars_at_position = self.bars_at_position + 1 if event.type == "bar" else 0
+        for sub in touched:
+            sent = sub.flush()
+            if sent:
+                _SENT[sub.transport].inc(sent)
 
     def dispatch(self, entries: list[RawEntry]) -> None:
         """Number, remember and fan out; synchronous, so no client can observe half a batch."""
@@ -291,7 +314,7 @@ class Hub:
         await self.started.wait()
         if resume is None:
             RESUMES.labels("none").inc()
-            self.subscriptions.add(sub)
+            self._register(sub)
             return
         position = self.codec.decode(resume)
         seq = self.ring_seq.get(resume)
@@ -299,7 +322,7 @@ class Hub:
             first = seq + 1 - (self.next_seq - len(self.ring))
             sub.pending.extend(e for e in list(self.ring)[first:] if sub.matches(e))
             sub.limit += len(sub.pending)
-            self.subscriptions.add(sub)
+            self._register(sub)
             RESUMES.labels("ring").inc()
             return
         await self._resume_from_streams(sub, position)
@@ -315,11 +338,11 @@ class Hub:
             await asyncio.sleep(0.02)
         snapshot = list(self.position)
         sub.floor = tuple(max(c, h) for c, h in zip(position.entries, snapshot, strict=True))
-        self.subscriptions.add(sub)  # live events from here on queue up behind the replay
+        self._register(sub)  # live events from here on queue up behind the replay
         try:
             replay = await self._read_range(position.entries, snapshot)
         except BaseException:
-            self.subscriptions.discard(sub)
+            self.unsubscribe(sub)
             raise
         # Replayed ids are built from the client's own position forward; replayed bars start
         # with fresh state, so only bars that begin inside the replay are sent.
@@ -351,8 +374,41 @@ class Hub:
             streams.append([(parse_stream_id(eid), k, fields) for eid, fields in items])
         return list(heapq.merge(*streams, key=lambda e: (e[0], e[1])))
 
+    def _register(self, sub: Subscription) -> None:
+        self.subscriptions.add(sub)
+        self._index_symbols(sub)
+
+    def _index_symbols(self, sub: Subscription) -> None:
+        if sub.symbols is None:
+            self.every_symbol.add(sub)
+            return
+        for symbol in sub.symbols:
+            self.by_symbol.setdefault(symbol, set()).add(sub)
+
+    def _unindex_symbols(self, sub: Subscription) -> None:
+        if sub.symbols is None:
+            self.every_symbol.discard(sub)
+            return
+        for symbol in sub.symbols:
+            group = self.by_symbol.get(symbol)
+            if group is not None:
+                group.discard(sub)
+                if not group:
+                    del self.by_symbol[symbol]
+
+    def set_symbols(self, sub: Subscription, symbols: set[str] | None) -> None:
+        """Change what a client wants (None: every symbol), keeping the symbol index in step."""
+        registered = sub in self.subscriptions
+        if registered:
+            self._unindex_symbols(sub)
+        sub.symbols = symbols
+        if registered:
+            self._index_symbols(sub)
+
     def unsubscribe(self, sub: Subscription) -> None:
-        self.subscriptions.discard(sub)
+        if sub in self.subscriptions:
+            self.subscriptions.discard(sub)
+            self._unindex_symbols(sub)
 
     def close_all(self) -> None:
         for sub in list(self.subscriptions):

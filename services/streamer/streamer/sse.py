@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable, Iterable
+
 import orjson
 from aiohttp import web
 from prometheus_client import Gauge
@@ -13,11 +16,38 @@ from streamer.filters import parse_symbols, parse_types
 from streamer.hub import ResumeTooOld
 from streamer.positions import BadEventId
 from streamer.pump import pump
-from streamer.send_limits import bound_buffers, finish_or_abort
+from streamer.send_limits import SendLimits, Writable, bound_buffers, finish_or_abort
 from streamer.state import HUB, SETTINGS
 from streamer.subscription import Subscription
 
 CLIENTS = Gauge("stocktrack_streamer_clients", "Connected clients", ["transport"])
+
+
+def direct_writer(
+    transport: asyncio.BaseTransport | None, limits: SendLimits, chunked: bool
+) -> Callable[[Iterable[Event]], bool]:
+    """The hub's way to write events without a task switch (Subscription.flush).
+
+    Once the response has started, its body is just these bytes (one HTTP chunk per write, as
+    aiohttp frames `response.write`), so they go straight to the transport, but only when the
+    connection's buffer has room for them: such a send is complete at once, within any deadline.
+    A connection without room gets its events from the pump, which times the send (send_limits).
+    """
+
+    writable = transport if isinstance(transport, Writable) else None
+
+    def write_now(events: Iterable[Event]) -> bool:
+        if writable is None or writable.is_closing():
+            return False
+        body = b"".join(e.sse for e in events)
+        if chunked:
+            body = b"%x\r\n%s\r\n" % (len(body), body)
+        if writable.get_write_buffer_size() + len(body) > limits.buffer_bytes:
+            return False
+        writable.write(body)
+        return True
+
+    return write_now
 
 
 def resume_id(request: web.Request) -> str | None:
@@ -59,6 +89,10 @@ async def stream(request: web.Request) -> web.StreamResponse:
 
         async def send_events(batch: list[Event]) -> None:
             await response.write(b"".join(e.sse for e in batch))
+
+        sub.write_now = direct_writer(
+            transport, limits, response.headers.get("Transfer-Encoding") == "chunked"
+        )
 
         async def send_heartbeat(event_id: str | None) -> None:
             id_line = b"id: %s\n" % event_id.encode() if event_id else b""

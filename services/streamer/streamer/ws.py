@@ -83,7 +83,7 @@ class ClientSession:
         types = parse_types(message.get("types"))
         if self.sub is not None and not self.sub.types:
             # After "stop all" a subscribe starts afresh, exactly as a first one would filter.
-            self.sub.symbols = set(symbols) if symbols is not None else None
+            self.hub.set_symbols(self.sub, set(symbols) if symbols is not None else None)
             self.sub.types = types
             await self.ack()
             return
@@ -91,9 +91,9 @@ class ClientSession:
             # Later subscribes widen the filter by what they name; an absent field changes nothing.
             if "symbols" in message:
                 if symbols is None:
-                    self.sub.symbols = None
+                    self.hub.set_symbols(self.sub, None)
                 elif self.sub.symbols is not None:
-                    self.sub.symbols.update(symbols)
+                    self.hub.set_symbols(self.sub, self.sub.symbols | set(symbols))
             if "types" in message:
                 self.sub.types |= types
             await self.ack()
@@ -126,7 +126,7 @@ class ClientSession:
             await self.error("bad_request", "subscribed to every symbol; subscribe to a list to remove some")
             return
         else:
-            self.sub.symbols.difference_update(symbols)
+            self.hub.set_symbols(self.sub, self.sub.symbols - set(symbols))
         await self.ack()
 
     async def ack(self) -> None:
