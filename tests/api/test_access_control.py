@@ -10,10 +10,12 @@ import subprocess
 import sys
 
 import pytest
+import redis.asyncio as aioredis
 
 from api.access.auth import LIMITER, client_ip
 from api.access.request_limits import decide
 from api.settings import ApiSettings
+from stocktrack_common.stream_names import latest_quotes_key
 from tests.api.conftest import PEPPER, ApiFactory, assert_error, get_json
 
 
@@ -179,3 +181,44 @@ async def test_a_client_that_sleeps_retry_after_is_served(make_api: ApiFactory) 
         await asyncio.sleep(wait)
         served = await api.get("/v1/symbols")
         assert served.status == 200, f"refused again after sleeping Retry-After={wait}"
+
+
+async def test_a_latest_quote_costs_one_redis_command_with_its_rate_limit(
+    make_api: ApiFactory, redis_client: aioredis.Redis, redis_url: str, prefix: str, keys: dict[str, str]
+) -> None:
+    """The cached quote is read by the rate-limit script's own call and served byte for byte."""
+    api = await make_api(rate_limit_ip_per_minute=5, rate_limit_key_per_minute=5)
+    quote = b'{"symbol":"AAPL","ts":1714570200000,"price":"190.25","size":100,"source":"sim"}'
+    await redis_client.hset(latest_quotes_key(prefix), "AAPL", quote)
+    watcher = aioredis.Redis.from_url(redis_url)
+    try:
+        async with watcher.monitor() as monitor:
+            anonymous = await api.get("/v1/quotes/aapl/latest")
+            keyed = await api.get("/v1/quotes/AAPL/latest", headers={"X-API-Key": keys["read"]})
+            await redis_client.echo(f"{prefix}:end")
+            commands = []  # what clients sent; MONITOR also lists what the scripts ran ("lua")
+            while f"{prefix}:end" not in (seen := await monitor.next_command())["command"]:
+                if prefix in seen["command"] and seen["client_type"] != "lua":
+                    commands.append(seen["command"])
+    finally:
+        await watcher.aclose()
+    for response in (anonymous, keyed):
+        assert response.status == 200 and await response.read() == quote
+        assert response.headers["RateLimit-Remaining"] == "4"
+    assert len(commands) == 2, commands
+    for command, bucket in zip(commands, ("{ip:127.0.0.1}", "{key:"), strict=True):
+        name, _, nkeys, current, previous, quotes, *_, field = command.split()
+        assert (name, nkeys, quotes, field) == ("EVALSHA", "3", latest_quotes_key(prefix), "AAPL")
+        assert bucket in current and bucket in previous
+
+
+async def test_the_rate_limit_script_is_loaded_again_when_redis_lost_it(make_api: ApiFactory) -> None:
+    """After a Redis restart or failover the script is gone; the first request loads it again."""
+    api = await make_api(rate_limit_ip_per_minute=5)
+    limiter = api.server.app[LIMITER]
+    loaded = limiter.script.sha
+    limiter.script.sha = "0" * 40  # a script this Redis has never seen
+    response = await api.get("/v1/quotes/NOPE/latest")
+    assert response.status == 404 and response.headers["RateLimit-Remaining"] == "4"
+    assert limiter.script.sha == loaded
+    assert (await api.get("/v1/symbols")).headers["RateLimit-Remaining"] == "3"

@@ -17,6 +17,7 @@ from stocktrack_common.http_cors import CorsOrigins
 from stocktrack_common.settings import ApiKeySettings, CommonSettings, check_database_url, split_list
 
 IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
 class ApiSettings(CommonSettings, ApiKeySettings):

@@ -9,19 +9,26 @@ The client's address is the TCP peer, or X-Forwarded-For when the peer is a trus
 X-Forwarded-For is written by whoever sent the request, so it is believed only when the peer is
 one of TRUSTED_PROXIES; then the rightmost address that is not itself a trusted proxy is the
 client (entries further left could have been forged by the client).
+
+An endpoint answered from one Redis hash field (the latest quote) names that field with a
+`HashRead`; the middleware then has it read with the rate-limit check and the handler takes it
+from there (`read_hash_field`) instead of asking Redis a second time.
 """
 
 from __future__ import annotations
 
+import functools
 import ipaddress
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import cast
 
 import structlog
 from aiohttp import web
 from prometheus_client import Counter
 
 from api.access.request_limits import Decision, RateLimiter
-from api.settings import SETTINGS, IpNetwork
+from api.settings import REDIS, SETTINGS, IpAddress, IpNetwork
 from stocktrack_common.api_keys import KeyRefused, KeyVerifier, Principal, presented_key
 from stocktrack_common.http_errors import ApiError, Handler
 from stocktrack_common.http_observability import CLIENT_IP
@@ -42,13 +49,50 @@ _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="stocktrack"'}
 PRINCIPAL: web.RequestKey[Principal] = web.RequestKey("principal", Principal)
 KEYS: web.AppKey[KeyVerifier] = web.AppKey("key_verifier", KeyVerifier)
 
+HashRead = Callable[[web.Request], tuple[str, str]]
+"""The (key, field) of the Redis hash field a route answers from, given its unvalidated request."""
+# Route handler -> the field it answers from, for the routes that declare one.
+HASH_READS: web.AppKey[dict[Handler, HashRead]] = web.AppKey("hash_reads", dict)
+
+
+@dataclass(frozen=True)
+class _FieldRead:
+    key: str
+    field: str
+    value: bytes | None
+
+
+_FIELD_READ: web.RequestKey[_FieldRead] = web.RequestKey("field_read", _FieldRead)
+
+
+async def read_hash_field(request: web.Request, key: str, field: str) -> bytes | None:
+    """HGET `key` `field`: what the rate-limit check read for this request, else a round trip now."""
+    done = request.get(_FIELD_READ)
+    if done is not None and done.key == key and done.field == field:
+        return done.value
+    # The client is built with decode_responses=False: values are bytes.
+    return cast(bytes | None, await request.app[REDIS].hget(key, field))
+
+
+@functools.lru_cache(maxsize=4096)
+def _parsed(address: str) -> IpAddress | None:
+    """`address` as an IP address, None if it is not one.
+
+    Cached: parsing costs more than the rest of a proxied request's check, and a client's
+    requests repeat the same addresses. The longest textual address, scope id included, is
+    far below 64 characters; anything longer is refused unparsed, which bounds the cache.
+    """
+    if len(address) > 64:
+        return None
+    try:
+        return ipaddress.ip_address(address)
+    except ValueError:
+        return None
+
 
 def _trusted(address: str, proxies: Sequence[IpNetwork]) -> bool:
-    try:
-        ip = ipaddress.ip_address(address)
-    except ValueError:
-        return False
-    return any(ip in net for net in proxies)
+    ip = _parsed(address)
+    return ip is not None and any(ip in net for net in proxies)
 
 
 def client_ip(peer: str | None, forwarded_for: str | None, proxies: Sequence[IpNetwork]) -> str:
@@ -58,10 +102,8 @@ def client_ip(peer: str | None, forwarded_for: str | None, proxies: Sequence[IpN
     hops = split_list(forwarded_for)
     for hop in reversed(hops):
         if not _trusted(hop, proxies):
-            try:
-                return str(ipaddress.ip_address(hop))
-            except ValueError:
-                return address
+            ip = _parsed(hop)
+            return address if ip is None else str(ip)
     return hops[0] if hops else address
 
 
@@ -93,12 +135,27 @@ def require_scope(request: web.Request, scope: str) -> None:
         raise ApiError(403, f"this API key lacks the {scope!r} scope")
 
 
-async def _rate_limit(request: web.Request, bucket: str, limit: int) -> Decision | None:
-    """Count the request against `bucket`; raise 429 when it does not fit. None when limits are off."""
+def _hash_read(request: web.Request) -> HashRead | None:
+    reads = request.app.get(HASH_READS)
+    return None if reads is None else reads.get(request.match_info.handler)
+
+
+async def _rate_limit(
+    request: web.Request, bucket: str, limit: int, read: HashRead | None = None
+) -> Decision | None:
+    """Count the request against `bucket`; raise 429 when it does not fit. None when limits are off.
+
+    With `read`, the route's hash field is fetched with the check (for read_hash_field).
+    """
     if limit <= 0:
         return None
+    target = None if read is None else read(request)
     try:
-        decision = await request.app[LIMITER].hit(bucket, limit)
+        if target is None:
+            decision = await request.app[LIMITER].hit(bucket, limit)
+        else:
+            decision, value = await request.app[LIMITER].hit_reading(bucket, limit, *target)
+            request[_FIELD_READ] = _FieldRead(*target, value)
     except Exception as exc:  # Redis trouble must not take the api down with it: fail open, loudly
         RATE_LIMIT_ERRORS.inc()
         log.warning("rate limit check failed", error=f"{type(exc).__name__}: {exc}")
@@ -149,13 +206,16 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
         if decision is not None:
             refused.headers = {**decision.headers(), **refused.headers}
         raise
+    read = _hash_read(request)
     if principal is None:
-        decision = await _rate_limit(request, f"ip:{ip}", settings.rate_limit_ip_per_minute)
+        decision = await _rate_limit(request, f"ip:{ip}", settings.rate_limit_ip_per_minute, read)
         return await _answer(request, handler, decision)
     request[PRINCIPAL] = principal
     structlog.contextvars.bind_contextvars(api_key_id=principal.key_id)
     try:
-        decision = await _rate_limit(request, f"key:{principal.key_id}", settings.rate_limit_key_per_minute)
+        decision = await _rate_limit(
+            request, f"key:{principal.key_id}", settings.rate_limit_key_per_minute, read
+        )
         return await _answer(request, handler, decision)
     finally:
         structlog.contextvars.unbind_contextvars("api_key_id")

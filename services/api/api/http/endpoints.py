@@ -15,7 +15,7 @@ import orjson
 from aiohttp import web
 from pydantic import BaseModel
 
-from api.access.auth import require_scope
+from api.access.auth import HASH_READS, HashRead, require_scope
 from api.settings import ApiSettings
 from stocktrack_common.http_errors import ApiError
 
@@ -67,6 +67,9 @@ class Endpoint:
     description: str = ""
     also_ok: tuple[int, ...] = field(default_factory=tuple)
     also_errors: tuple[int, ...] = field(default_factory=tuple)
+    # The Redis hash field the answer usually comes from: read with the rate-limit check in one
+    # round trip, and taken by the handler with api.access.auth.read_hash_field.
+    hash_read: HashRead | None = None
 
 
 ENDPOINTS: web.AppKey[list[Endpoint]] = web.AppKey("endpoints", list)
@@ -106,8 +109,14 @@ def add_endpoints(app: web.Application, *endpoints: Endpoint) -> None:
     if registry is None:
         registry = app[ENDPOINTS] = []
     for endpoint in endpoints:
-        app.router.add_route(endpoint.method, endpoint.path, _wrap(endpoint))
+        handler = _wrap(endpoint)
+        app.router.add_route(endpoint.method, endpoint.path, handler)
         registry.append(endpoint)
+        if endpoint.hash_read is not None:
+            reads = app.get(HASH_READS)
+            if reads is None:
+                reads = app[HASH_READS] = {}
+            reads[handler] = endpoint.hash_read
 
 
 def json_ok(body: Any, status: int = 200) -> web.Response:

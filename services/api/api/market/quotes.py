@@ -9,6 +9,7 @@ from __future__ import annotations
 import orjson
 from aiohttp import web
 
+from api.access.auth import read_hash_field
 from api.http.cursors import query_scope
 from api.http.endpoints import Endpoint, Inputs, json_ok, page_size
 from api.http.params import cursor_text, cursor_time
@@ -19,9 +20,14 @@ from stocktrack_common.http_errors import ApiError
 from stocktrack_common.stream_names import latest_quotes_key
 
 
+def _latest_quote_field(request: web.Request) -> tuple[str, str]:
+    return latest_quotes_key(request.app[PREFIX]), request.match_info["symbol"].upper()
+
+
 async def latest_quote(request: web.Request, inputs: Inputs) -> web.StreamResponse:
     symbol = inputs.path_as(SymbolPath).symbol.upper()
-    cached = await request.app[REDIS].hget(latest_quotes_key(request.app[PREFIX]), symbol)
+    # The cached quote is already the response's JSON: served as bytes, never parsed.
+    cached = await read_hash_field(request, latest_quotes_key(request.app[PREFIX]), symbol)
     if cached:
         return web.Response(body=cached, content_type="application/json")
     async with request.app[POOL].connection() as conn:
@@ -81,6 +87,7 @@ ENDPOINTS = (
         "quotes",
         path_model=SymbolPath,
         response=Quote,
+        hash_read=_latest_quote_field,
     ),
     Endpoint(
         "GET",
