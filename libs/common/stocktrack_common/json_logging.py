@@ -2,6 +2,13 @@
 
 Every event carries service, level and an ISO timestamp; request and message ids travel in
 structlog's contextvars so handlers bind them once and every line below inherits them.
+
+structlog's own events (the services' logs, the api's access log: one per request) are rendered
+by structlog and written straight to stdout; going through the standard library's `logging`
+instead (a LogRecord, caller lookup, handler dispatch) cost three times as much per line. The
+standard library's records (aiohttp, psycopg, asyncio) still go through `logging`, rendered by
+the same processors, and both kinds of line are written under the one handler lock so they never
+interleave. The level is fixed when logging is configured (LOG_LEVEL at start).
 """
 
 from __future__ import annotations
@@ -18,11 +25,29 @@ def _orjson_dumps(obj: Any, default: Any = None) -> str:
     return orjson.dumps(obj, default=default or str).decode()
 
 
+class _LineWriter:
+    """structlog's logger: writes each rendered event as one line through the stdlib handler's stream."""
+
+    def __init__(self, handler: logging.StreamHandler[Any]) -> None:
+        self._handler = handler
+
+    def msg(self, message: str) -> None:
+        handler = self._handler
+        handler.acquire()
+        try:
+            handler.stream.write(message + "\n")
+            handler.stream.flush()
+        finally:
+            handler.release()
+
+    debug = info = warning = warn = error = critical = exception = fatal = log = msg
+
+
 def configure_logging(service: str, level: str = "INFO", fmt: str = "json") -> None:
-    """Route structlog and the standard library through one JSON renderer on stdout."""
+    """Route structlog and the standard library through one renderer on stdout."""
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
-        structlog.stdlib.add_log_level,
+        structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         structlog.processors.StackInfoRenderer(),
         structlog.processors.format_exc_info,
@@ -32,15 +57,13 @@ def configure_logging(service: str, level: str = "INFO", fmt: str = "json") -> N
         if fmt == "json"
         else structlog.dev.ConsoleRenderer(colors=False)
     )
+    handler = logging.StreamHandler(sys.stdout)
+    writer = _LineWriter(handler)
     structlog.configure(
-        # Level filtering first: a disabled event (an access log at WARNING) costs a lookup, not a render.
-        processors=[
-            structlog.stdlib.filter_by_level,
-            *shared,
-            structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
-        ],
-        logger_factory=structlog.stdlib.LoggerFactory(),
-        wrapper_class=structlog.stdlib.BoundLogger,
+        processors=[*shared, _add_service(service), renderer],
+        # Events below the level are methods that return at once: a disabled access log costs a call.
+        wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
+        logger_factory=lambda *_: writer,
         cache_logger_on_first_use=True,
     )
     formatter = structlog.stdlib.ProcessorFormatter(
@@ -51,7 +74,6 @@ def configure_logging(service: str, level: str = "INFO", fmt: str = "json") -> N
             renderer,
         ],
     )
-    handler = logging.StreamHandler(sys.stdout)
     handler.setFormatter(formatter)
     root = logging.getLogger()
     root.handlers[:] = [handler]
