@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import inspect
@@ -9,11 +10,15 @@ import re
 from pathlib import Path
 
 import psycopg
+import pytest
 from aiohttp.test_utils import TestClient
+from psycopg_pool import AsyncConnectionPool
 
 import api
 import stocktrack_common.api_keys
+from stocktrack_common.api_keys import KeyRefused, KeyVerifier, create_key, revoke_key
 from tests.api.conftest import PEPPER, ApiFactory
+from tests.support.waiting import wait_until_async
 
 API_SOURCE = Path(api.__file__).parent
 
@@ -100,3 +105,39 @@ async def test_rate_limit_ignores_spoofed_client_address_headers(make_api: ApiFa
         assert (
             await behind_proxy.get("/v1/symbols", headers={"X-Forwarded-For": f"198.51.100.{i}"})
         ).status == 200
+
+
+async def test_a_revoked_key_is_refused_once_its_cache_entry_expires(pg_pool: AsyncConnectionPool) -> None:
+    """Keys are trusted for API_KEY_CACHE_SECONDS after a lookup: the bound on a revocation."""
+    async with pg_pool.connection() as conn:
+        row, key = await create_key(conn, "soon revoked", ["read"], PEPPER)
+    verifier = KeyVerifier(pg_pool, PEPPER, cache_seconds=0.3)
+    assert (await verifier.verify(key)).key_id == row.id
+    async with pg_pool.connection() as conn:
+        assert await revoke_key(conn, row.id)
+    assert (await verifier.verify(key)).key_id == row.id  # still trusted from the cache
+
+    async def refused() -> bool:
+        try:
+            await verifier.verify(key)
+        except KeyRefused as refusal:
+            return refusal.reason == "revoked"
+        return False
+
+    # The bound plus scheduling slack on a busy machine.
+    await wait_until_async(refused, 0.3 + 1.0, "the revocation, within the cache's bound")
+
+
+async def test_concurrent_requests_share_one_key_lookup(pg_pool: AsyncConnectionPool) -> None:
+    """An expired entry of a busy key costs one database lookup, not one per waiting request."""
+    async with pg_pool.connection() as conn:
+        row, key = await create_key(conn, "busy", ["read"], PEPPER)
+    verifier = KeyVerifier(pg_pool, PEPPER, cache_seconds=60)
+    before = pg_pool.get_stats()["requests_num"]
+    principals = await asyncio.gather(*(verifier.verify(key) for _ in range(20)))
+    assert {p.key_id for p in principals} == {row.id}
+    assert pg_pool.get_stats()["requests_num"] - before == 1
+    with pytest.raises(KeyRefused, match="invalid"):
+        wrong = key[:-1] + ("y" if key.endswith("x") else "x")
+        await asyncio.gather(*(verifier.verify(wrong) for _ in range(5)))
+    assert pg_pool.get_stats()["requests_num"] - before == 1  # same id: the cached row refuses it

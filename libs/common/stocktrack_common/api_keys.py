@@ -7,6 +7,7 @@ and a fast keyed hash is enough because the secret has 256 bits of entropy (noth
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import hashlib
 import hmac
@@ -145,7 +146,9 @@ class KeyVerifier:
     """Checks presented keys against `api_keys`, trusting a looked-up row for `cache_seconds`.
 
     Shared by the api and the streamer so both honour the same keys and scopes; a revocation
-    therefore takes effect within API_KEY_CACHE_SECONDS on every replica of either.
+    therefore takes effect within API_KEY_CACHE_SECONDS on every replica of either. When a
+    busy key's entry expires, its concurrent requests share one lookup instead of each taking
+    a database connection at the same moment.
     """
 
     def __init__(self, pool: AsyncConnectionPool, pepper: str, cache_seconds: float) -> None:
@@ -153,6 +156,7 @@ class KeyVerifier:
         self.pepper = pepper
         self.ttl = cache_seconds
         self.entries: dict[str, tuple[float, ApiKeyRow | None]] = {}
+        self.lookups: dict[str, asyncio.Future[ApiKeyRow | None]] = {}
 
     async def verify(self, key: str) -> Principal:
         key_id = key_id_of(key)
@@ -169,6 +173,14 @@ class KeyVerifier:
         entry = self.entries.get(key_id)
         if entry is not None and entry[0] >= time.monotonic():
             return entry[1]
+        lookup = self.lookups.get(key_id)
+        if lookup is None:
+            lookup = self.lookups[key_id] = asyncio.ensure_future(self._lookup(key_id))
+            lookup.add_done_callback(lambda _: self.lookups.pop(key_id, None))
+        # Shielded: a waiter that goes away (its client disconnected) leaves the lookup to the others.
+        return await asyncio.shield(lookup)
+
+    async def _lookup(self, key_id: str) -> ApiKeyRow | None:
         async with self.pool.connection() as conn:
             row = await find_key(conn, key_id)
         if self.ttl > 0:
