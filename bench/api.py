@@ -2,12 +2,18 @@
 
 Both servers run as separate processes and answer the same request from the same Redis hash
 (one HGET), so the ratio is the cost of the api's middleware (request ids, access logs, metrics,
-CORS, errors, auth, a Redis-backed rate limit) and validation. The load generator keeps a fixed
-number of requests in flight. The history part stores 30 days of 1-minute bars for one symbol
-and times /v1/bars over the whole range (rolled up to 1h and 1d in SQL) and the newest 5,000
-1-minute bars.
+CORS, errors, auth, a Redis-backed rate limit) and validation. The api runs as production
+configures it (deploy/helm/values-production.yaml): INFO access logs rendered as JSON, EMF
+latencies on, behind a trusted proxy that sends X-Forwarded-For. Reads need no key there, so the
+headline is an anonymous client (rate limited per address); a client presenting an API key
+(looked up, then cached, and rate limited per key) is measured too. The load generator keeps a
+fixed number of requests in flight; the servers take turns in short rounds so a change in the
+machine's load falls on all of them alike.
 
-Usage: python bench/api.py [--seconds 8] [--concurrency 32]
+The history part stores 30 days of 1-minute bars for one symbol and times /v1/bars over the
+whole range (rolled up to 1h and 1d in SQL) and the newest 5,000 1-minute bars.
+
+Usage: python bench/api.py [--seconds 8] [--rounds 4] [--concurrency 32]
 """
 
 from __future__ import annotations
@@ -29,11 +35,15 @@ import psycopg
 import redis
 from psycopg import sql
 
+from stocktrack_common.api_keys import create_key
 from stocktrack_common.migrations import migrate
 from stocktrack_common.stream_names import latest_quotes_key
 from stocktrack_devtools.servers import database_url, find_or_start, free_port
 
 QUOTE = b'{"symbol":"AAPL","ts":1714570200000,"price":"190.25","size":100,"source":"sim"}'
+PEPPER = "bench-pepper"
+# What the load balancer adds in production; the api believes it from TRUSTED_PROXIES.
+PROXIED = {"X-Forwarded-For": "203.0.113.7"}
 
 
 async def bare_server(port: int, redis_url: str, key: str) -> None:
@@ -55,6 +65,16 @@ async def bare_server(port: int, redis_url: str, key: str) -> None:
     await asyncio.Event().wait()
 
 
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time of a process so far (Linux /proc; 0 elsewhere)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def wait_up(url: str, proc: subprocess.Popen[bytes], timeout: float = 30) -> None:
     import urllib.request
 
@@ -70,11 +90,13 @@ def wait_up(url: str, proc: subprocess.Popen[bytes], timeout: float = 30) -> Non
     raise SystemExit(f"{url} not up in {timeout}s")
 
 
-async def load(url: str, seconds: float, concurrency: int) -> tuple[float, np.ndarray]:
+async def load(
+    url: str, seconds: float, concurrency: int, headers: dict[str, str] | None = None
+) -> tuple[float, np.ndarray]:
     latencies: list[float] = []
     deadline = time.perf_counter() + seconds
     connector = aiohttp.TCPConnector(limit=concurrency)
-    async with aiohttp.ClientSession(connector=connector) as session:
+    async with aiohttp.ClientSession(connector=connector, headers=headers) as session:
 
         async def worker() -> None:
             while time.perf_counter() < deadline:
@@ -104,6 +126,12 @@ async def timed_gets(url: str, repeats: int) -> np.ndarray:
     return np.asarray(latencies)
 
 
+async def make_read_key(db_url: str) -> str:
+    async with await psycopg.AsyncConnection.connect(db_url, autocommit=True) as conn:
+        _, key = await create_key(conn, "bench", ["read"], PEPPER)
+    return key
+
+
 def seed_bars(db_url: str, end: dt.datetime, days: int) -> int:
     with psycopg.connect(db_url, autocommit=True) as conn:
         conn.execute(
@@ -128,7 +156,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--seconds", type=float, default=8.0)
+    parser.add_argument("--seconds", type=float, default=8.0, help="per server, over all rounds")
+    parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--history-repeats", type=int, default=60)
     parser.add_argument(
@@ -154,6 +183,7 @@ def main() -> int:
         rclient.hset(key, "AAPL", QUOTE)
         end = dt.datetime.now(dt.UTC).replace(second=0, microsecond=0)
         rows = seed_bars(db_url, end, 30)
+        api_key = asyncio.run(make_read_key(db_url))
 
         api_port, bare_port = free_port(), free_port()
         env = {
@@ -162,8 +192,12 @@ def main() -> int:
             "DATABASE_URL": db_url,
             "STREAM_PREFIX": prefix,
             "HTTP_PORT": str(api_port),
-            "LOG_LEVEL": "WARNING",
+            "LOG_LEVEL": "INFO",
+            "EMF_ENABLED": "true",
+            "TRUSTED_PROXIES": "127.0.0.1/32",
+            "API_KEY_PEPPER": PEPPER,
             "RATE_LIMIT_IP_PER_MINUTE": "1000000000",
+            "RATE_LIMIT_KEY_PER_MINUTE": "1000000000",
         }
         procs.append(subprocess.Popen([sys.executable, "-m", "api"], env=env, stdout=subprocess.DEVNULL))
         procs.append(
@@ -175,18 +209,42 @@ def main() -> int:
         wait_up(f"http://127.0.0.1:{bare_port}/v1/quotes/AAPL/latest", procs[1])
 
         path = "/v1/quotes/AAPL/latest"
-        asyncio.run(load(f"http://127.0.0.1:{bare_port}{path}", 1.0, args.concurrency))  # warm-up
-        asyncio.run(load(f"http://127.0.0.1:{api_port}{path}", 1.0, args.concurrency))
-        bare_rps, bare_lat = asyncio.run(
-            load(f"http://127.0.0.1:{bare_port}{path}", args.seconds, args.concurrency)
+        api_pid, bare_pid = procs[0].pid, procs[1].pid
+        runs = {
+            "bare aiohttp handler": (f"http://127.0.0.1:{bare_port}{path}", PROXIED, bare_pid),
+            "stocktrack api": (f"http://127.0.0.1:{api_port}{path}", PROXIED, api_pid),
+            "api, with an API key": (
+                f"http://127.0.0.1:{api_port}{path}",
+                {**PROXIED, "Authorization": f"Bearer {api_key}"},
+                api_pid,
+            ),
+        }
+        for url, headers, _ in runs.values():  # warm-up
+            asyncio.run(load(url, 1.0, args.concurrency, headers))
+        served: dict[str, list[tuple[float, np.ndarray]]] = {name: [] for name in runs}
+        cpu = dict.fromkeys(runs, 0.0)
+        for _ in range(args.rounds):
+            for name, (url, headers, pid) in runs.items():
+                before = cpu_seconds(pid)
+                served[name].append(
+                    asyncio.run(load(url, args.seconds / args.rounds, args.concurrency, headers))
+                )
+                cpu[name] += cpu_seconds(pid) - before
+        rates = {name: sum(rps for rps, _ in rounds) / len(rounds) for name, rounds in served.items()}
+        print(
+            f"latest quote, concurrency {args.concurrency}, {args.seconds:.0f} s each in {args.rounds} rounds"
+            f" (load average {os.getloadavg()[0]:.2f})"
         )
-        api_rps, api_lat = asyncio.run(
-            load(f"http://127.0.0.1:{api_port}{path}", args.seconds, args.concurrency)
-        )
-        print(f"latest quote, concurrency {args.concurrency}, {args.seconds:.0f} s each")
-        print(f"  bare aiohttp handler  {bare_rps:9.0f} req/s   {ms_line('', bare_lat).strip()}")
-        print(f"  stocktrack api        {api_rps:9.0f} req/s   {ms_line('', api_lat).strip()}")
-        print(f"  ratio api / bare      {api_rps / bare_rps:9.2f}x   (floor 0.40x)")
+        for name, rounds in served.items():
+            latencies = np.concatenate([lat for _, lat in rounds])
+            per_request = cpu[name] / len(latencies) * 1e6
+            print(
+                f"  {name:<21} {rates[name]:7.0f} req/s  {per_request:4.0f} us CPU/req   "
+                + ms_line("", latencies).strip()
+            )
+        bare = rates["bare aiohttp handler"]
+        print(f"  ratio api / bare      {rates['stocktrack api'] / bare:7.2f}x   (goal 0.60x, p99 <= 10 ms)")
+        print(f"  ratio keyed / bare    {rates['api, with an API key'] / bare:7.2f}x")
 
         start = (end - dt.timedelta(days=30)).isoformat().replace("+00:00", "Z")
         stop = (end + dt.timedelta(minutes=1)).isoformat().replace("+00:00", "Z")
