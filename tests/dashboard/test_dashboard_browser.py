@@ -2,8 +2,9 @@
 
 One stack, one page visit: recovery from 429s at load (watch list and stream), live prices,
 the crosshair readout (OHLC, volume, indicators), signal markers and list (reasons, confidence,
-only on their own interval), local time with the UTC toggle, 15m bars, and a symbol added
-through the page with a write key that then streams.
+only on their own interval), local time with the UTC toggle, 15m bars, a symbol added
+through the page with a write key that then streams, and the models page showing the reports of
+two real trainings (backtests on either side, a model picked from the list) with their numbers.
 
 The browser reaches the stack through a path-routing proxy, as it reaches a deployment through
 the chart's ingress: the page and its live stream share one origin. Uses Debian's Chromium
@@ -18,14 +19,19 @@ import datetime as dt
 import os
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
+import bokeh_sampledata
 import psycopg
 import pytest
+from pydantic import SecretStr
 
 from fetcher.providers.sim import SimMarket
+from recommender.train_cli import train
 from stocktrack_common.api_keys import create_key
+from stocktrack_common.daily_bars_csv import load_daily_bars_csv
+from stocktrack_common.settings import CommonSettings
 from tests.dashboard import seed
 from tests.dashboard.ingress import running_ingress
 from tests.support.processes import Services
@@ -50,6 +56,10 @@ PEPPER = "dashboard-test-pepper"
 # No daylight saving time, and nine hours from UTC: local and UTC readouts never agree.
 ZONE = "Asia/Tokyo"
 TIMEOUT_MS = 30_000
+# Real daily history for the trainings the models page shows (bokeh's public-domain sample);
+# not a watched symbol, so the watch list and charts above are unaffected.
+STOCKS_CSV = Path(os.path.dirname(bokeh_sampledata.__file__)) / "_data" / "stocks.csv.gz"
+TRAINED = "GOOG"
 
 pytestmark = pytest.mark.skipif(
     not Path(CHROMIUM).exists(), reason=f"no Chromium at {CHROMIUM} (.ci/run installs it)"
@@ -71,7 +81,30 @@ def seed_history(db_url: str) -> None:
         )
         # A daily model's signal: belongs on the 1d chart, never on the minute candles.
         seed.signals(conn, "AAPL", [(now - dt.timedelta(minutes=30), "sell", aapl)], interval="1d")
-        seed.models(conn)
+
+
+def train_models(
+    db_url: str, redis_url: str, prefix: str, out: Path
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Two real trainings on real daily bars, so the models page shows what the recommender wrote.
+
+    The first is left as its gate decides; the second is activated whatever its gate says (and
+    replaces the first if that one passed): (active report, inactive report).
+    """
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        load_daily_bars_csv(conn, STOCKS_CSV, source="bokeh-sampledata", symbols=[TRAINED])
+    settings = CommonSettings(
+        database_url=SecretStr(db_url), redis_url=SecretStr(redis_url), stream_prefix=prefix
+    )
+    common = ["--symbols", TRAINED, "--folds", "3", "--no-progress", "--output-dir", str(out)]
+    inactive = train([*common, "--horizon", "10"], settings)
+    active = train([*common, "--force"], settings)
+    return active, inactive
+
+
+def pct(value: float) -> str:
+    """A fraction as the models page writes it."""
+    return f"{value * 100:.1f}%"
 
 
 async def write_key(db_url: str) -> str:
@@ -93,10 +126,13 @@ def clock_text(ts: int, zone: str) -> str:
     return dt.datetime.fromtimestamp(ts, ZoneInfo(zone)).strftime("%H:%M")
 
 
-def test_dashboard_recovers_streams_reads_out_and_adds_symbols(services: Services, db_url: str) -> None:
+def test_dashboard_recovers_streams_reads_out_and_adds_symbols(
+    services: Services, db_url: str, redis_url: str, prefix: str, tmp_path: Path
+) -> None:
     from playwright.sync_api import expect, sync_playwright
 
     seed_history(db_url)
+    active, inactive = train_models(db_url, redis_url, prefix, tmp_path / "training")
     key = asyncio.run(write_key(db_url))
     env = {"SYMBOLS": SYMBOLS, "TICK_SHARDS": "2"}
     # The fetcher also prices ADDED, which the page adds through the api during the test.
@@ -235,14 +271,45 @@ def test_dashboard_recovers_streams_reads_out_and_adds_symbols(services: Service
         page.goto(f"{base}/models")
         expect(page.locator("body")).to_have_attribute("data-ready", "true", timeout=TIMEOUT_MS)
         expect(page.locator("#models-table tbody tr")).to_have_count(2)
-        expect(page.locator("#active-model-body")).to_contain_text("20240701T000000Z-bbbbbb")
-        expect(page.locator("#active-model-body")).to_contain_text("Rule engine")
-        # The live scorecard: the seeded rule signals, scored against the seeded minute bars.
-        expect(page.locator("#scorecard-table tbody tr[data-source='rules']").first).to_be_visible()
+        # The active model's report: its backtest with the figures its training wrote.
+        report = page.locator("#model-report-body")
+        expect(report).to_have_attribute("data-model", active["model_id"])
+        expect(report).to_contain_text("Rule engine")
+        backtest = page.locator("#backtest-table")
+        for strategy in ("model", "rules", "buy_and_hold"):
+            figures = active["backtest"]["strategies"][strategy]
+            row = backtest.locator(f"tr[data-strategy='{strategy}']")
+            expect(row.locator("[data-field='total_return']")).to_have_text(pct(figures["total_return"]))
+            expect(row.locator("[data-field='sharpe']")).to_have_text(f"{figures['sharpe']:.2f}")
+            expect(row.locator("[data-field='max_drawdown']")).to_have_text(pct(figures["max_drawdown"]))
+            expect(row.locator("[data-field='trades']")).to_have_text(str(figures["trades"]))
         page.wait_for_function(
             "() => document.querySelector('.equity img')?.naturalWidth > 0", timeout=TIMEOUT_MS
         )
         page.screenshot(path=str(ARTIFACTS / "models.png"), full_page=True)
+        # The same backtest when a sell signal goes short.
+        page.locator(".sides button[data-side='long_short']").click()
+        expect(backtest).to_have_attribute("data-side", "long_short")
+        short = active["backtest"]["by_side"]["long_short"]["model"]
+        model_row = backtest.locator("tr[data-strategy='model']")
+        expect(model_row.locator("[data-field='total_return']")).to_have_text(pct(short["total_return"]))
+        expect(model_row.locator("[data-field='trades']")).to_have_text(str(short["trades"]))
+        # A model that is not active: its row opens its own report.
+        other = page.locator(f"#models-table tbody tr[data-model='{inactive['model_id']}']")
+        expect(other.locator("[data-field='total_return']")).to_have_text(
+            pct(inactive["backtest"]["strategies"]["model"]["total_return"])
+        )
+        other.click()
+        expect(report).to_have_attribute("data-model", inactive["model_id"])
+        expect(other).to_have_class(re.compile(r"\bselected\b"))
+        figures = inactive["backtest"]["strategies"]["model"]
+        expect(model_row.locator("[data-field='total_return']")).to_have_text(pct(figures["total_return"]))
+        expect(model_row.locator("[data-field='sharpe']")).to_have_text(f"{figures['sharpe']:.2f}")
+        verdict = "passed" if inactive["gate"]["passed"] else inactive["gate"]["verdict"]
+        expect(report).to_contain_text(verdict)
+        # The live scorecard: the seeded rule signals, scored against the seeded minute bars.
+        expect(page.locator("#scorecard-table tbody tr[data-source='rules']").first).to_be_visible()
+        page.screenshot(path=str(ARTIFACTS / "models-selected.png"), full_page=True)
         browser.close()
     assert errors == [], errors
     assert (ARTIFACTS / "watchlist-15m.png").stat().st_size > 10_000
