@@ -108,6 +108,8 @@ def decide(
 class RateLimiter:
     def __init__(self, redis: Redis, prefix: str, window_seconds: int = WINDOW_SECONDS) -> None:
         self.redis = redis
+        # Asked once: isinstance against the cluster client's typing.Protocol bases is slow.
+        self.cluster = is_cluster(redis)
         self.prefix = prefix
         self.window = window_seconds
         self.script = redis.register_script(_SCRIPT)
@@ -144,7 +146,7 @@ class RateLimiter:
         self, bucket: str, limit: int, key: str, field: str
     ) -> tuple[Decision, bytes | None]:
         """`hit`, and HGET `key` `field`: in the same script call on a single Redis."""
-        if is_cluster(self.redis):
+        if self.cluster:
             decision = await self.hit(bucket, limit)
             return decision, cast(bytes | None, await self.redis.hget(key, field))
         keys, args, elapsed = self._call(bucket, limit, time.time())
