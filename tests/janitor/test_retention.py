@@ -70,6 +70,8 @@ async def test_retention_keeps_last_30_days_and_rolls_up_bars_of_dropped_days(
         "bars_rolled_up": 0,
         "bars_deleted": 0,
         "trade_amendments_deleted": 0,
+        "rollup_bars_deleted": 0,
+        "rollup_bars_repaired": 0,
     }
     assert tick_days_present(db_url) == kept_days
     assert fetch_bars(db_url) == stored

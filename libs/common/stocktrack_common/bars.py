@@ -231,8 +231,9 @@ async def recompute_1m(conn: AsyncConnection[Any], keys: Iterable[tuple[str, int
     For when stored ticks changed rather than grew (a trade corrected or cancelled), which the
     merge cannot express: it only adds ticks to a bar. A minute left without ticks loses its
     bar. Runs inside the caller's transaction, so the ticks' change and their bars commit
-    together. The one place a stored minute is rebuilt: anything kept from bars_1m (coarser
-    stored roll-ups) is to be rebuilt here too.
+    together. The one place a stored minute is rebuilt; the coarser roll-ups kept from bars_1m
+    follow by themselves (the triggers of migration 0008: the delete recomputes their buckets,
+    the rebuilt rows are merged in).
     """
     ordered = sorted(set(keys))
     if not ordered:

@@ -1,9 +1,12 @@
 """`retention`: drop old tick partitions (after rolling their ticks up into minute bars) and
-delete old rows of the other time-series tables in bounded batches.
+delete old rows of the other time-series tables in bounded batches, then reconcile the recent
+bar roll-ups with bars_1m.
 
 Tick retention counts whole UTC days: with TICK_RETENTION_DAYS=30 the partitions of today and
 the 29 days before it stay. A day whose minute bars are themselves past BAR_RETENTION_DAYS is
-not rolled up, since those bars would be deleted a moment later.
+not rolled up, since those bars would be deleted a moment later. Deleting minute bars updates
+their roll-ups (the triggers on bars_1m recompute the buckets they leave); the roll-up tables
+are then cut at the same day, which finds nothing unless a roll-up outlived its minutes.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import time
 
 import structlog
 
+from janitor.bar_reconcile import reconcile_rollups
 from janitor.batched_delete import count_older, delete_older
 from janitor.context import TaskContext
 from janitor.report import TaskOutcome
@@ -23,6 +27,7 @@ from janitor.tick_partitions import (
     partitions_older_than,
     roll_up_missing_bars,
 )
+from stocktrack_common.bar_rollups import ROLLUP_TABLES
 from stocktrack_common.settings import first_retained_day
 
 log = structlog.get_logger(__name__)
@@ -46,12 +51,21 @@ async def run_retention(ctx: TaskContext) -> TaskOutcome:
     await _delete_old_rows(
         ctx, outcome, "trade_amendments", "ts", day_start(first_tick_day), "trade_amendments_deleted"
     )
+    outcome.counts["rollup_bars_deleted"] = 0
+    for table in ROLLUP_TABLES.values():
+        await _delete_old_rows(ctx, outcome, table, "bucket", day_start(first_bar_day), "rollup_bars_deleted")
     if settings.signal_retention_days is not None:
         cutoff = day_start(first_retained_day(ctx.today, settings.signal_retention_days))
         await _delete_old_rows(ctx, outcome, "signals", "ts", cutoff, "signals_deleted")
     if settings.daily_bar_retention_days is not None:
         cutoff_day = first_retained_day(ctx.today, settings.daily_bar_retention_days)
         await _delete_old_rows(ctx, outcome, "daily_bars", "day", cutoff_day, "daily_bars_deleted")
+    if settings.rollup_reconcile_days:
+        since = day_start(max(first_retained_day(ctx.today, settings.rollup_reconcile_days), first_bar_day))
+        until = day_start(ctx.today + dt.timedelta(days=1))
+        symbols, repaired = await reconcile_rollups(ctx.conn, since, until, ctx.dry_run)
+        log.info("reconciled bar roll-ups", since=since.isoformat(), symbols=symbols, repaired=repaired)
+        outcome.counts["rollup_bars_repaired"] = repaired
     return outcome
 
 
@@ -100,7 +114,7 @@ async def _delete_old_rows(
     if ctx.dry_run:
         rows = await count_older(ctx.conn, table, column, cutoff)
         log.info("would delete old rows", table=table, rows=rows, older_than=cutoff.isoformat(), dry_run=True)
-        outcome.counts[count] = rows
+        outcome.add(count, rows)
         return
     started = time.perf_counter()
     rows, batches = await delete_older(ctx.conn, table, column, cutoff, ctx.settings.retention_batch_size)
@@ -112,4 +126,4 @@ async def _delete_old_rows(
         older_than=cutoff.isoformat(),
         duration_s=round(time.perf_counter() - started, 3),
     )
-    outcome.counts[count] = rows
+    outcome.add(count, rows)

@@ -8,7 +8,14 @@ from stocktrack_common.settings import CommonSettings, TickRetentionSettings
 
 
 class JanitorSettings(CommonSettings, TickRetentionSettings):
-    bar_retention_days: int = Field(default=365, ge=1, description="days of bars_1m kept")
+    bar_retention_days: int = Field(
+        default=365, ge=1, description="days of bars_1m and its roll-ups (5m, 15m, 1h, 1d) kept"
+    )
+    rollup_reconcile_days: int = Field(
+        default=2,
+        ge=0,
+        description="UTC days (today included) whose bar roll-ups `retention` recomputes from bars_1m; 0 skips",
+    )
     signal_retention_days: int | None = Field(
         default=None, ge=1, description="days of signals kept; unset keeps them all"
     )

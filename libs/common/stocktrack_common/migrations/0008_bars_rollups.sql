@@ -1,0 +1,418 @@
+-- Bars of 5 minutes, 15 minutes, 1 hour and 1 day, kept up to date from bars_1m, so the api
+-- reads a coarser bar instead of rolling minutes up per request. Each table has the columns of
+-- bars_1m (first_ts / last_ts keep the close rule of stocktrack_common.bars working at every
+-- level) and the same grid as the api: date_bin from 2000-01-01 00:00 UTC, so days are UTC days.
+--
+-- Who keeps them: triggers on bars_1m, so every writer of minute bars (the writer, backfill, the
+-- simulator's history, the janitor's roll-up of tick partitions, a correction, a test) feeds them
+-- without knowing. A statement's inserted minute rows, and updated rows that only grew (the
+-- writer's merge of new ticks: high up, low down, open earlier, close later), are merged in as
+-- deltas by the one bar model's merge (commutative: batch order and concurrent writers cannot
+-- change the result; sums take the difference new - old, so nothing counts twice). Any other
+-- change (a deleted minute, a corrected bar that shrank, a changed key) recomputes the buckets
+-- holding it, cascaded 5m from 1m, 15m from 5m, 1h from 15m, 1d from 1h. Recomputing takes a
+-- per-symbol advisory lock exclusively and the delta merge takes it shared: a recompute then
+-- reads every delta already merged, and a delta merged after it lands on the recomputed row.
+-- `janitor reconcile-bars` recomputes recent buckets and reports what it had to repair.
+
+CREATE TABLE bars_5m (
+    symbol   text        NOT NULL,
+    bucket   timestamptz NOT NULL,
+    open     numeric     NOT NULL,
+    high     numeric     NOT NULL,
+    low      numeric     NOT NULL,
+    close    numeric     NOT NULL,
+    volume   bigint      NOT NULL,
+    trades   bigint      NOT NULL,
+    first_ts timestamptz NOT NULL,
+    last_ts  timestamptz NOT NULL,
+    PRIMARY KEY (symbol, bucket)
+);
+CREATE INDEX bars_5m_bucket_idx ON bars_5m (bucket);
+
+CREATE TABLE bars_15m (
+    symbol   text        NOT NULL,
+    bucket   timestamptz NOT NULL,
+    open     numeric     NOT NULL,
+    high     numeric     NOT NULL,
+    low      numeric     NOT NULL,
+    close    numeric     NOT NULL,
+    volume   bigint      NOT NULL,
+    trades   bigint      NOT NULL,
+    first_ts timestamptz NOT NULL,
+    last_ts  timestamptz NOT NULL,
+    PRIMARY KEY (symbol, bucket)
+);
+CREATE INDEX bars_15m_bucket_idx ON bars_15m (bucket);
+
+CREATE TABLE bars_1h (
+    symbol   text        NOT NULL,
+    bucket   timestamptz NOT NULL,
+    open     numeric     NOT NULL,
+    high     numeric     NOT NULL,
+    low      numeric     NOT NULL,
+    close    numeric     NOT NULL,
+    volume   bigint      NOT NULL,
+    trades   bigint      NOT NULL,
+    first_ts timestamptz NOT NULL,
+    last_ts  timestamptz NOT NULL,
+    PRIMARY KEY (symbol, bucket)
+);
+CREATE INDEX bars_1h_bucket_idx ON bars_1h (bucket);
+
+CREATE TABLE bars_1d (
+    symbol   text        NOT NULL,
+    bucket   timestamptz NOT NULL,
+    open     numeric     NOT NULL,
+    high     numeric     NOT NULL,
+    low      numeric     NOT NULL,
+    close    numeric     NOT NULL,
+    volume   bigint      NOT NULL,
+    trades   bigint      NOT NULL,
+    first_ts timestamptz NOT NULL,
+    last_ts  timestamptz NOT NULL,
+    PRIMARY KEY (symbol, bucket)
+);
+CREATE INDEX bars_1d_bucket_idx ON bars_1d (bucket);
+
+-- The bars already stored, rolled up once.
+INSERT INTO bars_5m (symbol, bucket, open, high, low, close, volume, trades, first_ts, last_ts)
+SELECT symbol, date_bin('5 minutes', bucket, timestamptz '2000-01-01 00:00:00+00'),
+       (array_agg(open ORDER BY first_ts, open))[1], max(high), min(low),
+           (array_agg(close ORDER BY last_ts DESC, close DESC))[1], sum(volume)::bigint, sum(trades)::bigint,
+           min(first_ts), max(last_ts)
+FROM bars_1m GROUP BY 1, 2;
+INSERT INTO bars_15m (symbol, bucket, open, high, low, close, volume, trades, first_ts, last_ts)
+SELECT symbol, date_bin('15 minutes', bucket, timestamptz '2000-01-01 00:00:00+00'),
+       (array_agg(open ORDER BY first_ts, open))[1], max(high), min(low),
+           (array_agg(close ORDER BY last_ts DESC, close DESC))[1], sum(volume)::bigint, sum(trades)::bigint,
+           min(first_ts), max(last_ts)
+FROM bars_5m GROUP BY 1, 2;
+INSERT INTO bars_1h (symbol, bucket, open, high, low, close, volume, trades, first_ts, last_ts)
+SELECT symbol, date_bin('1 hour', bucket, timestamptz '2000-01-01 00:00:00+00'),
+       (array_agg(open ORDER BY first_ts, open))[1], max(high), min(low),
+           (array_agg(close ORDER BY last_ts DESC, close DESC))[1], sum(volume)::bigint, sum(trades)::bigint,
+           min(first_ts), max(last_ts)
+FROM bars_15m GROUP BY 1, 2;
+INSERT INTO bars_1d (symbol, bucket, open, high, low, close, volume, trades, first_ts, last_ts)
+SELECT symbol, date_bin('1 day', bucket, timestamptz '2000-01-01 00:00:00+00'),
+       (array_agg(open ORDER BY first_ts, open))[1], max(high), min(low),
+           (array_agg(close ORDER BY last_ts DESC, close DESC))[1], sum(volume)::bigint, sum(trades)::bigint,
+           min(first_ts), max(last_ts)
+FROM bars_1h GROUP BY 1, 2;
+-- Recompute the roll-up buckets holding the given 5-minute buckets (symbol i, bucket i), level
+-- by level from the finer table; a bucket left with nothing under it is deleted. Returns the
+-- rows it changed, so the janitor can report repairs.
+CREATE FUNCTION recompute_bar_rollups_5m(p_symbols text[], p_buckets timestamptz[]) RETURNS bigint
+LANGUAGE plpgsql AS $$
+DECLARE
+    changed bigint := 0;
+    n bigint;
+    syms text[] := p_symbols;
+    keys timestamptz[] := p_buckets;
+BEGIN
+    PERFORM pg_advisory_xact_lock(727002, k)
+    FROM (SELECT DISTINCT hashtext(s) AS k FROM unnest(p_symbols) AS s) AS x ORDER BY k;
+    SELECT array_agg(s ORDER BY s COLLATE "C", k), array_agg(k ORDER BY s COLLATE "C", k) INTO syms, keys
+    FROM (SELECT DISTINCT s, date_bin('5 minutes', k, timestamptz '2000-01-01 00:00:00+00') AS k FROM unnest(syms, keys) AS u(s, k)) AS x;
+    IF syms IS NULL THEN
+        RETURN 0;
+    END IF;
+    WITH want AS (
+        SELECT u.s AS symbol, u.k AS bucket, f.*
+        FROM unnest(syms, keys) AS u(s, k)
+        CROSS JOIN LATERAL (
+            SELECT (array_agg(open ORDER BY first_ts, open))[1], max(high), min(low), (array_agg(close ORDER BY last_ts DESC, close DESC))[1], sum(volume)::bigint, sum(trades)::bigint, min(first_ts), max(last_ts)
+            FROM bars_1m m WHERE m.symbol = u.s AND m.bucket >= u.k AND m.bucket < u.k + interval '5 minutes'
+        ) AS f(open, high, low, close, volume, trades, first_ts, last_ts)
+    ), gone AS (
+        DELETE FROM bars_5m b USING want w
+        WHERE b.symbol = w.symbol AND b.bucket = w.bucket AND w.first_ts IS NULL
+        RETURNING 1
+    ), put AS (
+        INSERT INTO bars_5m AS b (symbol, bucket, open, high, low, close, volume, trades, first_ts, last_ts)
+        SELECT * FROM want WHERE first_ts IS NOT NULL
+        ON CONFLICT (symbol, bucket) DO UPDATE SET
+            (open, high, low, close, volume, trades, first_ts, last_ts) = (excluded.open, excluded.high, excluded.low, excluded.close, excluded.volume,
+             excluded.trades, excluded.first_ts, excluded.last_ts)
+        WHERE (b.open, b.high, b.low, b.close, b.volume, b.trades, b.first_ts, b.last_ts)
+              IS DISTINCT FROM (excluded.open, excluded.high, excluded.low, excluded.close, excluded.volume,
+                                excluded.trades, excluded.first_ts, excluded.last_ts)
+        RETURNING 1
+    )
+    SELECT (SELECT count(*) FROM gone) + (SELECT count(*) FROM put) INTO n;
+    changed := changed + n;
+    SELECT array_agg(s ORDER BY s COLLATE "C", k), array_agg(k ORDER BY s COLLATE "C", k) INTO syms, keys
+    FROM (SELECT DISTINCT s, date_bin('15 minutes', k, timestamptz '2000-01-01 00:00:00+00') AS k FROM unnest(syms, keys) AS u(s, k)) AS x;
+    WITH want AS (
+        SELECT u.s AS symbol, u.k AS bucket, f.*
+        FROM unnest(syms, keys) AS u(s, k)
+        CROSS JOIN LATERAL (
+            SELECT (array_agg(open ORDER BY first_ts, open))[1], max(high), min(low), (array_agg(close ORDER BY last_ts DESC, close DESC))[1], sum(volume)::bigint, sum(trades)::bigint, min(first_ts), max(last_ts)
+            FROM bars_5m m WHERE m.symbol = u.s AND m.bucket >= u.k AND m.bucket < u.k + interval '15 minutes'
+        ) AS f(open, high, low, close, volume, trades, first_ts, last_ts)
+    ), gone AS (
+        DELETE FROM bars_15m b USING want w
+        WHERE b.symbol = w.symbol AND b.bucket = w.bucket AND w.first_ts IS NULL
+        RETURNING 1
+    ), put AS (
+        INSERT INTO bars_15m AS b (symbol, bucket, open, high, low, close, volume, trades, first_ts, last_ts)
+        SELECT * FROM want WHERE first_ts IS NOT NULL
+        ON CONFLICT (symbol, bucket) DO UPDATE SET
+            (open, high, low, close, volume, trades, first_ts, last_ts) = (excluded.open, excluded.high, excluded.low, excluded.close, excluded.volume,
+             excluded.trades, excluded.first_ts, excluded.last_ts)
+        WHERE (b.open, b.high, b.low, b.close, b.volume, b.trades, b.first_ts, b.last_ts)
+              IS DISTINCT FROM (excluded.open, excluded.high, excluded.low, excluded.close, excluded.volume,
+                                excluded.trades, excluded.first_ts, excluded.last_ts)
+        RETURNING 1
+    )
+    SELECT (SELECT count(*) FROM gone) + (SELECT count(*) FROM put) INTO n;
+    changed := changed + n;
+    SELECT array_agg(s ORDER BY s COLLATE "C", k), array_agg(k ORDER BY s COLLATE "C", k) INTO syms, keys
+    FROM (SELECT DISTINCT s, date_bin('1 hour', k, timestamptz '2000-01-01 00:00:00+00') AS k FROM unnest(syms, keys) AS u(s, k)) AS x;
+    WITH want AS (
+        SELECT u.s AS symbol, u.k AS bucket, f.*
+        FROM unnest(syms, keys) AS u(s, k)
+        CROSS JOIN LATERAL (
+            SELECT (array_agg(open ORDER BY first_ts, open))[1], max(high), min(low), (array_agg(close ORDER BY last_ts DESC, close DESC))[1], sum(volume)::bigint, sum(trades)::bigint, min(first_ts), max(last_ts)
+            FROM bars_15m m WHERE m.symbol = u.s AND m.bucket >= u.k AND m.bucket < u.k + interval '1 hour'
+        ) AS f(open, high, low, close, volume, trades, first_ts, last_ts)
+    ), gone AS (
+        DELETE FROM bars_1h b USING want w
+        WHERE b.symbol = w.symbol AND b.bucket = w.bucket AND w.first_ts IS NULL
+        RETURNING 1
+    ), put AS (
+        INSERT INTO bars_1h AS b (symbol, bucket, open, high, low, close, volume, trades, first_ts, last_ts)
+        SELECT * FROM want WHERE first_ts IS NOT NULL
+        ON CONFLICT (symbol, bucket) DO UPDATE SET
+            (open, high, low, close, volume, trades, first_ts, last_ts) = (excluded.open, excluded.high, excluded.low, excluded.close, excluded.volume,
+             excluded.trades, excluded.first_ts, excluded.last_ts)
+        WHERE (b.open, b.high, b.low, b.close, b.volume, b.trades, b.first_ts, b.last_ts)
+              IS DISTINCT FROM (excluded.open, excluded.high, excluded.low, excluded.close, excluded.volume,
+                                excluded.trades, excluded.first_ts, excluded.last_ts)
+        RETURNING 1
+    )
+    SELECT (SELECT count(*) FROM gone) + (SELECT count(*) FROM put) INTO n;
+    changed := changed + n;
+    SELECT array_agg(s ORDER BY s COLLATE "C", k), array_agg(k ORDER BY s COLLATE "C", k) INTO syms, keys
+    FROM (SELECT DISTINCT s, date_bin('1 day', k, timestamptz '2000-01-01 00:00:00+00') AS k FROM unnest(syms, keys) AS u(s, k)) AS x;
+    WITH want AS (
+        SELECT u.s AS symbol, u.k AS bucket, f.*
+        FROM unnest(syms, keys) AS u(s, k)
+        CROSS JOIN LATERAL (
+            SELECT (array_agg(open ORDER BY first_ts, open))[1], max(high), min(low), (array_agg(close ORDER BY last_ts DESC, close DESC))[1], sum(volume)::bigint, sum(trades)::bigint, min(first_ts), max(last_ts)
+            FROM bars_1h m WHERE m.symbol = u.s AND m.bucket >= u.k AND m.bucket < u.k + interval '1 day'
+        ) AS f(open, high, low, close, volume, trades, first_ts, last_ts)
+    ), gone AS (
+        DELETE FROM bars_1d b USING want w
+        WHERE b.symbol = w.symbol AND b.bucket = w.bucket AND w.first_ts IS NULL
+        RETURNING 1
+    ), put AS (
+        INSERT INTO bars_1d AS b (symbol, bucket, open, high, low, close, volume, trades, first_ts, last_ts)
+        SELECT * FROM want WHERE first_ts IS NOT NULL
+        ON CONFLICT (symbol, bucket) DO UPDATE SET
+            (open, high, low, close, volume, trades, first_ts, last_ts) = (excluded.open, excluded.high, excluded.low, excluded.close, excluded.volume,
+             excluded.trades, excluded.first_ts, excluded.last_ts)
+        WHERE (b.open, b.high, b.low, b.close, b.volume, b.trades, b.first_ts, b.last_ts)
+              IS DISTINCT FROM (excluded.open, excluded.high, excluded.low, excluded.close, excluded.volume,
+                                excluded.trades, excluded.first_ts, excluded.last_ts)
+        RETURNING 1
+    )
+    SELECT (SELECT count(*) FROM gone) + (SELECT count(*) FROM put) INTO n;
+    changed := changed + n;
+    RETURN changed;
+END $$;
+
+-- The same for every roll-up bucket overlapping the minutes [p_from, p_to) of one symbol: what a
+-- correction of stored minute bars, or a reconciliation, calls.
+CREATE FUNCTION recompute_bar_rollups(p_symbol text, p_from timestamptz, p_to timestamptz) RETURNS bigint
+LANGUAGE sql AS $$
+    SELECT coalesce(recompute_bar_rollups_5m(array_agg(p_symbol), array_agg(k)), 0)
+    FROM generate_series(date_bin('5 minutes', p_from, timestamptz '2000-01-01 00:00:00+00'), p_to - interval '1 microsecond',
+                         interval '5 minutes') AS k
+    WHERE p_to > p_from
+$$;
+
+CREATE FUNCTION bars_1m_rollups_inserted() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_advisory_xact_lock_shared(727002, k)
+    FROM (SELECT DISTINCT hashtext(symbol) AS k FROM new_rows) AS s ORDER BY k;
+    WITH d AS MATERIALIZED (
+        SELECT * FROM new_rows
+    ), l0 AS (
+        INSERT INTO bars_5m AS b (symbol, bucket, open, high, low, close, volume, trades, first_ts, last_ts)
+        SELECT symbol, date_bin('5 minutes', bucket, timestamptz '2000-01-01 00:00:00+00'),
+               (array_agg(open ORDER BY first_ts, open))[1], max(high), min(low),
+               (array_agg(close ORDER BY last_ts DESC, close DESC))[1], sum(volume)::bigint, sum(trades)::bigint,
+               min(first_ts), max(last_ts)
+        FROM d GROUP BY 1, 2 ORDER BY symbol COLLATE "C", 2
+        ON CONFLICT (symbol, bucket) DO UPDATE SET
+            open = CASE WHEN (excluded.first_ts, excluded.open) < (b.first_ts, b.open) THEN excluded.open ELSE b.open END,
+            close = CASE WHEN (excluded.last_ts, excluded.close) > (b.last_ts, b.close) THEN excluded.close ELSE b.close END,
+            high = greatest(b.high, excluded.high),
+            low = least(b.low, excluded.low),
+            volume = b.volume + excluded.volume,
+            trades = b.trades + excluded.trades,
+            first_ts = least(b.first_ts, excluded.first_ts),
+            last_ts = greatest(b.last_ts, excluded.last_ts)
+    ), l1 AS (
+        INSERT INTO bars_15m AS b (symbol, bucket, open, high, low, close, volume, trades, first_ts, last_ts)
+        SELECT symbol, date_bin('15 minutes', bucket, timestamptz '2000-01-01 00:00:00+00'),
+               (array_agg(open ORDER BY first_ts, open))[1], max(high), min(low),
+               (array_agg(close ORDER BY last_ts DESC, close DESC))[1], sum(volume)::bigint, sum(trades)::bigint,
+               min(first_ts), max(last_ts)
+        FROM d GROUP BY 1, 2 ORDER BY symbol COLLATE "C", 2
+        ON CONFLICT (symbol, bucket) DO UPDATE SET
+            open = CASE WHEN (excluded.first_ts, excluded.open) < (b.first_ts, b.open) THEN excluded.open ELSE b.open END,
+            close = CASE WHEN (excluded.last_ts, excluded.close) > (b.last_ts, b.close) THEN excluded.close ELSE b.close END,
+            high = greatest(b.high, excluded.high),
+            low = least(b.low, excluded.low),
+            volume = b.volume + excluded.volume,
+            trades = b.trades + excluded.trades,
+            first_ts = least(b.first_ts, excluded.first_ts),
+            last_ts = greatest(b.last_ts, excluded.last_ts)
+    ), l2 AS (
+        INSERT INTO bars_1h AS b (symbol, bucket, open, high, low, close, volume, trades, first_ts, last_ts)
+        SELECT symbol, date_bin('1 hour', bucket, timestamptz '2000-01-01 00:00:00+00'),
+               (array_agg(open ORDER BY first_ts, open))[1], max(high), min(low),
+               (array_agg(close ORDER BY last_ts DESC, close DESC))[1], sum(volume)::bigint, sum(trades)::bigint,
+               min(first_ts), max(last_ts)
+        FROM d GROUP BY 1, 2 ORDER BY symbol COLLATE "C", 2
+        ON CONFLICT (symbol, bucket) DO UPDATE SET
+            open = CASE WHEN (excluded.first_ts, excluded.open) < (b.first_ts, b.open) THEN excluded.open ELSE b.open END,
+            close = CASE WHEN (excluded.last_ts, excluded.close) > (b.last_ts, b.close) THEN excluded.close ELSE b.close END,
+            high = greatest(b.high, excluded.high),
+            low = least(b.low, excluded.low),
+            volume = b.volume + excluded.volume,
+            trades = b.trades + excluded.trades,
+            first_ts = least(b.first_ts, excluded.first_ts),
+            last_ts = greatest(b.last_ts, excluded.last_ts)
+    )
+    INSERT INTO bars_1d AS b (symbol, bucket, open, high, low, close, volume, trades, first_ts, last_ts)
+    SELECT symbol, date_bin('1 day', bucket, timestamptz '2000-01-01 00:00:00+00'),
+           (array_agg(open ORDER BY first_ts, open))[1], max(high), min(low),
+           (array_agg(close ORDER BY last_ts DESC, close DESC))[1], sum(volume)::bigint, sum(trades)::bigint,
+           min(first_ts), max(last_ts)
+    FROM d GROUP BY 1, 2 ORDER BY symbol COLLATE "C", 2
+    ON CONFLICT (symbol, bucket) DO UPDATE SET
+        open = CASE WHEN (excluded.first_ts, excluded.open) < (b.first_ts, b.open) THEN excluded.open ELSE b.open END,
+        close = CASE WHEN (excluded.last_ts, excluded.close) > (b.last_ts, b.close) THEN excluded.close ELSE b.close END,
+        high = greatest(b.high, excluded.high),
+        low = least(b.low, excluded.low),
+        volume = b.volume + excluded.volume,
+        trades = b.trades + excluded.trades,
+        first_ts = least(b.first_ts, excluded.first_ts),
+        last_ts = greatest(b.last_ts, excluded.last_ts);
+    RETURN NULL;
+END $$;
+
+-- Grown rows are merged as deltas; when any row shrank or moved, every row of the statement is
+-- recomputed instead (a delta merged after a recompute that already read it would count twice).
+CREATE FUNCTION bars_1m_rollups_updated() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF EXISTS (
+        SELECT 1 FROM old_rows o FULL JOIN new_rows n ON n.symbol = o.symbol AND n.bucket = o.bucket
+        WHERE n.symbol IS NULL OR o.symbol IS NULL
+           OR n.high < o.high OR n.low > o.low
+           OR (n.first_ts, n.open) > (o.first_ts, o.open) OR (n.last_ts, n.close) < (o.last_ts, o.close)
+    ) THEN
+        PERFORM recompute_bar_rollups_5m(array_agg(symbol), array_agg(bucket))
+        FROM (SELECT symbol, bucket FROM old_rows UNION ALL SELECT symbol, bucket FROM new_rows) AS k;
+    ELSE
+        PERFORM pg_advisory_xact_lock_shared(727002, k)
+        FROM (SELECT DISTINCT hashtext(symbol) AS k FROM new_rows) AS s ORDER BY k;
+        WITH d AS MATERIALIZED (
+            SELECT n.symbol, n.bucket, n.open, n.high, n.low, n.close, n.volume - o.volume AS volume,
+                   n.trades - o.trades AS trades, n.first_ts, n.last_ts
+            FROM new_rows n JOIN old_rows o ON n.symbol = o.symbol AND n.bucket = o.bucket
+            WHERE (n.open, n.high, n.low, n.close, n.volume, n.trades, n.first_ts, n.last_ts)
+                  IS DISTINCT FROM (o.open, o.high, o.low, o.close, o.volume, o.trades, o.first_ts, o.last_ts)
+        ), l0 AS (
+            INSERT INTO bars_5m AS b (symbol, bucket, open, high, low, close, volume, trades, first_ts, last_ts)
+            SELECT symbol, date_bin('5 minutes', bucket, timestamptz '2000-01-01 00:00:00+00'),
+                   (array_agg(open ORDER BY first_ts, open))[1], max(high), min(low),
+                   (array_agg(close ORDER BY last_ts DESC, close DESC))[1], sum(volume)::bigint, sum(trades)::bigint,
+                   min(first_ts), max(last_ts)
+            FROM d GROUP BY 1, 2 ORDER BY symbol COLLATE "C", 2
+            ON CONFLICT (symbol, bucket) DO UPDATE SET
+                open = CASE WHEN (excluded.first_ts, excluded.open) < (b.first_ts, b.open) THEN excluded.open ELSE b.open END,
+                close = CASE WHEN (excluded.last_ts, excluded.close) > (b.last_ts, b.close) THEN excluded.close ELSE b.close END,
+                high = greatest(b.high, excluded.high),
+                low = least(b.low, excluded.low),
+                volume = b.volume + excluded.volume,
+                trades = b.trades + excluded.trades,
+                first_ts = least(b.first_ts, excluded.first_ts),
+                last_ts = greatest(b.last_ts, excluded.last_ts)
+        ), l1 AS (
+            INSERT INTO bars_15m AS b (symbol, bucket, open, high, low, close, volume, trades, first_ts, last_ts)
+            SELECT symbol, date_bin('15 minutes', bucket, timestamptz '2000-01-01 00:00:00+00'),
+                   (array_agg(open ORDER BY first_ts, open))[1], max(high), min(low),
+                   (array_agg(close ORDER BY last_ts DESC, close DESC))[1], sum(volume)::bigint, sum(trades)::bigint,
+                   min(first_ts), max(last_ts)
+            FROM d GROUP BY 1, 2 ORDER BY symbol COLLATE "C", 2
+            ON CONFLICT (symbol, bucket) DO UPDATE SET
+                open = CASE WHEN (excluded.first_ts, excluded.open) < (b.first_ts, b.open) THEN excluded.open ELSE b.open END,
+                close = CASE WHEN (excluded.last_ts, excluded.close) > (b.last_ts, b.close) THEN excluded.close ELSE b.close END,
+                high = greatest(b.high, excluded.high),
+                low = least(b.low, excluded.low),
+                volume = b.volume + excluded.volume,
+                trades = b.trades + excluded.trades,
+                first_ts = least(b.first_ts, excluded.first_ts),
+                last_ts = greatest(b.last_ts, excluded.last_ts)
+        ), l2 AS (
+            INSERT INTO bars_1h AS b (symbol, bucket, open, high, low, close, volume, trades, first_ts, last_ts)
+            SELECT symbol, date_bin('1 hour', bucket, timestamptz '2000-01-01 00:00:00+00'),
+                   (array_agg(open ORDER BY first_ts, open))[1], max(high), min(low),
+                   (array_agg(close ORDER BY last_ts DESC, close DESC))[1], sum(volume)::bigint, sum(trades)::bigint,
+                   min(first_ts), max(last_ts)
+            FROM d GROUP BY 1, 2 ORDER BY symbol COLLATE "C", 2
+            ON CONFLICT (symbol, bucket) DO UPDATE SET
+                open = CASE WHEN (excluded.first_ts, excluded.open) < (b.first_ts, b.open) THEN excluded.open ELSE b.open END,
+                close = CASE WHEN (excluded.last_ts, excluded.close) > (b.last_ts, b.close) THEN excluded.close ELSE b.close END,
+                high = greatest(b.high, excluded.high),
+                low = least(b.low, excluded.low),
+                volume = b.volume + excluded.volume,
+                trades = b.trades + excluded.trades,
+                first_ts = least(b.first_ts, excluded.first_ts),
+                last_ts = greatest(b.last_ts, excluded.last_ts)
+        )
+        INSERT INTO bars_1d AS b (symbol, bucket, open, high, low, close, volume, trades, first_ts, last_ts)
+        SELECT symbol, date_bin('1 day', bucket, timestamptz '2000-01-01 00:00:00+00'),
+               (array_agg(open ORDER BY first_ts, open))[1], max(high), min(low),
+               (array_agg(close ORDER BY last_ts DESC, close DESC))[1], sum(volume)::bigint, sum(trades)::bigint,
+               min(first_ts), max(last_ts)
+        FROM d GROUP BY 1, 2 ORDER BY symbol COLLATE "C", 2
+        ON CONFLICT (symbol, bucket) DO UPDATE SET
+            open = CASE WHEN (excluded.first_ts, excluded.open) < (b.first_ts, b.open) THEN excluded.open ELSE b.open END,
+            close = CASE WHEN (excluded.last_ts, excluded.close) > (b.last_ts, b.close) THEN excluded.close ELSE b.close END,
+            high = greatest(b.high, excluded.high),
+            low = least(b.low, excluded.low),
+            volume = b.volume + excluded.volume,
+            trades = b.trades + excluded.trades,
+            first_ts = least(b.first_ts, excluded.first_ts),
+            last_ts = greatest(b.last_ts, excluded.last_ts);
+    END IF;
+    RETURN NULL;
+END $$;
+
+CREATE FUNCTION bars_1m_rollups_deleted() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM recompute_bar_rollups_5m(array_agg(symbol), array_agg(bucket)) FROM old_rows;
+    RETURN NULL;
+END $$;
+
+CREATE FUNCTION bars_1m_rollups_truncated() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    TRUNCATE bars_5m, bars_15m, bars_1h, bars_1d;
+    RETURN NULL;
+END $$;
+
+CREATE TRIGGER bars_1m_rollups_insert AFTER INSERT ON bars_1m
+    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION bars_1m_rollups_inserted();
+CREATE TRIGGER bars_1m_rollups_update AFTER UPDATE ON bars_1m
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION bars_1m_rollups_updated();
+CREATE TRIGGER bars_1m_rollups_delete AFTER DELETE ON bars_1m
+    REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION bars_1m_rollups_deleted();
+CREATE TRIGGER bars_1m_rollups_truncate AFTER TRUNCATE ON bars_1m
+    FOR EACH STATEMENT EXECUTE FUNCTION bars_1m_rollups_truncated();
