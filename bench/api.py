@@ -10,10 +10,14 @@ headline is an anonymous client (rate limited per address); a client presenting 
 fixed number of requests in flight; the servers take turns in short rounds so a change in the
 machine's load falls on all of them alike.
 
-The history part stores 30 days of 1-minute bars for one symbol and times /v1/bars over the
-whole range (rolled up to 1h and 1d in SQL) and the newest 5,000 1-minute bars.
+The bars part stores 30 days of 1-minute bars for one symbol (one INSERT into bars_1m, which
+also fills the roll-up tables) and measures one day of 1-minute bars (1,440 bars) under load at
+`--bars-concurrency`: the api's CPU time per request and latency percentiles, beside the bare
+handler serving the same body from memory (the HTTP floor for that many bytes), in alternating
+rounds. Then 1h and 1d bars over the 30 days and the newest 5,000 1-minute bars, one request at
+a time.
 
-Usage: python bench/api.py [--seconds 8] [--rounds 4] [--concurrency 32]
+Usage: python bench/api.py [--seconds 8] [--rounds 4] [--concurrency 32] [--bars-concurrency 16]
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 import uuid
 from pathlib import Path
 
@@ -47,18 +52,26 @@ PROXIED = {"X-Forwarded-For": "203.0.113.7"}
 
 
 async def bare_server(port: int, redis_url: str, key: str) -> None:
-    """The baseline: one aiohttp handler doing the same HGET, nothing else."""
+    """The baseline: one aiohttp handler doing the same HGET, nothing else; and a bars body
+    (put in Redis under `key:bars` by the bench) served as it is."""
     import redis.asyncio as aioredis
     from aiohttp import web
 
     client = aioredis.Redis.from_url(redis_url)
+    bars_body: list[bytes] = []
 
     async def latest(request: web.Request) -> web.Response:
         body = await client.hget(key, request.match_info["symbol"])
         return web.Response(body=body, content_type="application/json")
 
+    async def bars(request: web.Request) -> web.Response:
+        if not bars_body:
+            bars_body.append(await client.get(f"{key}:bars") or b"")
+        return web.Response(body=bars_body[0], content_type="application/json")
+
     app = web.Application()
     app.router.add_get("/v1/quotes/{symbol}/latest", latest)
+    app.router.add_get("/v1/bars/{symbol}", bars)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", port).start()
@@ -159,6 +172,7 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=8.0, help="per server, over all rounds")
     parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--bars-concurrency", type=int, default=16)
     parser.add_argument("--history-repeats", type=int, default=60)
     parser.add_argument(
         "--bare-server", nargs=3, metavar=("PORT", "REDIS_URL", "KEY"), help=argparse.SUPPRESS
@@ -246,10 +260,48 @@ def main() -> int:
         print(f"  ratio api / bare      {rates['stocktrack api'] / bare:7.2f}x   (goal 0.60x, p99 <= 10 ms)")
         print(f"  ratio keyed / bare    {rates['api, with an API key'] / bare:7.2f}x")
 
-        start = (end - dt.timedelta(days=30)).isoformat().replace("+00:00", "Z")
         stop = (end + dt.timedelta(minutes=1)).isoformat().replace("+00:00", "Z")
+        day_from = (end - dt.timedelta(days=1)).isoformat().replace("+00:00", "Z")
+        day_path = f"/v1/bars/AAPL?interval=1m&from={day_from}&to={stop}&limit=1440"
+        day_runs = {
+            "bare handler, same body": (f"http://127.0.0.1:{bare_port}{day_path}", bare_pid),
+            "stocktrack api": (f"http://127.0.0.1:{api_port}{day_path}", api_pid),
+        }
+        body = urllib.request.urlopen(day_runs["stocktrack api"][0], timeout=10).read()
+        rclient.set(f"{key}:bars", body)
+        c = args.bars_concurrency
+        for url, _ in day_runs.values():  # warm-up
+            asyncio.run(load(url, 1.0, c, PROXIED))
+        day_served: dict[str, list[tuple[float, np.ndarray]]] = {name: [] for name in day_runs}
+        day_cpu = dict.fromkeys(day_runs, 0.0)
+        for _ in range(args.rounds):
+            for name, (url, pid) in day_runs.items():
+                before = cpu_seconds(pid)
+                day_served[name].append(asyncio.run(load(url, args.seconds / args.rounds, c, PROXIED)))
+                day_cpu[name] += cpu_seconds(pid) - before
+        day_rates = {name: sum(rps for rps, _ in rounds) / len(rounds) for name, rounds in day_served.items()}
+        print(
+            f"one day of 1m bars (1440 bars, {len(body):,} bytes), concurrency {c}, {args.seconds:.0f} s each"
+            f" in {args.rounds} rounds (load average {os.getloadavg()[0]:.2f})"
+        )
+        for name, rounds in day_served.items():
+            latencies = np.concatenate([lat for _, lat in rounds])
+            per_request = day_cpu[name] / len(latencies) * 1000
+            print(
+                f"  {name:<23} {day_rates[name]:6.0f} req/s  {per_request:5.2f} ms CPU/req   "
+                + ms_line("", latencies).strip()
+            )
+        print(
+            f"  ratio api / bare        {day_rates['stocktrack api'] / day_rates['bare handler, same body']:6.2f}x"
+            "   (goal: api <= 3 ms CPU/req, p99 <= 20 ms)"
+        )
+
+        start = (end - dt.timedelta(days=30)).isoformat().replace("+00:00", "Z")
         base = f"http://127.0.0.1:{api_port}/v1/bars/AAPL?from={start}&to={stop}"
-        print(f"history: 30 days of 1-minute bars for one symbol ({rows} rows)")
+        print(
+            f"history: 30 days of 1-minute bars for one symbol ({rows} rows), one request at a time"
+            f" (load average {os.getloadavg()[0]:.2f})"
+        )
         for label, url in (
             ("1h bars over 30 days (720 bars)", f"{base}&interval=1h&limit=5000"),
             ("1d bars over 30 days (30 bars)", f"{base}&interval=1d"),
@@ -257,6 +309,7 @@ def main() -> int:
         ):
             asyncio.run(timed_gets(url, 3))
             print("  " + ms_line(label, asyncio.run(timed_gets(url, args.history_repeats))))
+        print("  (goal: 1h bars over 30 days p99 <= 10 ms)")
     finally:
         for proc in procs:
             proc.terminate()

@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import numpy as np
+import orjson
 from aiohttp import web
 from psycopg import AsyncConnection
 
@@ -17,7 +19,7 @@ from api.http.cursors import CursorSigner, query_scope
 from api.http.endpoints import Endpoint, Inputs, json_ok, page_size
 from api.http.params import cursor_time
 from api.market import queries
-from api.market.bar_rollup import fetch_newest
+from api.market.bar_rollup import Closes, PageT, fetch_newest, fetch_newest_closes
 from api.market.models import (
     DEFAULT_INTERVAL,
     BarSeries,
@@ -55,25 +57,35 @@ def warmup_bars(q: IndicatorsQuery) -> int:
 
 
 async def _newest(
-    conn: AsyncConnection, symbol: str, q: BarsQuery, limit: int, cursors: CursorSigner, scope: bytes
-) -> tuple[str, dt.datetime | None, list[dict[str, Any]]]:
-    """(interval, `to` of this page, bars): a cursor overrides `to`; without an interval, a symbol
-    with no minute bars (daily history only) gets its daily bars instead of an empty page."""
+    conn: AsyncConnection,
+    symbol: str,
+    q: BarsQuery,
+    limit: int,
+    cursors: CursorSigner,
+    scope: bytes,
+    fetch: Callable[..., Awaitable[PageT]],
+) -> tuple[str, PageT]:
+    """(interval, bars) of this page: a cursor overrides `to`; without an interval, a symbol with
+    no minute bars (daily history only) gets its daily bars instead of an empty page."""
     end = q.to
     if q.cursor is not None:
         end = cursor_time(cursors.decode(q.cursor, {"before"}, scope)["before"])
     interval = q.interval or DEFAULT_INTERVAL
     now = dt.datetime.now(dt.UTC)
-    items = await fetch_newest(conn, symbol, interval, q.from_, end, limit, now)
-    if not items and q.interval is None:
+    page = await fetch(conn, symbol, interval, q.from_, end, limit, now)
+    if not page and q.interval is None:
         interval = "1d"
-        items = await fetch_newest(conn, symbol, interval, q.from_, end, limit, now)
-    return interval, end, items
+        page = await fetch(conn, symbol, interval, q.from_, end, limit, now)
+    return interval, page
 
 
-def _next_cursor(items: list[dict[str, Any]], limit: int, cursors: CursorSigner, scope: bytes) -> str | None:
+def _next_cursor(
+    first_ms: int | None, count: int, limit: int, cursors: CursorSigner, scope: bytes
+) -> str | None:
     """The next (older) page ends where this one starts; none once a page comes back short."""
-    return cursors.encode({"before": items[0]["ts"] * 1000}, scope) if len(items) >= limit else None
+    if first_ms is None or count < limit:
+        return None
+    return cursors.encode({"before": first_ms * 1000}, scope)
 
 
 async def bars(request: web.Request, inputs: Inputs) -> web.StreamResponse:
@@ -82,15 +94,16 @@ async def bars(request: web.Request, inputs: Inputs) -> web.StreamResponse:
     limit = page_size(query.limit, request.app[SETTINGS])
     cursors, scope = request.app[CURSORS], query_scope("bars", symbol, query, CURSOR_REPLACES)
     async with request.app[READ_POOL].connection() as conn:
-        interval, _, items = await _newest(conn, symbol, query, limit, cursors, scope)
-        if not items and not await queries.symbol_known(conn, symbol):
+        interval, page = await _newest(conn, symbol, query, limit, cursors, scope, fetch_newest)
+        if not page and not await queries.symbol_known(conn, symbol):
             raise ApiError(404, f"unknown symbol {symbol}")
     return json_ok(
         {
             "symbol": symbol,
             "interval": interval,
-            "items": items,
-            "next_cursor": _next_cursor(items, limit, cursors, scope),
+            # The bars as PostgreSQL wrote them (bar_rollup.py): no per-bar object in Python.
+            "items": orjson.Fragment(b"[" + page.items_json + b"]"),
+            "next_cursor": _next_cursor(page.first_ms, page.count, limit, cursors, scope),
         }
     )
 
@@ -130,18 +143,17 @@ async def indicator_series(request: web.Request, inputs: Inputs) -> web.StreamRe
     limit = page_size(q.limit, request.app[SETTINGS])
     cursors, scope = request.app[CURSORS], query_scope("indicators", symbol, q, CURSOR_REPLACES)
     async with request.app[READ_POOL].connection() as conn:
-        interval, _, shown = await _newest(conn, symbol, q, limit, cursors, scope)
+        interval, shown = await _newest(conn, symbol, q, limit, cursors, scope, fetch_newest_closes)
         if not shown and not await queries.symbol_known(conn, symbol):
             raise ApiError(404, f"unknown symbol {symbol}")
-        earlier: list[dict[str, Any]] = []
+        earlier = Closes([], [])
         if shown:
-            first = dt.datetime(1970, 1, 1, tzinfo=dt.UTC) + dt.timedelta(milliseconds=shown[0]["ts"])
+            first = dt.datetime(1970, 1, 1, tzinfo=dt.UTC) + dt.timedelta(milliseconds=shown.times[0])
             # The newest warm-up bars before the page, however far back gaps push them.
-            earlier = await fetch_newest(
+            earlier = await fetch_newest_closes(
                 conn, symbol, interval, None, first, warmup_bars(q), dt.datetime.now(dt.UTC)
             )
-    series = earlier + shown
-    points = indicator_points([float(b["close"]) for b in series], [b["ts"] for b in series], len(earlier), q)
+    points = indicator_points(earlier.closes + shown.closes, earlier.times + shown.times, len(earlier), q)
     params = {
         "sma_period": q.sma_period,
         "ema_period": q.ema_period,
@@ -156,7 +168,7 @@ async def indicator_series(request: web.Request, inputs: Inputs) -> web.StreamRe
             "interval": interval,
             "params": params,
             "items": points,
-            "next_cursor": _next_cursor(shown, limit, cursors, scope),
+            "next_cursor": _next_cursor(shown.times[0] if shown else None, len(shown), limit, cursors, scope),
         }
     )
 
