@@ -34,9 +34,12 @@ log = structlog.get_logger(__name__)
 
 INTERVALS = ("1d", "1m")
 
-INSERT_MINUTE_BAR = """
+# One statement per chunk: the triggers on bars_1m that keep its roll-ups (5m to 1d) then run
+# once for the chunk's minutes instead of once per minute.
+INSERT_MINUTE_BARS = """
 INSERT INTO bars_1m (symbol, bucket, open, high, low, close, volume, trades, first_ts, last_ts)
-VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+SELECT * FROM unnest(%s::text[], %s::timestamptz[], %s::numeric[], %s::numeric[], %s::numeric[],
+                     %s::numeric[], %s::bigint[], %s::integer[], %s::timestamptz[], %s::timestamptz[])
 ON CONFLICT (symbol, bucket) DO NOTHING
 """
 CHUNK_DONE = """
@@ -171,11 +174,13 @@ async def _write_chunk(
         if interval == "1d":
             written = await upsert_daily_bars_async(conn, bars)  # type: ignore[arg-type]
         else:
-            async with conn.cursor() as cur:
-                rows = [_minute_row(bar) for bar in bars]  # type: ignore[arg-type]
-                if rows:
-                    await cur.executemany(INSERT_MINUTE_BAR, rows)
-                written = max(cur.rowcount, 0) if rows else 0
+            rows = [_minute_row(bar) for bar in bars]  # type: ignore[arg-type]
+            written = 0
+            if rows:
+                cur = await conn.execute(
+                    INSERT_MINUTE_BARS, [list(column) for column in zip(*rows, strict=True)]
+                )
+                written = max(cur.rowcount, 0)
         if complete:
             await conn.execute(RECORD_CHUNK, (provider, symbol, interval, chunk[0], chunk[1], len(bars)))
     return written
