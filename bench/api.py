@@ -89,7 +89,6 @@ def cpu_seconds(pid: int) -> float:
 
 
 def wait_up(url: str, proc: subprocess.Popen[bytes], timeout: float = 30) -> None:
-    import urllib.request
 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
