@@ -131,27 +131,35 @@ def same(client: SseClient) -> SseClient:
     return client
 
 
-async def generate(
-    port: int,
-    redis_url: str,
-    prefix: str,
-    subscriptions: list[tuple[str, ...] | None],
-    baseline: bool,
-    pipe: Connection,
-) -> None:
+@dataclass(frozen=True)
+class Share:
+    """One load-generator process's part of the clients."""
+
+    port: int
+    redis_url: str
+    prefix: str
+    subscriptions: list[tuple[str, ...] | None]
+    baseline: bool  # this process also runs the bare XREAD reader
+
+
+async def generate(share: Share, pipe: Connection) -> None:
     loop = asyncio.get_running_loop()
     clients: list[SseClient] = []
-    for first in range(0, len(subscriptions), CONNECT_BATCH):
+    for first in range(0, len(share.subscriptions), CONNECT_BATCH):
         batch: list[SseClient] = []
-        for symbols in subscriptions[first : first + CONNECT_BATCH]:
+        for symbols in share.subscriptions[first : first + CONNECT_BATCH]:
             query = "types=ticks" + ("" if symbols is None else "&symbols=" + ",".join(symbols))
             request = f"GET /v1/stream?{query} HTTP/1.1\r\nHost: bench\r\nAccept: text/event-stream\r\n\r\n"
             batch.append(SseClient(request.encode(), asyncio.Event()))
-        await asyncio.gather(*(loop.create_connection(partial(same, c), "127.0.0.1", port) for c in batch))
+        await asyncio.gather(
+            *(loop.create_connection(partial(same, c), "127.0.0.1", share.port) for c in batch)
+        )
         await asyncio.wait_for(asyncio.gather(*(c.connected.wait() for c in batch)), 60)
         clients.extend(batch)
     stop = asyncio.Event()
-    reader = asyncio.create_task(baseline_reader(redis_url, prefix, stop)) if baseline else None
+    reader = (
+        asyncio.create_task(baseline_reader(share.redis_url, share.prefix, stop)) if share.baseline else None
+    )
     await asyncio.sleep(0.3)  # the baseline reader's first XREAD is waiting
     pipe.send("ready")
     await loop.run_in_executor(None, pipe.recv)  # "stop"
@@ -163,20 +171,13 @@ async def generate(
     pipe.send(([(c.seqs, c.times) for c in clients], base))
 
 
-def generator_process(
-    port: int,
-    redis_url: str,
-    prefix: str,
-    subscriptions: list[tuple[str, ...] | None],
-    baseline: bool,
-    pipe: Connection,
-) -> None:
+def generator_process(share: Share, pipe: Connection) -> None:
     try:
         import uvloop
-
-        uvloop.run(generate(port, redis_url, prefix, subscriptions, baseline, pipe))
     except ImportError:  # pragma: no cover - uvloop is absent on Windows only
-        asyncio.run(generate(port, redis_url, prefix, subscriptions, baseline, pipe))
+        asyncio.run(generate(share, pipe))
+    else:
+        uvloop.run(generate(share, pipe))
 
 
 async def publish(
@@ -265,14 +266,12 @@ def run(port: int, redis_url: str, prefix: str, args: argparse.Namespace) -> Non
     symbols = symbol_names(args.symbols)
     subscriptions = [client_symbols(i, symbols, args.per_client) for i in range(args.clients)]
     procs = max(1, args.client_procs)
-    shares = [subscriptions[k::procs] for k in range(procs)]
     ctx = mp.get_context("spawn")
     workers: list[tuple[Any, Connection]] = []
-    for k, share in enumerate(shares):
+    for k in range(procs):
+        share = Share(port, redis_url, prefix, subscriptions[k::procs], baseline=k == 0)
         mine, theirs = ctx.Pipe()
-        worker = ctx.Process(
-            target=generator_process, args=(port, redis_url, prefix, share, k == 0, theirs), daemon=True
-        )
+        worker = ctx.Process(target=generator_process, args=(share, theirs), daemon=True)
         worker.start()
         workers.append((worker, mine))
     for _, pipe in workers:
