@@ -9,12 +9,22 @@ import shutil
 import sys
 from pathlib import Path
 
+import psycopg
 from aiohttp.test_utils import TestClient
 from psycopg_pool import AsyncConnectionPool
 
 from tests.api.conftest import T0, ApiFactory, get_json, insert_bars, insert_signals, insert_ticks
+from tests.dashboard import seed
 
-ROOT = Path(__file__).resolve().parents[2]  # the hooks module is imported from here
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _seed_models(db_url: str) -> None:
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        seed.models(conn)
+
+
+# the hooks module is imported from here
 DESIGN_OPERATIONS = {
     ("get", "/v1/symbols"),
     ("post", "/v1/symbols"),
@@ -54,6 +64,11 @@ async def test_document_covers_every_endpoint_from_the_models(api: TestClient) -
         "query.cursor": "$response.body#/next_cursor",
     }
     assert "links" not in doc["paths"]["/v1/symbols"]["get"]["responses"]["200"]
+    models = doc["paths"]["/v1/models"]["get"]["responses"]["200"]["links"]["equity_chart"]
+    assert models["parameters"] == {"path.model_id": "$response.body#/items/0/id"}
+    equity = doc["paths"]["/v1/models/{model_id}/equity.png"]["get"]
+    assert models["operationId"] == equity["operationId"]
+    assert list(equity["responses"]["200"]["content"]) == ["image/png"]
 
 
 async def test_docs_page_is_served_without_any_external_resource(api: TestClient) -> None:  # type: ignore[type-arg]
@@ -72,7 +87,7 @@ async def test_docs_page_is_served_without_any_external_resource(api: TestClient
 
 
 async def test_schemathesis_finds_no_server_error_or_schema_violation(
-    make_api: ApiFactory, pg_pool: AsyncConnectionPool, keys: dict[str, str], tmp_path: Path
+    make_api: ApiFactory, pg_pool: AsyncConnectionPool, db_url: str, keys: dict[str, str], tmp_path: Path
 ) -> None:
     """Every check schemathesis has, in every phase (stateful included), with a write key and no
     rate limit: no server error, no schema violation, no schema-valid request refused.
@@ -88,6 +103,8 @@ async def test_schemathesis_finds_no_server_error_or_schema_violation(
     await insert_signals(
         pg_pool, [("AAPL", T0 + dt.timedelta(seconds=i), "rules", "buy", 0.7) for i in range(5)]
     )
+    # Models with an equity chart: GET /v1/models links to the picture of the first one listed.
+    await asyncio.to_thread(_seed_models, db_url)
     api = await make_api(rate_limit_ip_per_minute=0, rate_limit_key_per_minute=0)
     url = f"http://127.0.0.1:{api.port}/openapi.json"
     executable = shutil.which("schemathesis", path=str(Path(sys.executable).parent)) or "schemathesis"

@@ -130,6 +130,13 @@ ENDPOINTS = (
         "models",
         response=ModelList,
         not_found=False,
+        links={
+            "equity_chart": {
+                "operationId": "get_v1_models_model_id_equity.png",
+                "description": "the equity-curve picture of the first model listed (has_equity_chart)",
+                "parameters": {"path.model_id": "$response.body#/items/0/id"},
+            }
+        },
     ),
     Endpoint(
         "GET",
@@ -138,6 +145,7 @@ ENDPOINTS = (
         "Equity-curve picture of a model",
         "models",
         path_model=ModelPath,
+        media_type="image/png",
     ),
 )
 

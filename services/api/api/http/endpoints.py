@@ -67,6 +67,10 @@ class Endpoint:
     description: str = ""
     also_ok: tuple[int, ...] = field(default_factory=tuple)
     also_errors: tuple[int, ...] = field(default_factory=tuple)
+    # A body that is not JSON (no `response` model): its media type, for the document.
+    media_type: str | None = None
+    # OpenAPI links of the success response, by name: how its values feed another operation.
+    links: dict[str, dict[str, Any]] = field(default_factory=dict)
     # The Redis hash field the answer usually comes from: read with the rate-limit check in one
     # round trip, and taken by the handler with api.access.auth.read_hash_field.
     hash_read: HashRead | None = None

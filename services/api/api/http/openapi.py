@@ -162,15 +162,20 @@ def build_openapi(
             }
         responses: dict[str, Any] = {}
         for status in (ep.status, *ep.also_ok):
-            if ep.response is None:
-                responses[str(status)] = {"description": "Done"}
-            else:
+            if ep.response is not None:
                 responses[str(status)] = {
                     "description": "OK",
                     "content": {"application/json": {"schema": refs[(ep.response, "serialization")]}},
                 }
-                if link := _next_page_link(ep, op["operationId"]):
-                    responses[str(status)]["links"] = {"next_page": link}
+            elif ep.media_type is not None:
+                responses[str(status)] = {"description": "OK", "content": {ep.media_type: {}}}
+            else:
+                responses[str(status)] = {"description": "Done"}
+            links = dict(ep.links)
+            if link := _next_page_link(ep, op["operationId"]):
+                links["next_page"] = link
+            if links:
+                responses[str(status)]["links"] = links
         errors = [400, 401, 403, 422, 429, 500, *ep.also_errors]
         if ep.not_found or ep.path_model:
             errors.append(404)
