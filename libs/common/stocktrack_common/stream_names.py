@@ -52,6 +52,11 @@ def amendments_stream(prefix: str) -> str:
     return f"{prefix}:amendments"
 
 
+def recommender_recent_key(prefix: str) -> str:
+    """Hash symbol -> the recent record on top of its checkpoint; same slot, same transaction."""
+    return f"{prefix}:{SIGNALS_TAG}:recommender:recent"
+
+
 def dead_stream(prefix: str) -> str:
     return f"{prefix}:dead"
 

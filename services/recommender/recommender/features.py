@@ -76,8 +76,13 @@ class FeatureState:
         self.closes: deque[float] = deque(maxlen=max(RETURN_LAGS) + 1)
         self.log_volumes: deque[float] = deque(maxlen=VOLUME_WINDOW)
 
-    def update(self, bar: BarValues) -> dict[str, float] | None:
-        """Feed one closed bar; returns its feature vector once every feature is defined."""
+    def update(self, bar: BarValues, *, want: bool = True) -> dict[str, float] | None:
+        """Feed one closed bar; returns its feature vector once every feature is defined.
+
+        With `want=False` the state advances but no vector is built (None): the recommender
+        keeps every symbol's features current for a model that may be activated later, but
+        builds the vector only for a symbol that has one.
+        """
         close = bar.close
         rsi = self.rsi.update(close)
         macd = self.macd.update(close)
@@ -85,15 +90,17 @@ class FeatureState:
         sma200 = self.sma200.update(close)
         self.closes.append(close)
         log_volume = math.log1p(max(bar.volume, 0.0))
-        history = list(self.log_volumes)
+        volumes_ready = len(self.log_volumes) >= VOLUME_WINDOW
+        history = list(self.log_volumes) if want and volumes_ready else []
         self.log_volumes.append(log_volume)
         if (
-            rsi is None
+            not want
+            or rsi is None
             or macd is None
             or sma50 is None
             or sma200 is None
             or len(self.closes) <= max(RETURN_LAGS)
-            or len(history) < VOLUME_WINDOW
+            or not volumes_ready
         ):
             return None
         # Plain floats, not numpy: on 21 values numpy's per-call overhead was most of a bar

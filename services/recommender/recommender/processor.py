@@ -11,7 +11,9 @@ signals when its day closes (the first tick of the next day), or, with
 DAILY_SIGNALS=update, also on each rule bar with the day so far. A signal is published for a source only when its action or
 confidence bucket differs from the last one published, so subscribers see changes, not noise.
 Signals and checkpoints leave in one MULTI/EXEC transaction at the end of the batch; the
-consumer acks after. Nothing the batch did to a symbol's state is kept unless that transaction
+consumer acks after. The close timer's transaction carries each symbol's small recent record
+instead of its full state (symbol_state.py): its latency is that of the signals; the next batch
+of ticks writes the full states. Nothing the batch did to a symbol's state is kept unless that transaction
 succeeded: a failed batch drops the symbols it touched from memory, so the retry restores them
 from the last checkpoint and derives (and publishes) the same signals again.
 """
@@ -34,7 +36,7 @@ from recommender.features import FeatureState
 from recommender.model_registry import LoadedModel, interval_label
 from recommender.rule_engine import RuleEngine, confidence_bucket
 from recommender.rules_config import RulesConfig
-from recommender.symbol_state import DAY_MS, SymbolState
+from recommender.symbol_state import DAILY_BAR, DAY_MS, INTERVAL_BAR, SymbolState
 from stocktrack_common.bars import Bar
 from stocktrack_common.consumer import Delivery
 from stocktrack_common.indicators import IndicatorStateError
@@ -58,6 +60,9 @@ RESTORES = Counter(
 )
 
 WarmupSource = Callable[[str, int], Awaitable[list[Bar]]]
+# The close timer writes recent records; past this many journalled bars a symbol's full state is
+# written instead (only reached when no tick of the symbol arrives for that many bars).
+TIMER_JOURNAL_LIMIT = 32
 DailySignals = Literal["close", "update"]
 
 
@@ -150,17 +155,26 @@ class TickProcessor:
                         touched[symbol] = state
                         signals.extend(self._on_closed(state, closed))
                 if touched:
-                    await self._publish(signals, touched)
+                    await self._publish(signals, touched, journal_limit=TIMER_JOURNAL_LIMIT)
             except BaseException:
                 self._forget(touched)
                 raise
             return len(touched)
 
-    async def _publish(self, signals: list[Signal], touched: dict[str, SymbolState]) -> None:
+    async def _publish(
+        self, signals: list[Signal], touched: dict[str, SymbolState], journal_limit: int | None = None
+    ) -> None:
+        full: dict[str, bytes] = {}
+        recent: dict[str, bytes] = {}
+        for symbol, state in touched.items():
+            if state.needs_full_checkpoint(journal_limit):
+                full[symbol] = state.checkpoint()
+            else:
+                recent[symbol] = state.recent_record()
         async with self.redis.pipeline(transaction=True) as pipe:
             for signal in signals:
                 pipe.xadd(self.signals_key, signal.to_fields())  # type: ignore[arg-type]
-            self.checkpoints.save_in(pipe, {s: st.checkpoint() for s, st in touched.items()})
+            self.checkpoints.save_in(pipe, full, recent)
             await pipe.execute()
         for signal in signals:
             SIGNALS.labels("rules" if signal.source == "rules" else "model", signal.action).inc()
@@ -187,7 +201,7 @@ class TickProcessor:
             if state.seen(delivery.id):
                 REPLAYED_TICKS.inc()
                 continue
-            state.last_id = delivery.id
+            state.advance(delivery.id)
             closed, used = state.bars.add(tick.ts, tick.price, tick.size)
             if not used:
                 LATE_TICKS.inc()
@@ -205,12 +219,15 @@ class TickProcessor:
         state = self.states.get(symbol)
         if state is not None:
             return state
-        saved = await self.checkpoints.load(symbol)
+        saved, recent = await self.checkpoints.load(symbol)
         if saved is not None:
             try:
-                state = SymbolState.from_state(
+                restored = SymbolState.from_state(
                     saved, self.interval_ms, self.rules_config, grace_ms=self.grace_ms
                 )
+                if recent is not None:
+                    restored.apply_recent(recent, self.interval_ms, grace_ms=self.grace_ms)
+                state = restored
                 RESTORES.labels("checkpoint").inc()
             except (KeyError, ValueError, TypeError, IndicatorStateError) as exc:
                 log.warning("checkpoint unusable, warming up from history", symbol=symbol, error=str(exc))
@@ -279,8 +296,7 @@ class TickProcessor:
 
     def _on_daily_bar(self, state: SymbolState, bar: Bar, *, publish: bool) -> list[Signal]:
         """A day closed: update the daily features and, when publishing, run the symbol's daily model."""
-        features = state.daily_features.update(bar_values(bar))
-        state.indicators_changed()
+        features = state.apply_bar(DAILY_BAR, bar)
         model = self.model_for(state.symbol, "1d")
         if not publish or model is None or features is None:
             return []
@@ -312,9 +328,8 @@ class TickProcessor:
         state.bars_closed += 1
         if publish:
             BARS.inc()
-        snapshot = state.rules.update(float(bar.close))
-        features = state.features.update(bar_values(bar))
-        state.indicators_changed()
+        model = self.model_for(state.symbol, self.interval) if publish else None
+        snapshot, features = state.apply_bar(INTERVAL_BAR, bar, want_features=model is not None)
         if not publish:
             return []
         out: list[Signal] = []
@@ -335,7 +350,6 @@ class TickProcessor:
                     },
                 )
             )
-        model = self.model_for(state.symbol, self.interval)
         if model is not None and features is not None:
             out.extend(
                 self._model_signal(

@@ -1,4 +1,12 @@
-"""Everything the recommender remembers about one symbol, as one checkpointable object."""
+"""Everything the recommender remembers about one symbol, as one checkpointable object.
+
+Two checkpoint records (recommender/checkpoint.py): the full state, and a small "recent" record
+on top of it: the state minus the indicators, plus the bars closed since the full state was
+written (the journal). Restoring replays the journal through the same indicator updates, so both
+give the same state. The close timer closes every symbol's bar at one instant, and writing 500
+full states (about 9 KB of indicator windows each) in the transaction that carries their signals
+was most of the bar-close-to-signal latency; the recent record is a few hundred bytes.
+"""
 
 from __future__ import annotations
 
@@ -7,15 +15,20 @@ from typing import Any
 
 import orjson
 
-from recommender.bar_builder import builder_from_checkpoint
+from recommender.bar_builder import bar_values, builder_from_checkpoint
 from recommender.features import FeatureState
 from recommender.rule_engine import RuleIndicators
 from recommender.rules_config import RulesConfig
 from stocktrack_common.bar_closing import BarBuilder
+from stocktrack_common.bars import Bar
 from stocktrack_common.stream_ids import parse_stream_id
 
 STATE_VERSION = 2
+RECENT_VERSION = 1
 DAY_MS = 86_400_000
+# Journal entry kinds: a bar of the rules' interval, or a daily bar.
+INTERVAL_BAR = "i"
+DAILY_BAR = "d"
 
 
 @dataclass
@@ -36,10 +49,40 @@ class SymbolState:
     # symbol it touched, and re-serialising hundreds of indicator windows per batch was most of
     # the recommender's per-batch cost (py-spy under bench/soak.py).
     _indicator_json: dict[str, orjson.Fragment] | None = field(default=None, repr=False, compare=False)
+    # Bars folded into the indicators since the full state was last written, oldest first.
+    journal: list[tuple[str, Bar]] = field(default_factory=list, repr=False, compare=False)
+    last_id_parsed: tuple[int, int] = field(default=(0, 0), repr=False, compare=False)
+    # Whether the full state in the checkpoint store is this state minus its journal.
+    full_saved: bool = field(default=False, repr=False, compare=False)
 
-    def indicators_changed(self) -> None:
-        """Call after updating rules, features or daily_features: the cached JSON is stale."""
+    def __post_init__(self) -> None:
+        self.last_id_parsed = parse_stream_id(self.last_id)
+
+    def apply_bar(self, kind: str, bar: Bar, *, want_features: bool = False) -> Any:
+        """Fold a closed bar into the indicators (the one place they change) and journal it.
+
+        Returns the rules' snapshot and the model features (None unless `want_features`) of an
+        interval bar, the daily features of a daily bar.
+        """
         self._indicator_json = None
+        self.journal.append((kind, bar))
+        if kind == DAILY_BAR:
+            return self.daily_features.update(bar_values(bar))
+        snapshot = self.rules.update(float(bar.close))
+        return snapshot, self.features.update(bar_values(bar), want=want_features)
+
+    def needs_full_checkpoint(self, journal_limit: int | None = None) -> bool:
+        """Whether the next checkpoint must be the full state rather than a recent record.
+
+        Always when no full state of this one was written yet (a recent record extends one).
+        Otherwise, with a `journal_limit`, only when the journal has grown past it; without one,
+        whenever a bar changed the indicators since.
+        """
+        if not self.full_saved:
+            return True
+        if journal_limit is not None:
+            return len(self.journal) > journal_limit
+        return bool(self.journal)
 
     def checkpoint(self) -> bytes:
         """`to_state()` as JSON bytes, reusing the indicators' JSON while no bar changed them."""
@@ -49,10 +92,26 @@ class SymbolState:
                 "features": orjson.Fragment(orjson.dumps(self.features.to_state())),
                 "daily_features": orjson.Fragment(orjson.dumps(self.daily_features.to_state())),
             }
+        self.journal.clear()
+        self.full_saved = True
         return orjson.dumps({**self._light_state(), **self._indicator_json})
 
+    def recent_record(self) -> bytes:
+        """The state minus the indicators, plus the journal: what restores this state on top of the full one."""
+        return orjson.dumps(
+            {
+                **self._light_state(),
+                "version": RECENT_VERSION,
+                "journal": [[kind, bar.to_state()] for kind, bar in self.journal],
+            }
+        )
+
     def seen(self, entry_id: str) -> bool:
-        return parse_stream_id(entry_id) <= parse_stream_id(self.last_id)
+        return parse_stream_id(entry_id) <= self.last_id_parsed
+
+    def advance(self, entry_id: str) -> None:
+        self.last_id = entry_id
+        self.last_id_parsed = parse_stream_id(entry_id)
 
     def to_state(self) -> dict[str, Any]:
         return {
@@ -88,7 +147,7 @@ class SymbolState:
             raise ValueError(f"unknown checkpoint version {state.get('version')!r}")
         if state.get("interval_ms") != interval_ms:
             raise ValueError(f"checkpoint built on {state.get('interval_ms')} ms bars, now {interval_ms} ms")
-        return cls(
+        restored = cls(
             symbol=str(state["symbol"]),
             bars=builder_from_checkpoint(interval_ms, state["bars"], grace_ms=grace_ms),
             rules=RuleIndicators.from_state(config, state["rules"]),
@@ -99,3 +158,19 @@ class SymbolState:
             last_id=str(state["last_id"]),
             bars_closed=int(state["bars_closed"]),
         )
+        restored.full_saved = True
+        return restored
+
+    def apply_recent(self, recent: dict[str, Any], interval_ms: int, *, grace_ms: int = 0) -> None:
+        """Bring a state restored from the full checkpoint up to its recent record (raises if unusable)."""
+        if recent.get("version") != RECENT_VERSION or recent.get("interval_ms") != interval_ms:
+            raise ValueError("recent record does not fit this configuration")
+        if recent.get("symbol") != self.symbol:
+            raise ValueError("recent record of another symbol")
+        for kind, bar in recent["journal"]:
+            self.apply_bar(str(kind), Bar.from_state(bar))
+        self.bars = builder_from_checkpoint(interval_ms, recent["bars"], grace_ms=grace_ms)
+        self.daily = builder_from_checkpoint(DAY_MS, recent["daily"])
+        self.last_emitted = {str(k): list(v) for k, v in recent["last_emitted"].items()}
+        self.advance(str(recent["last_id"]))
+        self.bars_closed = int(recent["bars_closed"])
