@@ -257,7 +257,10 @@ class StreamConsumer(Generic[M]):
     async def _loop(self, stop: asyncio.Event) -> None:
         """Read, process, ack; the next batch is read while the current one is processed.
 
-        The read-ahead overlaps Redis and the handler's own I/O (the database). It is settled
+        No read waits to fill a batch: a blocking read returns as soon as anything is there, and
+        a read-ahead that came back while the batch was handled is topped up with what arrived
+        since (`_top_up`), so under light load a batch is what is there, under heavy load a full
+        read. The read-ahead overlaps Redis and the handler's own I/O (the database). It is settled
         before any pending-entry maintenance, which would otherwise see its entries as pending,
         and on the way out its entries are processed too: they were already delivered to us.
         """
@@ -286,7 +289,10 @@ class StreamConsumer(Generic[M]):
                     self._next_presence = now + self.presence_ttl / 4
                     await self.redis.set(self.presence_key, b"1", ex=max(1, round(self.presence_ttl)))
                 if ahead is not None:
+                    settled = ahead.done()
                     raws, ahead = await ahead, None
+                    if settled:
+                        raws += await self._top_up(raws)
                 else:
                     raws = await self._read(dict.fromkeys(self.streams, ">"), block=True)
                 self.heartbeat.recovered(self._liveness_key)
@@ -299,6 +305,24 @@ class StreamConsumer(Generic[M]):
                 await self._finish_read_ahead(ahead, stop)
             if self._in_flight is not None:
                 await self._finish_in_flight(self._in_flight, stop)
+
+    async def _top_up(self, raws: list[_Raw]) -> list[_Raw]:
+        """What arrived since a read-ahead that finished while the previous batch was handled.
+
+        The read-ahead returns as soon as anything is there, often the first entries of a burst
+        whose rest arrives while the previous batch is still being handled. Without a second
+        look, the rest would wait for a whole extra batch. The per-stream read size still
+        bounds the combined batch (a stream giving the full size means it may hold more).
+        """
+        if self.cluster or not raws:
+            return []
+        per_stream: dict[str, int] = {}
+        for raw in raws:
+            per_stream[raw.stream] = per_stream.get(raw.stream, 0) + 1
+        room = self.batch_size - max(per_stream.values())
+        if room <= 0:
+            return []
+        return await self._read_slot(dict.fromkeys(self.streams, ">"), block=False, count=room)
 
     async def _finish_read_ahead(self, ahead: asyncio.Task[list[_Raw]], stop: asyncio.Event) -> None:
         try:
@@ -344,8 +368,10 @@ class StreamConsumer(Generic[M]):
         results = await asyncio.gather(*(self._read_slot(g, block=block) for g in groups if g))
         return [raw for result in results for raw in result]
 
-    async def _read_slot(self, positions: dict[str, str], *, block: bool) -> list[_Raw]:
-        args: list[Any] = ["GROUP", self.group, self.consumer, "COUNT", self.batch_size]
+    async def _read_slot(
+        self, positions: dict[str, str], *, block: bool, count: int | None = None
+    ) -> list[_Raw]:
+        args: list[Any] = ["GROUP", self.group, self.consumer, "COUNT", count or self.batch_size]
         if block:
             args += ["BLOCK", self.block_ms]
         args += ["STREAMS", *positions.keys(), *positions.values()]

@@ -139,7 +139,10 @@ class TickProcessor:
 
         Only once the consumer is caught up (see `caught_up`), and only bars that ended within the
         last two intervals; meanwhile, and for older data (a backlog, a replay), ticks close bars.
-        Signals and checkpoints leave together, as for a batch of ticks.
+        Signals and checkpoints leave together, as for a batch of ticks: the signals with the
+        checkpoints of the symbols that produced them, then, in a second transaction, the
+        checkpoints of the rest (most of them: verdicts seldom change), so the signals do not
+        wait for those. A symbol whose checkpoint did not go out is forgotten, as on any failure.
         """
         async with self._lock:
             if not self.caught_up:
@@ -147,15 +150,22 @@ class TickProcessor:
             # Bars that ended more than two intervals ago are a backlog or a replay, not live.
             live_from = now_ms - 2 * self.interval_ms
             touched: dict[str, SymbolState] = {}
+            signalling: dict[str, SymbolState] = {}
             signals: list[Signal] = []
             try:
                 for symbol, state in self.states.items():
                     closed = state.bars.close_due(now_ms, live_from)
                     if closed:
                         touched[symbol] = state
-                        signals.extend(self._on_closed(state, closed))
-                if touched:
-                    await self._publish(signals, touched, journal_limit=TIMER_JOURNAL_LIMIT)
+                        produced = self._on_closed(state, closed)
+                        if produced:
+                            signalling[symbol] = state
+                            signals.extend(produced)
+                if signalling:
+                    await self._publish(signals, signalling, journal_limit=TIMER_JOURNAL_LIMIT)
+                quiet = {s: st for s, st in touched.items() if s not in signalling}
+                if quiet:
+                    await self._publish([], quiet, journal_limit=TIMER_JOURNAL_LIMIT)
             except BaseException:
                 self._forget(touched)
                 raise
