@@ -26,16 +26,21 @@ class CheckpointStore:
         self.key = recommender_state_key(prefix)
         self.recent_key = recommender_recent_key(prefix)
 
-    async def load(self, symbol: str) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
-        """The symbol's full state and the recent record on top of it (either may be None)."""
+    async def load_many(
+        self, symbols: list[str]
+    ) -> dict[str, tuple[dict[str, Any] | None, dict[str, Any] | None]]:
+        """Each symbol's full state and the recent record on top of it (either may be None), in one round trip."""
         async with self.client.pipeline(transaction=False) as pipe:
-            pipe.hget(self.key, symbol)
-            pipe.hget(self.recent_key, symbol)
-            full, recent = await pipe.execute()
-        return (
-            None if full is None else orjson.loads(full),
-            None if recent is None else orjson.loads(recent),
-        )
+            pipe.hmget(self.key, symbols)
+            pipe.hmget(self.recent_key, symbols)
+            fulls, recents = await pipe.execute()
+        return {
+            symbol: (
+                None if full is None else orjson.loads(full),
+                None if recent is None else orjson.loads(recent),
+            )
+            for symbol, full, recent in zip(symbols, fulls, recents, strict=True)
+        }
 
     def save_in(self, pipe: Any, full: dict[str, bytes], recent: dict[str, bytes] | None = None) -> None:
         """Queue the save on the batch's transaction, so it commits with the signals or not at all.

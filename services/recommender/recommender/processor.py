@@ -63,6 +63,8 @@ WarmupSource = Callable[[str, int], Awaitable[list[Bar]]]
 # The close timer writes recent records; past this many journalled bars a symbol's full state is
 # written instead (only reached when no tick of the symbol arrives for that many bars).
 TIMER_JOURNAL_LIMIT = 32
+# Symbols warmed up from PostgreSQL at the same time (each holds a pool connection meanwhile).
+WARMUP_CONCURRENCY = 4
 DailySignals = Literal["close", "update"]
 
 
@@ -204,9 +206,10 @@ class TickProcessor:
     async def _fold(self, batch: list[Delivery[Tick]], touched: dict[str, SymbolState]) -> list[Signal]:
         """Fold the batch's unseen ticks into their symbols' states; returns the signals of closed bars."""
         signals: list[Signal] = []
+        await self._restore_missing(batch)
         for delivery in batch:
             tick = delivery.message
-            state = touched.get(tick.symbol) or await self._state(tick.symbol, tick.ts)
+            state = touched.get(tick.symbol) or self.states[tick.symbol]
             touched[tick.symbol] = state
             if state.seen(delivery.id):
                 REPLAYED_TICKS.inc()
@@ -225,25 +228,53 @@ class TickProcessor:
                     signals.extend(self._on_daily_update(state, closed[-1]))
         return signals
 
-    async def _state(self, symbol: str, first_ts: int) -> SymbolState:
-        state = self.states.get(symbol)
-        if state is not None:
-            return state
-        saved, recent = await self.checkpoints.load(symbol)
-        if saved is not None:
-            try:
-                restored = SymbolState.from_state(
-                    saved, self.interval_ms, self.rules_config, grace_ms=self.grace_ms
-                )
-                if recent is not None:
-                    restored.apply_recent(recent, self.interval_ms, grace_ms=self.grace_ms)
-                state = restored
-                RESTORES.labels("checkpoint").inc()
-            except (KeyError, ValueError, TypeError, IndicatorStateError) as exc:
-                log.warning("checkpoint unusable, warming up from history", symbol=symbol, error=str(exc))
-        if state is None:
-            state = await self._warm_up(symbol, first_ts)
-        self.states[symbol] = state
+    async def _restore_missing(self, batch: list[Delivery[Tick]]) -> None:
+        """Bring every symbol of the batch not in memory back: from its checkpoint, else warm it up.
+
+        All at once: one read of the checkpoints for the batch's new symbols, then the warm-ups
+        side by side (WARMUP_CONCURRENCY database reads at a time). A cold start meets hundreds
+        of new symbols in its first batches; one at a time, each paid its own round trips to
+        Redis and PostgreSQL while the backlog grew.
+        """
+        first_ts: dict[str, int] = {}
+        for delivery in batch:
+            symbol = delivery.message.symbol
+            if symbol not in self.states and symbol not in first_ts:
+                first_ts[symbol] = delivery.message.ts
+        if not first_ts:
+            return
+        cold: list[str] = []
+        for symbol, (saved, recent) in (await self.checkpoints.load_many(list(first_ts))).items():
+            state = self._from_checkpoint(symbol, saved, recent)
+            if state is None:
+                cold.append(symbol)
+            else:
+                self.states[symbol] = state
+        if not cold:
+            return
+        limit = asyncio.Semaphore(WARMUP_CONCURRENCY)
+
+        async def warm(symbol: str) -> None:
+            async with limit:
+                self.states[symbol] = await self._warm_up(symbol, first_ts[symbol])
+
+        async with asyncio.TaskGroup() as group:
+            for symbol in cold:
+                group.create_task(warm(symbol))
+
+    def _from_checkpoint(
+        self, symbol: str, saved: dict[str, Any] | None, recent: dict[str, Any] | None
+    ) -> SymbolState | None:
+        if saved is None:
+            return None
+        try:
+            state = SymbolState.from_state(saved, self.interval_ms, self.rules_config, grace_ms=self.grace_ms)
+            if recent is not None:
+                state.apply_recent(recent, self.interval_ms, grace_ms=self.grace_ms)
+        except (KeyError, ValueError, TypeError, IndicatorStateError) as exc:
+            log.warning("checkpoint unusable, warming up from history", symbol=symbol, error=str(exc))
+            return None
+        RESTORES.labels("checkpoint").inc()
         return state
 
     async def _warm_up(self, symbol: str, first_ts: int) -> SymbolState:
