@@ -64,9 +64,15 @@ class Service:
     port: int
     rss_start: int = 0
     rss_end: int = 0
+    cpu_start: float = 0.0
+    cpu_end: float = 0.0
 
     def rss(self) -> int:
         return int(psutil.Process(self.proc.pid).memory_info().rss)
+
+    def cpu(self) -> float:
+        times = psutil.Process(self.proc.pid).cpu_times()
+        return float(times.user + times.system)
 
 
 @dataclass
@@ -283,11 +289,13 @@ def main() -> int:
         time.sleep(min(args.warmup_seconds, args.minutes * 60 / 4))
         for svc in services.values():
             svc.rss_start = svc.rss()
+            svc.cpu_start = svc.cpu()
         published_at_warm = sum(client.xlen(s) for s in tick_streams(prefix, SHARDS))
         warm_at = time.monotonic()
         time.sleep(max(0.0, started + args.minutes * 60 - time.monotonic()))
         for svc in services.values():
             svc.rss_end = svc.rss()
+            svc.cpu_end = svc.cpu()
         published = sum(client.xlen(s) for s in tick_streams(prefix, SHARDS))
         measured = time.monotonic() - warm_at
         services["fetcher"].proc.send_signal(signal.SIGTERM)
@@ -322,6 +330,16 @@ def main() -> int:
         )
         print(f"tick published -> row committed: {percentiles(samples.commit_ms)}")
         print(f"bar close -> signal published:   {percentiles([float(v) for v in signal_ms])}")
+        # CPU time, not wall time: on a shared machine the latencies above include waiting for a
+        # core; what each service spends per tick does not.
+        ticks_measured = max(1, published - published_at_warm)
+        print(f"CPU after warm-up ({measured:.0f}s; load average now {os.getloadavg()[0]:.2f}):")
+        for svc in services.values():
+            used = svc.cpu_end - svc.cpu_start
+            print(
+                f"  {svc.name:<12} {used / measured * 100:5.1f}% of a core,"
+                f" {used * 1e6 / ticks_measured:6.1f} us per tick"
+            )
         print(
             f"memory (RSS after {args.warmup_seconds:g}s warm-up -> end; bound +{args.rss_growth_mb:g} MB):"
         )
@@ -335,6 +353,15 @@ def main() -> int:
             )
         for label, points in samples.lag.items():
             values = [v for _, v in points]
+            third = len(values) // 3
+            if third:
+                middle = statistics.fmean(values[third : 2 * third])
+                last = statistics.fmean(values[2 * third :])
+                # A backlog that keeps growing means the rate is above what the pipeline sustains.
+                print(
+                    f"lag {label:<20} mean middle third {middle:.0f}, last third {last:.0f}:"
+                    f" {'GROWING' if last > 2 * middle + 1000 else 'steady'}"
+                )
             print(f"lag {label:<20} max={max(values) if values else 0} last={values[-1] if values else 0}")
         png = args.out / "consumer_lag.png"
         plot_lag(samples.lag, png, f"consumer lag, {args.rate} ticks/s, {args.symbols} symbols")
