@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import io
 import logging
+import sys
 from collections.abc import Iterator
 
 import orjson
@@ -57,3 +59,24 @@ def test_the_level_is_the_configured_one(capfd: pytest.CaptureFixture[str]) -> N
     log.warning("kept", batch=3)
     lines = [orjson.loads(line) for line in capfd.readouterr().out.splitlines()]
     assert [(line["event"], line["level"], line["batch"]) for line in lines] == [("kept", "warning", 3)]
+
+
+@pytest.mark.usefixtures("restore_logging")
+def test_a_logger_cached_earlier_follows_the_latest_configuration(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Tests and CLIs configure logging more than once in a process; no line goes to a stale stream,
+    and a stream that cannot be written is reported on stderr, not raised into the caller."""
+    first, second = io.StringIO(), io.StringIO()
+    monkeypatch.setattr(sys, "stdout", first)
+    configure_logging("janitor", "INFO", "json")
+    log = structlog.get_logger("janitor")
+    log.info("one")
+    monkeypatch.setattr(sys, "stdout", second)
+    configure_logging("janitor", "INFO", "json")
+    log.info("two")
+    assert [orjson.loads(line)["event"] for line in first.getvalue().splitlines()] == ["one"]
+    assert [orjson.loads(line)["event"] for line in second.getvalue().splitlines()] == ["two"]
+    second.close()
+    log.info("three")  # must not raise
+    assert "--- Logging error ---" in capsys.readouterr().err

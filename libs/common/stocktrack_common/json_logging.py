@@ -26,21 +26,31 @@ def _orjson_dumps(obj: Any, default: Any = None) -> str:
 
 
 class _LineWriter:
-    """structlog's logger: writes each rendered event as one line through the stdlib handler's stream."""
+    """structlog's logger: writes each rendered event as one line on the stdlib handler's stream.
+
+    One instance, pointed at the handler of the latest configure_logging, so loggers cached under
+    an earlier configuration follow it, as they did when every event went through `logging`. A
+    failed write is reported as `logging` reports one (on stderr), never raised into the caller.
+    """
 
     def __init__(self, handler: logging.StreamHandler[Any]) -> None:
-        self._handler = handler
+        self.handler = handler
 
     def msg(self, message: str) -> None:
-        handler = self._handler
+        handler = self.handler
         handler.acquire()
         try:
             handler.stream.write(message + "\n")
             handler.stream.flush()
+        except Exception:
+            handler.handleError(logging.makeLogRecord({"msg": message}))
         finally:
             handler.release()
 
     debug = info = warning = warn = error = critical = exception = fatal = log = msg
+
+
+_WRITER = _LineWriter(logging.StreamHandler(sys.stdout))
 
 
 def configure_logging(service: str, level: str = "INFO", fmt: str = "json") -> None:
@@ -58,12 +68,12 @@ def configure_logging(service: str, level: str = "INFO", fmt: str = "json") -> N
         else structlog.dev.ConsoleRenderer(colors=False)
     )
     handler = logging.StreamHandler(sys.stdout)
-    writer = _LineWriter(handler)
+    _WRITER.handler = handler
     structlog.configure(
         processors=[*shared, _add_service(service), renderer],
         # Events below the level are methods that return at once: a disabled access log costs a call.
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
-        logger_factory=lambda *_: writer,
+        logger_factory=lambda *_: _WRITER,
         cache_logger_on_first_use=True,
     )
     formatter = structlog.stdlib.ProcessorFormatter(
