@@ -14,16 +14,37 @@ folded in: the caller counts and skips it.
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Any
 
 from stocktrack_common.bars import Bar, bucket_of
+from stocktrack_common.lifecycle import sleep_or_stop
 
 
 def next_close_ms(now_ms: float, interval_ms: int, grace_ms: int) -> int:
     """When a close timer wakes next: the end plus grace of the bar that ends after `now_ms - grace_ms`."""
     return bucket_of(int(now_ms) - grace_ms, interval_ms) + interval_ms + grace_ms
+
+
+async def sleep_until_close(
+    stop: asyncio.Event, interval_ms: int, grace_ms: int, clock: Callable[[], float] = time.time
+) -> int:
+    """Sleep until the next bar end plus grace (or `stop`); returns the wall time then, epoch ms.
+
+    An event loop may fire a timer up to its clock resolution early (uvloop: a millisecond).
+    A close run then finds nothing due yet, and the next turn aims at the bar after, so the
+    bars of that instant waited for their symbols' next ticks instead: sleep again until the
+    wall clock has reached the due time.
+    """
+    now_ms = clock() * 1000
+    due_ms = next_close_ms(now_ms, interval_ms, grace_ms)
+    while now_ms < due_ms and not stop.is_set():
+        await sleep_or_stop(stop, (due_ms - now_ms) / 1000)
+        now_ms = clock() * 1000
+    return int(now_ms)
 
 
 class BarBuilder:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 
 import structlog
 
@@ -13,9 +12,8 @@ from recommender.processor import TickProcessor
 from recommender.rules_config import load_rules_config
 from recommender.settings import RecommenderSettings, owned_shards
 from recommender.warmup import recent_bars, recent_days
-from stocktrack_common.bar_closing import next_close_ms
+from stocktrack_common.bar_closing import sleep_until_close
 from stocktrack_common.bars import Bar
-from stocktrack_common.lifecycle import sleep_or_stop
 from stocktrack_common.messages import decode_tick
 from stocktrack_common.runtime import WorkerContext, WorkerMain
 from stocktrack_common.stream_names import RECOMMENDER_GROUP, tick_stream
@@ -84,12 +82,10 @@ async def close_bars_on_time(
     A failed close (Redis down) leaves the bars open in the checkpoint; the next wake retries.
     """
     while not stop.is_set():
-        now_ms = time.time() * 1000
-        due_ms = next_close_ms(now_ms, interval_ms, grace_ms)
-        await sleep_or_stop(stop, (due_ms - now_ms) / 1000)
+        now_ms = await sleep_until_close(stop, interval_ms, grace_ms)
         if stop.is_set():
             return
         try:
-            await processor.close_due(int(time.time() * 1000))
+            await processor.close_due(now_ms)
         except Exception as exc:  # the touched states come back from the checkpoint; retried
             log.warning("closing bars on time failed; retrying at the next bar end", error=str(exc))
