@@ -38,7 +38,7 @@ import redis.asyncio as aioredis
 import structlog
 from prometheus_client import Counter, Gauge
 
-from stocktrack_common.bar_closing import next_close_ms
+from stocktrack_common.bar_closing import sleep_until_close
 from stocktrack_common.bars import MINUTE_MS, Bar
 from stocktrack_common.health import Heartbeat
 from stocktrack_common.lifecycle import sleep_or_stop
@@ -182,8 +182,7 @@ class Hub:
     async def _close_loop(self, stop: asyncio.Event) -> None:
         """Wake at each minute's end plus grace and send the live bars then due, ticks or no ticks."""
         while not stop.is_set():
-            now_ms = self.clock() * 1000
-            await sleep_or_stop(stop, (next_close_ms(now_ms, MINUTE_MS, self.grace_ms) - now_ms) / 1000)
+            await sleep_until_close(stop, MINUTE_MS, self.grace_ms, clock=self.clock)
             if not stop.is_set():
                 self.close_due()
 
