@@ -1,10 +1,14 @@
-"""What keeping the bar roll-ups costs a writer batch: the writer's bars_1m upsert with the
-roll-up triggers on, beside the same upsert with them off, in one run on one database.
+"""What keeping the bar roll-ups costs: a writer batch's bars_1m upsert with the marking
+triggers on, beside the same upsert with them off, in one run on one database; and the roller
+(`roll_up_dirty`, what the writer runs every ROLLUP_INTERVAL_MS off the commit path) in minute
+bars per second.
 
 Each batch holds one partial minute bar per symbol (the live case: every symbol ticked in the
 batch), alternately a new minute (inserted rows) and the same minute again (grown rows, the
-update path). The triggers then merge one delta per symbol into each of bars_5m, bars_15m,
-bars_1h and bars_1d. Rounds alternate on/off so a change in the machine's load falls on both.
+update path). The triggers then mark one 5-minute bucket per symbol dirty (a re-mark after the
+first batch of a bucket). Rounds alternate on/off so a change in the machine's load falls on
+both; after each round with triggers on, the roller drains its marks, timed: one claim of one
+mark per symbol is what a live round costs.
 
 Usage: python bench/rollups.py [--symbols 500] [--batches 40] [--rounds 4]
 """
@@ -12,6 +16,7 @@ Usage: python bench/rollups.py [--symbols 500] [--batches 40] [--rounds 4]
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import random
 import statistics
@@ -25,6 +30,7 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
+from stocktrack_common.bar_rollups import roll_up_dirty
 from stocktrack_common.bars import UPSERT_1M, Bar, upsert_1m_params
 from stocktrack_common.migrations import migrate
 from stocktrack_devtools.servers import database_url, find_or_start
@@ -55,6 +61,19 @@ def timed_batches(conn: psycopg.Connection, symbols: int, batches: int, first_mi
     return times
 
 
+async def timed_roll_up(url: str, limit: int) -> tuple[int, list[float]]:
+    """Drain every mark in claims of `limit`: (marks claimed, seconds per claim)."""
+    claimed, times = 0, list[float]()
+    async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+        while True:
+            started = time.perf_counter()
+            done = await roll_up_dirty(conn, limit)
+            if not done.claimed:
+                return claimed, times
+            times.append(time.perf_counter() - started)
+            claimed += done.claimed
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -71,6 +90,8 @@ def main() -> int:
         url = database_url(servers.postgres_url, name)
         migrate(url)
         times: dict[bool, list[float]] = {True: [], False: []}
+        live_claims: list[float] = []  # one mark per symbol: a live round
+        drained_marks, drain_seconds = 0, 0.0
         with psycopg.connect(url, autocommit=True) as conn:
             minute = 0
             for _ in range(args.rounds):
@@ -79,12 +100,17 @@ def main() -> int:
                     measured = timed_batches(conn, args.symbols, args.batches, minute)
                     times[on] += measured[2:]  # the first batches of a round plan the statements
                     minute += args.batches
+                    if on:
+                        marks, claims = asyncio.run(timed_roll_up(url, args.symbols))
+                        live_claims += claims
+                        drained_marks += marks
+                        drain_seconds += sum(claims)
             conn.execute("ALTER TABLE bars_1m ENABLE TRIGGER USER")
         print(
             f"bars_1m upsert of {args.symbols} bars per batch, {args.rounds} rounds of {args.batches} batches"
-            f" (load average {os.getloadavg()[0]:.2f})"
+            f" (load average {' '.join(f'{x:.2f}' for x in os.getloadavg())})"
         )
-        for on, label in ((False, "triggers off (bars_1m only)"), (True, "triggers on (+ 5m/15m/1h/1d)")):
+        for on, label in ((False, "triggers off (bars_1m only)"), (True, "triggers on (marks dirty)")):
             ordered = sorted(times[on])
             p90 = ordered[int(0.9 * (len(ordered) - 1))]
             print(
@@ -92,6 +118,13 @@ def main() -> int:
             )
         ratio = statistics.median(times[True]) / statistics.median(times[False])
         print(f"  ratio on / off                 {ratio:7.2f}x")
+        # Each mark stands for the minutes of one (symbol, 5-minute bucket) the batches wrote.
+        bars = args.rounds * (args.batches // 2) * args.symbols
+        print(
+            f"roller: {drained_marks} marks ({bars} minute bars) in {drain_seconds * 1000:.1f} ms:"
+            f" {bars / drain_seconds:,.0f} bars/s; one claim of {args.symbols} marks (a live round)"
+            f" median {statistics.median(live_claims) * 1000:.2f} ms"
+        )
     finally:
         with psycopg.connect(servers.postgres_url, autocommit=True) as admin:
             admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))

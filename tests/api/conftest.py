@@ -18,6 +18,7 @@ from api.settings import ApiSettings
 from stocktrack_common.api_keys import create_key
 from stocktrack_common.partitions import ensure_tick_partitions
 from stocktrack_common.settings import PoolSettings
+from tests.support.rollups import roll_up
 
 PEPPER = "test-pepper"
 T0 = dt.datetime(2024, 5, 1, 13, 30, tzinfo=dt.UTC)  # a Wednesday, market open
@@ -126,6 +127,7 @@ async def insert_bars(
                 for r in rows
             ],
         )
+        await roll_up(conn)  # what the writer's roller has done by the time a client asks
     return rows
 
 

@@ -16,6 +16,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from stocktrack_common.bars import COARSER_FROM_1M_AGGREGATES
 from tests.api.conftest import T0, ms
+from tests.support.rollups import roll_up
 
 STEPS = {"1m": "1 minute", "5m": "5 minutes", "15m": "15 minutes", "1h": "1 hour", "1d": "1 day"}
 PRICES = ["100.50", "7.10000", "0.000000000001", "123456789012.5", "42", "99.999999999999", "1E+2"]
@@ -111,6 +112,7 @@ async def odd_bars(pg_pool: AsyncConnectionPool) -> None:
                 " VALUES ('ODD', %s, 50.25, 70, 40.125, %s, %s, 123456, 'csv')",
                 (day, Decimal(close), Decimal(close)),
             )
+        await roll_up(conn)
 
 
 def _iso(moment: dt.datetime) -> str:

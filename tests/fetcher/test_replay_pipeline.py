@@ -1,8 +1,10 @@
 """A recorded CSV replayed through the whole pipeline: fetcher (PROVIDER=replay) -> tick streams ->
-writer -> bars_1m, compared with 1-minute bars computed directly from the same CSV."""
+writer -> bars_1m, compared with 1-minute bars computed directly from the same CSV; the writer's
+roller then brings the roll-ups (5m, 15m, 1h, 1d) level with the minutes and stops with it."""
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import random
 from collections import defaultdict
@@ -12,6 +14,7 @@ from pathlib import Path
 import psycopg
 
 from tests.support.processes import Services
+from tests.support.rollups import NO_DIFFERENCES, dirty_marks, rollup_differences
 from tests.support.waiting import wait_until
 
 START_MS = 1715347800000  # 2024-05-10 13:30 UTC, the open
@@ -94,3 +97,11 @@ def test_replayed_csv_gives_the_bars_of_the_csv(services: Services, db_url: str,
     assert stored == len(rows)
     assert len(expected) > 3 * 25
     assert [tuple(r) for r in actual] == expected
+
+    async def rolled_up() -> bool:
+        async with await psycopg.AsyncConnection.connect(db_url, autocommit=True) as conn:
+            return await dirty_marks(conn) == 0 and await rollup_differences(conn) == NO_DIFFERENCES
+
+    wait_until(lambda: asyncio.run(rolled_up()), 10, "roll-ups level with bars_1m")
+    assert writer.terminate() == 0, writer.output()[-3000:]
+    assert "bar roll-up round failed" not in writer.output()

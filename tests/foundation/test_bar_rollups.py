@@ -17,7 +17,7 @@ from psycopg_pool import AsyncConnectionPool
 from stocktrack_common.bar_rollups import recompute_rollups
 from stocktrack_common.bars import recompute_1m
 from stocktrack_common.messages import TickRow
-from tests.support.rollups import NO_DIFFERENCES, rollup_counts, rollup_differences
+from tests.support.rollups import NO_DIFFERENCES, dirty_marks, roll_up, rollup_counts, rollup_differences
 from writer.tick_sink import TickSink
 
 # 23:10 UTC: the ticks run past midnight, so they span two UTC days, hours, 15 and 5 minutes.
@@ -63,13 +63,15 @@ async def test_writer_keeps_rollups_equal_to_minutes_whatever_the_order_batching
             await sink.write(conn, [*redelivered, *batch])
         sent += batch
     async with pg_pool.connection() as conn:
+        assert await roll_up(conn) > 0
         assert await rollup_differences(conn) == NO_DIFFERENCES
         counts = await rollup_counts(conn)
         before = await _table_texts(conn)
         # A whole redelivered batch changes nothing, in bars_1m or in a roll-up.
         result = await sink.write(conn, batches[3])
         assert result.inserted == 0
-        assert await _table_texts(conn) == before
+        await roll_up(conn)
+        assert await _table_texts(conn) == before and await dirty_marks(conn) == 0
     assert counts["1d"] == 2 * len(SYMBOLS) and counts["5m"] > counts["15m"] > counts["1h"] >= counts["1d"]
 
 
@@ -87,6 +89,7 @@ async def test_concurrent_writers_lose_and_double_nothing(pg_pool: AsyncConnecti
 
     await asyncio.gather(*(write(h) for h in halves))
     async with pg_pool.connection() as conn:
+        assert await roll_up(conn) > 0
         assert await rollup_differences(conn) == NO_DIFFERENCES
 
 
@@ -110,12 +113,14 @@ async def test_direct_changes_to_minutes_update_the_rollups(pg_pool: AsyncConnec
                  LATERAL (SELECT timestamptz '2026-03-02 12:00Z' + i * interval '1 minute') AS t(b)
             """
         )
+        assert await roll_up(conn) > 0
         assert await rollup_differences(conn) == NO_DIFFERENCES
         # A correction that shrinks minutes (high down, close moved earlier): recomputed, not merged.
         await conn.execute(
             "UPDATE bars_1m SET high = high - 3, volume = volume - 1, close = open, last_ts = first_ts"
             " WHERE symbol = 'AAPL' AND bucket BETWEEN '2026-03-02 12:00Z' AND '2026-03-02 13:31Z'"
         )
+        assert await roll_up(conn) > 0
         assert await rollup_differences(conn) == NO_DIFFERENCES
         # Retention-style deletes: a whole hour and scattered minutes.
         await conn.execute(
@@ -124,6 +129,7 @@ async def test_direct_changes_to_minutes_update_the_rollups(pg_pool: AsyncConnec
         await conn.execute(
             "DELETE FROM bars_1m WHERE symbol = 'MSFT' AND extract(minute FROM bucket)::int % 9 = 0"
         )
+        assert await roll_up(conn) > 0
         assert await rollup_differences(conn) == NO_DIFFERENCES
         assert (await rollup_counts(conn))["1d"] == 4
         await conn.execute("TRUNCATE bars_1m")
@@ -142,6 +148,7 @@ async def test_recompute_rollups_repairs_a_range_and_reports_what_it_changed(
                  LATERAL (SELECT timestamptz '2026-03-02 09:00Z' + i * interval '1 minute') AS t(b)
             """
         )
+        assert await roll_up(conn) == 36
         await conn.execute("UPDATE bars_5m SET close = 1 WHERE bucket = '2026-03-02 10:05Z'")
         await conn.execute("DELETE FROM bars_15m WHERE bucket = '2026-03-02 10:00Z'")
         stray = (
@@ -193,4 +200,5 @@ async def test_rebuilt_minutes_after_trade_corrections_carry_into_the_rollups(
         await conn.execute("DELETE FROM ticks WHERE (symbol, ts) = (%s, %s)", highest[0])
         keys = {(s, int(t.timestamp() * 1000) // 60_000 * 60_000) for s, t in highest}
         await recompute_1m(conn, keys)
+        assert await roll_up(conn) > 0
         assert await rollup_differences(conn) == NO_DIFFERENCES

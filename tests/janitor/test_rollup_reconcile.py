@@ -10,7 +10,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from tests.janitor.conftest import RunJanitor
 from tests.janitor.tick_data import today_utc
-from tests.support.rollups import NO_DIFFERENCES, rollup_counts, rollup_differences
+from tests.support.rollups import NO_DIFFERENCES, roll_up, rollup_counts, rollup_differences
 
 MINUTES = """
 INSERT INTO bars_1m (symbol, bucket, open, high, low, close, volume, trades, first_ts, last_ts)
@@ -31,6 +31,7 @@ async def test_retention_repairs_corrupted_rollups_and_counts_them(
     async with pg_pool.connection() as conn:
         await conn.execute(MINUTES, (day_start(today),))
         await conn.execute(MINUTES, (day_start(today - dt.timedelta(days=1)) + dt.timedelta(hours=18),))
+        await roll_up(conn)
         yesterday_evening = day_start(today - dt.timedelta(days=1)) + dt.timedelta(hours=21)
         # Changes no trigger sees: roll-up rows edited, deleted and invented by hand.
         await conn.execute(
@@ -65,6 +66,7 @@ async def test_rollups_follow_minute_bars_out_at_bar_retention(
     async with pg_pool.connection() as conn:
         for age in (0, 5, 12):
             await conn.execute(MINUTES, (day_start(today - dt.timedelta(days=age)),))
+        await roll_up(conn)
         assert (await rollup_counts(conn))["1d"] == 6
 
     report = (await run_janitor("retention", bar_retention_days=10, retention_batch_size=137))[0]

@@ -10,7 +10,7 @@ from typing import Any
 
 from psycopg import AsyncConnection
 
-from stocktrack_common.bar_rollups import ROLLUP_TABLES
+from stocktrack_common.bar_rollups import ROLLUP_TABLES, roll_up_dirty
 from stocktrack_common.bars import COARSER_FROM_1M_AGGREGATES
 
 STEPS = {"5m": "5 minutes", "15m": "15 minutes", "1h": "1 hour", "1d": "1 day"}
@@ -47,3 +47,17 @@ async def rollup_counts(conn: AsyncConnection) -> dict[str, int]:
 
 
 NO_DIFFERENCES: dict[str, list[tuple[Any, ...]]] = {interval: [] for interval in ROLLUP_TABLES}
+
+
+async def roll_up(conn: AsyncConnection) -> int:
+    """What the writer's roller does, run to the end now: the dirty buckets claimed (0: none were)."""
+    claimed = 0
+    while done := (await roll_up_dirty(conn)).claimed:
+        claimed += done
+    return claimed
+
+
+async def dirty_marks(conn: AsyncConnection) -> int:
+    cur = await conn.execute("SELECT count(*) FROM bars_rollup_dirty")
+    row = await cur.fetchone()
+    return int(row[0]) if row else 0

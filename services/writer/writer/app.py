@@ -1,4 +1,5 @@
-"""Wires the writer: consumers of group 'writer' (tick shards, signals, trade amendments) over one pool."""
+"""Wires the writer: consumers of group 'writer' (tick shards, signals, trade amendments) and the
+bar roll-up worker over one pool."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from stocktrack_common.stream_names import (
 )
 from writer import trade_amendments
 from writer.latest_quotes import LatestQuotes
+from writer.rollup_worker import run_rollups
 from writer.settings import WriterSettings
 from writer.signal_sink import write_signals
 from writer.tick_sink import TickSink, retained_tick_row
@@ -102,6 +104,7 @@ def create_app(settings: WriterSettings) -> WorkerMain:
             *(c.run(ctx.stop) for c in tick_consumers),
             signal_consumer.run(ctx.stop),
             amendment_consumer.run(ctx.stop),
+            run_rollups(ctx.db, ctx.stop, ctx.heartbeat, settings.rollup_interval_ms),
         )
 
     return main

@@ -18,3 +18,8 @@ class WriterConsumerSettings(SignalConsumerSettings):
 
 class WriterSettings(CommonSettings, TickRetentionSettings):
     consumer: WriterConsumerSettings = Field(default_factory=WriterConsumerSettings)
+    # How often the writer's roller recomputes the bar roll-ups of the buckets marked dirty: the
+    # most the api's 5m/15m/1h/1d bars trail bars_1m, plus one round's recompute.
+    rollup_interval_ms: int = Field(
+        default=250, ge=10, le=60_000, description="pause between rounds of the bar roll-up worker"
+    )

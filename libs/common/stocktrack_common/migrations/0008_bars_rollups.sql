@@ -3,17 +3,17 @@
 -- bars_1m (first_ts / last_ts keep the close rule of stocktrack_common.bars working at every
 -- level) and the same grid as the api: date_bin from 2000-01-01 00:00 UTC, so days are UTC days.
 --
--- Who keeps them: triggers on bars_1m, so every writer of minute bars (the writer, backfill, the
--- simulator's history, the janitor's roll-up of tick partitions, a correction, a test) feeds them
--- without knowing. A statement's inserted minute rows, and updated rows that only grew (the
--- writer's merge of new ticks: high up, low down, open earlier, close later), are merged in as
--- deltas by the one bar model's merge (commutative: batch order and concurrent writers cannot
--- change the result; sums take the difference new - old, so nothing counts twice). Any other
--- change (a deleted minute, a corrected bar that shrank, a changed key) recomputes the buckets
--- holding it, cascaded 5m from 1m, 15m from 5m, 1h from 15m, 1d from 1h. Recomputing takes a
--- per-symbol advisory lock exclusively and the delta merge takes it shared: a recompute then
--- reads every delta already merged, and a delta merged after it lands on the recomputed row.
--- `janitor reconcile-bars` recomputes recent buckets and reports what it had to repair.
+-- Who keeps them: triggers on bars_1m only mark the 5-minute buckets a statement touched as
+-- dirty (bars_rollup_dirty), in the same transaction, so every writer of minute bars (the
+-- writer, backfill, the simulator's history, the janitor's roll-up of tick partitions, a
+-- correction, a test) records what it changed without knowing, and without paying for the
+-- roll-ups on its commit. The writer's roller (stocktrack_common.bar_rollups.roll_up_dirty)
+-- claims dirty buckets, recomputes them cascaded (5m from 1m, 15m from 5m, 1h from 15m, 1d from
+-- 1h) and deletes the marks it served in one transaction: a crash rolls the claim back with the
+-- recompute, nothing is lost. A mark carries a generation from a sequence that every re-mark
+-- replaces, and the roller deletes a mark only if it still has the generation it read and no
+-- writer holds it: a minute committed after the roller's snapshot always leaves a mark behind.
+-- `janitor retention` reconciles recent buckets and reports what it had to repair.
 
 CREATE TABLE bars_5m (
     symbol   text        NOT NULL,
@@ -102,7 +102,9 @@ SELECT symbol, date_bin('1 day', bucket, timestamptz '2000-01-01 00:00:00+00'),
 FROM bars_1h GROUP BY 1, 2;
 -- Recompute the roll-up buckets holding the given 5-minute buckets (symbol i, bucket i), level
 -- by level from the finer table; a bucket left with nothing under it is deleted. Returns the
--- rows it changed, so the janitor can report repairs.
+-- rows it changed, so the janitor can report repairs. Recomputes of a symbol run one at a time
+-- (its advisory lock, which only recomputes take): one that read older minutes can never
+-- overwrite the result of one that read newer ones.
 CREATE FUNCTION recompute_bar_rollups_5m(p_symbols text[], p_buckets timestamptz[]) RETURNS bigint
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -233,186 +235,61 @@ LANGUAGE sql AS $$
     WHERE p_to > p_from
 $$;
 
-CREATE FUNCTION bars_1m_rollups_inserted() RETURNS trigger LANGUAGE plpgsql AS $$
+-- Dirty 5-minute buckets: one row per (symbol, bucket) however many statements touched it, so a
+-- busy bucket costs a writer batch one small HOT update (gen is in no index; fillfactor leaves
+-- each page room for the new version). Not UNLOGGED: a mark lost in a crash would be a roll-up
+-- that stays wrong until the janitor's reconciliation.
+CREATE SEQUENCE bars_rollup_dirty_gen;
+CREATE TABLE bars_rollup_dirty (
+    symbol text        NOT NULL,
+    bucket timestamptz NOT NULL,
+    gen    bigint      NOT NULL DEFAULT nextval('bars_rollup_dirty_gen'),
+    PRIMARY KEY (symbol, bucket)
+) WITH (fillfactor = 50);
+
+-- A re-mark takes a new generation (excluded.gen, the default drawn for the proposed row) rather
+-- than doing nothing: the new row version (or, while uncommitted, its row lock) is what keeps the
+-- roller from deleting a mark whose minutes it has not read. Marks are written in key order, so
+-- two writers marking the same buckets cannot deadlock.
+CREATE FUNCTION bars_1m_rollups_mark_new() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    PERFORM pg_advisory_xact_lock_shared(727002, k)
-    FROM (SELECT DISTINCT hashtext(symbol) AS k FROM new_rows) AS s ORDER BY k;
-    WITH d AS MATERIALIZED (
-        SELECT * FROM new_rows
-    ), l0 AS (
-        INSERT INTO bars_5m AS b (symbol, bucket, open, high, low, close, volume, trades, first_ts, last_ts)
-        SELECT symbol, date_bin('5 minutes', bucket, timestamptz '2000-01-01 00:00:00+00'),
-               (array_agg(open ORDER BY first_ts, open))[1], max(high), min(low),
-               (array_agg(close ORDER BY last_ts DESC, close DESC))[1], sum(volume)::bigint, sum(trades)::bigint,
-               min(first_ts), max(last_ts)
-        FROM d GROUP BY 1, 2 ORDER BY symbol COLLATE "C", 2
-        ON CONFLICT (symbol, bucket) DO UPDATE SET
-            open = CASE WHEN (excluded.first_ts, excluded.open) < (b.first_ts, b.open) THEN excluded.open ELSE b.open END,
-            close = CASE WHEN (excluded.last_ts, excluded.close) > (b.last_ts, b.close) THEN excluded.close ELSE b.close END,
-            high = greatest(b.high, excluded.high),
-            low = least(b.low, excluded.low),
-            volume = b.volume + excluded.volume,
-            trades = b.trades + excluded.trades,
-            first_ts = least(b.first_ts, excluded.first_ts),
-            last_ts = greatest(b.last_ts, excluded.last_ts)
-    ), l1 AS (
-        INSERT INTO bars_15m AS b (symbol, bucket, open, high, low, close, volume, trades, first_ts, last_ts)
-        SELECT symbol, date_bin('15 minutes', bucket, timestamptz '2000-01-01 00:00:00+00'),
-               (array_agg(open ORDER BY first_ts, open))[1], max(high), min(low),
-               (array_agg(close ORDER BY last_ts DESC, close DESC))[1], sum(volume)::bigint, sum(trades)::bigint,
-               min(first_ts), max(last_ts)
-        FROM d GROUP BY 1, 2 ORDER BY symbol COLLATE "C", 2
-        ON CONFLICT (symbol, bucket) DO UPDATE SET
-            open = CASE WHEN (excluded.first_ts, excluded.open) < (b.first_ts, b.open) THEN excluded.open ELSE b.open END,
-            close = CASE WHEN (excluded.last_ts, excluded.close) > (b.last_ts, b.close) THEN excluded.close ELSE b.close END,
-            high = greatest(b.high, excluded.high),
-            low = least(b.low, excluded.low),
-            volume = b.volume + excluded.volume,
-            trades = b.trades + excluded.trades,
-            first_ts = least(b.first_ts, excluded.first_ts),
-            last_ts = greatest(b.last_ts, excluded.last_ts)
-    ), l2 AS (
-        INSERT INTO bars_1h AS b (symbol, bucket, open, high, low, close, volume, trades, first_ts, last_ts)
-        SELECT symbol, date_bin('1 hour', bucket, timestamptz '2000-01-01 00:00:00+00'),
-               (array_agg(open ORDER BY first_ts, open))[1], max(high), min(low),
-               (array_agg(close ORDER BY last_ts DESC, close DESC))[1], sum(volume)::bigint, sum(trades)::bigint,
-               min(first_ts), max(last_ts)
-        FROM d GROUP BY 1, 2 ORDER BY symbol COLLATE "C", 2
-        ON CONFLICT (symbol, bucket) DO UPDATE SET
-            open = CASE WHEN (excluded.first_ts, excluded.open) < (b.first_ts, b.open) THEN excluded.open ELSE b.open END,
-            close = CASE WHEN (excluded.last_ts, excluded.close) > (b.last_ts, b.close) THEN excluded.close ELSE b.close END,
-            high = greatest(b.high, excluded.high),
-            low = least(b.low, excluded.low),
-            volume = b.volume + excluded.volume,
-            trades = b.trades + excluded.trades,
-            first_ts = least(b.first_ts, excluded.first_ts),
-            last_ts = greatest(b.last_ts, excluded.last_ts)
-    )
-    INSERT INTO bars_1d AS b (symbol, bucket, open, high, low, close, volume, trades, first_ts, last_ts)
-    SELECT symbol, date_bin('1 day', bucket, timestamptz '2000-01-01 00:00:00+00'),
-           (array_agg(open ORDER BY first_ts, open))[1], max(high), min(low),
-           (array_agg(close ORDER BY last_ts DESC, close DESC))[1], sum(volume)::bigint, sum(trades)::bigint,
-           min(first_ts), max(last_ts)
-    FROM d GROUP BY 1, 2 ORDER BY symbol COLLATE "C", 2
-    ON CONFLICT (symbol, bucket) DO UPDATE SET
-        open = CASE WHEN (excluded.first_ts, excluded.open) < (b.first_ts, b.open) THEN excluded.open ELSE b.open END,
-        close = CASE WHEN (excluded.last_ts, excluded.close) > (b.last_ts, b.close) THEN excluded.close ELSE b.close END,
-        high = greatest(b.high, excluded.high),
-        low = least(b.low, excluded.low),
-        volume = b.volume + excluded.volume,
-        trades = b.trades + excluded.trades,
-        first_ts = least(b.first_ts, excluded.first_ts),
-        last_ts = greatest(b.last_ts, excluded.last_ts);
+    INSERT INTO bars_rollup_dirty AS d (symbol, bucket)
+    SELECT DISTINCT symbol, date_bin('5 minutes', bucket, timestamptz '2000-01-01 00:00:00+00') FROM new_rows ORDER BY 1, 2
+    ON CONFLICT (symbol, bucket) DO UPDATE SET gen = excluded.gen;
     RETURN NULL;
 END $$;
 
--- Grown rows are merged as deltas; when any row shrank or moved, every row of the statement is
--- recomputed instead (a delta merged after a recompute that already read it would count twice).
-CREATE FUNCTION bars_1m_rollups_updated() RETURNS trigger LANGUAGE plpgsql AS $$
+-- An update marks the buckets of the old and the new key (a changed key leaves one, joins another).
+CREATE FUNCTION bars_1m_rollups_mark_updated() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    IF EXISTS (
-        SELECT 1 FROM old_rows o FULL JOIN new_rows n ON n.symbol = o.symbol AND n.bucket = o.bucket
-        WHERE n.symbol IS NULL OR o.symbol IS NULL
-           OR n.high < o.high OR n.low > o.low
-           OR (n.first_ts, n.open) > (o.first_ts, o.open) OR (n.last_ts, n.close) < (o.last_ts, o.close)
-    ) THEN
-        PERFORM recompute_bar_rollups_5m(array_agg(symbol), array_agg(bucket))
-        FROM (SELECT symbol, bucket FROM old_rows UNION ALL SELECT symbol, bucket FROM new_rows) AS k;
-    ELSE
-        PERFORM pg_advisory_xact_lock_shared(727002, k)
-        FROM (SELECT DISTINCT hashtext(symbol) AS k FROM new_rows) AS s ORDER BY k;
-        WITH d AS MATERIALIZED (
-            SELECT n.symbol, n.bucket, n.open, n.high, n.low, n.close, n.volume - o.volume AS volume,
-                   n.trades - o.trades AS trades, n.first_ts, n.last_ts
-            FROM new_rows n JOIN old_rows o ON n.symbol = o.symbol AND n.bucket = o.bucket
-            WHERE (n.open, n.high, n.low, n.close, n.volume, n.trades, n.first_ts, n.last_ts)
-                  IS DISTINCT FROM (o.open, o.high, o.low, o.close, o.volume, o.trades, o.first_ts, o.last_ts)
-        ), l0 AS (
-            INSERT INTO bars_5m AS b (symbol, bucket, open, high, low, close, volume, trades, first_ts, last_ts)
-            SELECT symbol, date_bin('5 minutes', bucket, timestamptz '2000-01-01 00:00:00+00'),
-                   (array_agg(open ORDER BY first_ts, open))[1], max(high), min(low),
-                   (array_agg(close ORDER BY last_ts DESC, close DESC))[1], sum(volume)::bigint, sum(trades)::bigint,
-                   min(first_ts), max(last_ts)
-            FROM d GROUP BY 1, 2 ORDER BY symbol COLLATE "C", 2
-            ON CONFLICT (symbol, bucket) DO UPDATE SET
-                open = CASE WHEN (excluded.first_ts, excluded.open) < (b.first_ts, b.open) THEN excluded.open ELSE b.open END,
-                close = CASE WHEN (excluded.last_ts, excluded.close) > (b.last_ts, b.close) THEN excluded.close ELSE b.close END,
-                high = greatest(b.high, excluded.high),
-                low = least(b.low, excluded.low),
-                volume = b.volume + excluded.volume,
-                trades = b.trades + excluded.trades,
-                first_ts = least(b.first_ts, excluded.first_ts),
-                last_ts = greatest(b.last_ts, excluded.last_ts)
-        ), l1 AS (
-            INSERT INTO bars_15m AS b (symbol, bucket, open, high, low, close, volume, trades, first_ts, last_ts)
-            SELECT symbol, date_bin('15 minutes', bucket, timestamptz '2000-01-01 00:00:00+00'),
-                   (array_agg(open ORDER BY first_ts, open))[1], max(high), min(low),
-                   (array_agg(close ORDER BY last_ts DESC, close DESC))[1], sum(volume)::bigint, sum(trades)::bigint,
-                   min(first_ts), max(last_ts)
-            FROM d GROUP BY 1, 2 ORDER BY symbol COLLATE "C", 2
-            ON CONFLICT (symbol, bucket) DO UPDATE SET
-                open = CASE WHEN (excluded.first_ts, excluded.open) < (b.first_ts, b.open) THEN excluded.open ELSE b.open END,
-                close = CASE WHEN (excluded.last_ts, excluded.close) > (b.last_ts, b.close) THEN excluded.close ELSE b.close END,
-                high = greatest(b.high, excluded.high),
-                low = least(b.low, excluded.low),
-                volume = b.volume + excluded.volume,
-                trades = b.trades + excluded.trades,
-                first_ts = least(b.first_ts, excluded.first_ts),
-                last_ts = greatest(b.last_ts, excluded.last_ts)
-        ), l2 AS (
-            INSERT INTO bars_1h AS b (symbol, bucket, open, high, low, close, volume, trades, first_ts, last_ts)
-            SELECT symbol, date_bin('1 hour', bucket, timestamptz '2000-01-01 00:00:00+00'),
-                   (array_agg(open ORDER BY first_ts, open))[1], max(high), min(low),
-                   (array_agg(close ORDER BY last_ts DESC, close DESC))[1], sum(volume)::bigint, sum(trades)::bigint,
-                   min(first_ts), max(last_ts)
-            FROM d GROUP BY 1, 2 ORDER BY symbol COLLATE "C", 2
-            ON CONFLICT (symbol, bucket) DO UPDATE SET
-                open = CASE WHEN (excluded.first_ts, excluded.open) < (b.first_ts, b.open) THEN excluded.open ELSE b.open END,
-                close = CASE WHEN (excluded.last_ts, excluded.close) > (b.last_ts, b.close) THEN excluded.close ELSE b.close END,
-                high = greatest(b.high, excluded.high),
-                low = least(b.low, excluded.low),
-                volume = b.volume + excluded.volume,
-                trades = b.trades + excluded.trades,
-                first_ts = least(b.first_ts, excluded.first_ts),
-                last_ts = greatest(b.last_ts, excluded.last_ts)
-        )
-        INSERT INTO bars_1d AS b (symbol, bucket, open, high, low, close, volume, trades, first_ts, last_ts)
-        SELECT symbol, date_bin('1 day', bucket, timestamptz '2000-01-01 00:00:00+00'),
-               (array_agg(open ORDER BY first_ts, open))[1], max(high), min(low),
-               (array_agg(close ORDER BY last_ts DESC, close DESC))[1], sum(volume)::bigint, sum(trades)::bigint,
-               min(first_ts), max(last_ts)
-        FROM d GROUP BY 1, 2 ORDER BY symbol COLLATE "C", 2
-        ON CONFLICT (symbol, bucket) DO UPDATE SET
-            open = CASE WHEN (excluded.first_ts, excluded.open) < (b.first_ts, b.open) THEN excluded.open ELSE b.open END,
-            close = CASE WHEN (excluded.last_ts, excluded.close) > (b.last_ts, b.close) THEN excluded.close ELSE b.close END,
-            high = greatest(b.high, excluded.high),
-            low = least(b.low, excluded.low),
-            volume = b.volume + excluded.volume,
-            trades = b.trades + excluded.trades,
-            first_ts = least(b.first_ts, excluded.first_ts),
-            last_ts = greatest(b.last_ts, excluded.last_ts);
-    END IF;
+    INSERT INTO bars_rollup_dirty AS d (symbol, bucket)
+    SELECT DISTINCT symbol, date_bin('5 minutes', bucket, timestamptz '2000-01-01 00:00:00+00')
+    FROM (SELECT symbol, bucket FROM new_rows UNION ALL SELECT symbol, bucket FROM old_rows) AS k ORDER BY 1, 2
+    ON CONFLICT (symbol, bucket) DO UPDATE SET gen = excluded.gen;
     RETURN NULL;
 END $$;
 
-CREATE FUNCTION bars_1m_rollups_deleted() RETURNS trigger LANGUAGE plpgsql AS $$
+CREATE FUNCTION bars_1m_rollups_mark_old() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    PERFORM recompute_bar_rollups_5m(array_agg(symbol), array_agg(bucket)) FROM old_rows;
+    INSERT INTO bars_rollup_dirty AS d (symbol, bucket)
+    SELECT DISTINCT symbol, date_bin('5 minutes', bucket, timestamptz '2000-01-01 00:00:00+00') FROM old_rows ORDER BY 1, 2
+    ON CONFLICT (symbol, bucket) DO UPDATE SET gen = excluded.gen;
     RETURN NULL;
 END $$;
 
+-- Nothing is left to roll up: emptied in the same transaction, exact at once.
 CREATE FUNCTION bars_1m_rollups_truncated() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    TRUNCATE bars_5m, bars_15m, bars_1h, bars_1d;
+    TRUNCATE bars_5m, bars_15m, bars_1h, bars_1d, bars_rollup_dirty;
     RETURN NULL;
 END $$;
 
 CREATE TRIGGER bars_1m_rollups_insert AFTER INSERT ON bars_1m
-    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION bars_1m_rollups_inserted();
+    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION bars_1m_rollups_mark_new();
 CREATE TRIGGER bars_1m_rollups_update AFTER UPDATE ON bars_1m
     REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION bars_1m_rollups_updated();
+    FOR EACH STATEMENT EXECUTE FUNCTION bars_1m_rollups_mark_updated();
 CREATE TRIGGER bars_1m_rollups_delete AFTER DELETE ON bars_1m
-    REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION bars_1m_rollups_deleted();
+    REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION bars_1m_rollups_mark_old();
 CREATE TRIGGER bars_1m_rollups_truncate AFTER TRUNCATE ON bars_1m
     FOR EACH STATEMENT EXECUTE FUNCTION bars_1m_rollups_truncated();
