@@ -232,8 +232,8 @@ async def recompute_1m(conn: AsyncConnection[Any], keys: Iterable[tuple[str, int
     merge cannot express: it only adds ticks to a bar. A minute left without ticks loses its
     bar. Runs inside the caller's transaction, so the ticks' change and their bars commit
     together. The one place a stored minute is rebuilt; the coarser roll-ups kept from bars_1m
-    follow by themselves (the triggers of migration 0008: the delete recomputes their buckets,
-    the rebuilt rows are merged in).
+    follow by themselves (the triggers of migration 0008 mark the buckets of the deleted and
+    rebuilt rows, and the writers' roller recomputes them).
     """
     ordered = sorted(set(keys))
     if not ordered:

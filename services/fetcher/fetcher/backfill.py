@@ -34,8 +34,8 @@ log = structlog.get_logger(__name__)
 
 INTERVALS = ("1d", "1m")
 
-# One statement per chunk: the triggers on bars_1m that keep its roll-ups (5m to 1d) then run
-# once for the chunk's minutes instead of once per minute.
+# One statement per chunk: the triggers on bars_1m that mark its roll-ups (5m to 1d) for the
+# writers' roller then run once for the chunk's minutes instead of once per minute.
 INSERT_MINUTE_BARS = """
 INSERT INTO bars_1m (symbol, bucket, open, high, low, close, volume, trades, first_ts, last_ts)
 SELECT * FROM unnest(%s::text[], %s::timestamptz[], %s::numeric[], %s::numeric[], %s::numeric[],

@@ -1,11 +1,11 @@
 """Reconciliation of the bar roll-ups (5m, 15m, 1h, 1d) with bars_1m, the last step of `retention`.
 
-The triggers on bars_1m keep the roll-ups in the same transaction as every change, so this
-normally finds nothing. It is the safety net that makes "a roll-up equals rolling its minutes
-up" an invariant that holds even after what no trigger saw: a roll-up row edited by hand, a
-restore of one table without the others, triggers disabled for a bulk load. Each symbol is
-recomputed in its own short transaction (`recompute_rollups`), so writers wait on a symbol's
-roll-up lock for one symbol's recompute at most.
+The triggers on bars_1m mark every change and the writers' roller recomputes what they marked,
+so this normally finds nothing. It is the safety net that makes "a roll-up equals rolling its
+minutes up" an invariant that holds even after what no trigger saw: a roll-up row edited by
+hand, a restore of one table without the others, triggers disabled for a bulk load. Each symbol
+is recomputed in its own short transaction (`recompute_rollups`), so the roller skips a symbol
+for one symbol's recompute at most; writers never wait for it.
 """
 
 from __future__ import annotations

@@ -4,9 +4,9 @@ bar roll-ups with bars_1m.
 
 Tick retention counts whole UTC days: with TICK_RETENTION_DAYS=30 the partitions of today and
 the 29 days before it stay. A day whose minute bars are themselves past BAR_RETENTION_DAYS is
-not rolled up, since those bars would be deleted a moment later. Deleting minute bars updates
-their roll-ups (the triggers on bars_1m recompute the buckets they leave); the roll-up tables
-are then cut at the same day, which finds nothing unless a roll-up outlived its minutes.
+not rolled up, since those bars would be deleted a moment later. Deleting minute bars marks
+their buckets for the writers' roller (triggers on bars_1m); the roll-up tables are cut at the
+same day here rather than left to it, so old roll-ups go with their minutes in this run.
 """
 
 from __future__ import annotations
