@@ -1,9 +1,10 @@
 """OHLCV bars of any interval, read from `bars_1m` and its maintained roll-ups (and, for days,
 `daily_bars`), with the page's JSON built by PostgreSQL.
 
-The coarser tables (`bars_5m`, `bars_15m`, `bars_1h`, `bars_1d`, migration 0006) hold exactly what
+The coarser tables (`bars_5m`, `bars_15m`, `bars_1h`, `bars_1d`, migration 0008) hold exactly what
 rolling the 1-minute bars up would give (the aggregates of stocktrack_common.bars, the one bar
-model), so a request reads one row per bar instead of aggregating minutes. Only complete bars
+model) as of at most about ROLLUP_INTERVAL_MS ago (the writers' roller keeps them), so a request
+reads one row per bar instead of aggregating minutes. Only complete bars
 are returned: bars starting before `from`, or ending after `to`, are left out. Daily bars come
 from the daily history where it has the day (it holds backfilled days the minute table never
 saw) and from the minute bars' daily roll-up for the other days.
