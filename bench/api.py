@@ -149,9 +149,11 @@ def seed_bars(db_url: str, end: dt.datetime, days: int) -> int:
         conn.execute(
             """
             INSERT INTO bars_1m (symbol, bucket, open, high, low, close, volume, trades, first_ts, last_ts)
-            SELECT 'AAPL', b, 100 + sin(i / 50.0), 101 + sin(i / 50.0), 99 + sin(i / 50.0),
-                   100.5 + sin(i / 50.0), 100 + i %% 17, 1 + i %% 5, b, b + interval '59 seconds'
-            FROM generate_series(0, %s - 1) AS i, LATERAL (SELECT %s - (%s - i) * interval '1 minute') AS t(b)
+            SELECT 'AAPL', b, p, p + 1, p - 1, p + 0.5, 100 + i %% 17, 1 + i %% 5, b, b + interval '59 seconds'
+            FROM generate_series(0, %s - 1) AS i,
+                 LATERAL (SELECT %s - (%s - i) * interval '1 minute') AS t(b),
+                 -- Prices as providers quote US equities: at most 4 decimal places, not a float's 15 digits.
+                 LATERAL (SELECT round((100 + sin(i / 50.0))::numeric, 4)) AS q(p)
             """,
             (days * 1440, end, days * 1440),
         )
