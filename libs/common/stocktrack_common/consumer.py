@@ -386,8 +386,12 @@ class StreamConsumer(Generic[M]):
                 # client parses replies (a dict per entry); the raw reply is a flat list.
                 if isinstance(flat, dict):
                     fields = flat or None
+                elif flat:
+                    # Pairs from one iterator: no two slice copies per entry (a third of the cost).
+                    pairs = iter(flat)
+                    fields = dict(zip(pairs, pairs, strict=True))
                 else:
-                    fields = dict(zip(flat[::2], flat[1::2], strict=True)) if flat else None
+                    fields = None
                 raws.append(_Raw(name, _s(entry_id), fields))
         return raws
 
