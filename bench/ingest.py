@@ -39,6 +39,7 @@ from stocktrack_common.runtime import WorkerContext
 from stocktrack_common.settings import PoolSettings
 from stocktrack_common.stream_names import shard_for, tick_stream
 from stocktrack_devtools.servers import database_url, find_or_start
+from writer.app import POOL_REUSE_UNCHECKED_SECONDS
 from writer.settings import WriterConsumerSettings, WriterSettings
 
 SYMBOLS = ["AAPL", "MSFT", "GOOG", "AMZN", "NVDA", "TSLA", "META", "NFLX", "AMD", "INTC"]
@@ -128,7 +129,7 @@ async def _writer_main(
         tick_retention_days=36_500,
     )
     redis_client = await create_redis(redis_url)
-    pool = await open_pg_pool(db_url, settings.db)
+    pool = await open_pg_pool(db_url, settings.db, reuse_unchecked_seconds=POOL_REUSE_UNCHECKED_SECONDS)
     await pool.wait()
     stop = asyncio.Event()
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)

@@ -56,3 +56,41 @@ async def test_zero_turns_the_bounds_off(db_url: str) -> None:
             assert await cur.fetchone() == ("0", "0")
     finally:
         await pool.close()
+
+
+async def _terminate(db_url: str, pid: int) -> None:
+    async with await psycopg.AsyncConnection.connect(db_url, autocommit=True) as admin:
+        await admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+
+
+async def test_a_connection_returned_moments_ago_is_reused_without_the_check(db_url: str) -> None:
+    # The server ends the session behind the pool's back: a pool trusting recent returns hands
+    # the dead connection out unchecked (the statement fails, a transient error), then checks
+    # every connection again and serves a fresh one.
+    pool = await open_pg_pool(db_url, PoolSettings(pool_min=1, pool_max=1), reuse_unchecked_seconds=30)
+    try:
+        async with pool.connection(timeout=10) as conn:
+            pid = conn.info.backend_pid
+        await _terminate(db_url, pid)
+        with pytest.raises(psycopg.OperationalError):
+            async with pool.connection(timeout=10) as conn:
+                assert conn.info.backend_pid == pid
+                await conn.execute("SELECT 1")
+        async with pool.connection(timeout=10) as conn:
+            assert conn.info.backend_pid != pid
+            assert await (await conn.execute("SELECT 1")).fetchone() == (1,)
+    finally:
+        await pool.close()
+
+
+async def test_by_default_every_connection_is_checked_before_it_is_served(db_url: str) -> None:
+    pool = await open_pg_pool(db_url, PoolSettings(pool_min=1, pool_max=1))
+    try:
+        async with pool.connection(timeout=10) as conn:
+            pid = conn.info.backend_pid
+        await _terminate(db_url, pid)
+        async with pool.connection(timeout=10) as conn:
+            assert conn.info.backend_pid != pid
+            assert await (await conn.execute("SELECT 1")).fetchone() == (1,)
+    finally:
+        await pool.close()

@@ -204,11 +204,13 @@ async def run_worker(
     *,
     needs_db: bool = True,
     checks: Mapping[str, ReadinessCheck] | None = None,
+    pool_reuse_unchecked_seconds: float = 0.0,
 ) -> int:
     """Run `main` until SIGTERM/SIGINT (or until it returns); returns the process exit code.
 
     `checks` adds service-specific readiness checks to the Redis/PostgreSQL pings; only the
     pings gate the start (a service check may depend on the loop running).
+    `pool_reuse_unchecked_seconds`: see `stocktrack_common.pg_pool` (0 checks every connection).
     """
     configure_logging(service, settings.log_level, settings.log_format)
     stop = asyncio.Event()
@@ -223,7 +225,12 @@ async def run_worker(
     try:
         dependencies: dict[str, ReadinessCheck] = {"redis": redis_check(redis)}
         if needs_db:
-            pool = await open_pg_pool(settings.database_url.get_secret_value(), settings.db, name=service)
+            pool = await open_pg_pool(
+                settings.database_url.get_secret_value(),
+                settings.db,
+                name=service,
+                reuse_unchecked_seconds=pool_reuse_unchecked_seconds,
+            )
             dependencies["postgres"] = postgres_check(pool)
         readiness = {**dependencies, **(checks or {})}
         runner = await start_probe_server(settings.metrics_host, settings.metrics_port, heartbeat, readiness)
