@@ -247,16 +247,21 @@ def row_count(db_url: str, table: str) -> int:
 class GroupState:
     pending: int
     lag: int
+    # Streams the group is not on yet (or that do not exist): nothing there has been handed to it.
+    missing: int = 0
 
 
 def group_state(client: redis.Redis, streams: Iterable[str], group: str) -> GroupState:
     """Pending and undelivered entries of one group summed over streams."""
-    pending = lag = 0
+    pending = lag = missing = 0
     for stream in streams:
         try:
             groups = client.xinfo_groups(stream)
         except ResponseError:
+            missing += 1
             continue
+        if not any(info["name"].decode() == group for info in groups):
+            missing += 1
         for info in groups:
             if info["name"].decode() != group:
                 continue
@@ -266,13 +271,17 @@ def group_state(client: redis.Redis, streams: Iterable[str], group: str) -> Grou
             lag += len(
                 cast(Entries, client.xrange(stream, min=f"({last}" if last != "0-0" else "-", max="+"))
             )
-    return GroupState(pending, lag)
+    return GroupState(pending, lag, missing)
 
 
 def drained(
     client: redis.Redis, prefix: str, shards: int = SHARDS, recommender: bool = True, alerts: bool = False
 ) -> bool:
-    """Every group has been handed every entry and has acknowledged all of them."""
+    """Every group has been handed every entry and has acknowledged all of them.
+
+    A group not yet created on a stream has acknowledged nothing there: it is not drained (a
+    consumer that starts late, or creates its group lazily, must not pass for one that is done).
+    """
     ticks = tick_streams(prefix, shards)
     states = [
         group_state(client, ticks, WRITER_GROUP),
@@ -282,7 +291,7 @@ def drained(
         states.append(group_state(client, ticks, RECOMMENDER_GROUP))
     if alerts:
         states.append(group_state(client, [*ticks, signals_stream(prefix)], ALERTS_GROUP))
-    return all(s.pending == 0 and s.lag == 0 for s in states)
+    return all(s.pending == 0 and s.lag == 0 and s.missing == 0 for s in states)
 
 
 def total_pending(client: redis.Redis, prefix: str, shards: int = SHARDS) -> int:
