@@ -16,6 +16,7 @@ from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialWithJitterBackoff
 from redis.cluster import key_slot
+from redis.connection import HiredisRespSerializer
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
@@ -24,6 +25,22 @@ from stocktrack_common.backoff import retry_async
 # Connections per cluster node: each blocking read of a slot holds one while it waits
 # (a writer reading 16 shards spread over 3 masters blocks on ~6 per node), plus the rest.
 CLUSTER_CONNECTIONS_PER_NODE = 256
+
+
+class HiredisPackingConnection(aioredis.Connection):
+    """A connection that packs commands with hiredis, as redis-py's sync client already does.
+
+    redis-py's asyncio connection packs every command in Python, argument by argument: about
+    38 us for a signal's XADD (21 arguments) against 3.4 us with hiredis, the same bytes. The
+    recommender's close timer sends up to 500 of them at one bar end, the fetcher a pipeline of
+    ticks per batch. Only `redis://` URLs get it: `rediss://` and `unix://` keep their own
+    connection classes (the URL's choice wins in `from_url`).
+    """
+
+    _serializer = HiredisRespSerializer()
+
+    def pack_command(self, *args: Any) -> list[bytes]:
+        return self._serializer.pack(*args)
 
 
 def _client_options() -> dict[str, Any]:
@@ -50,7 +67,10 @@ def redis_from_url(url: str, *, cluster: bool = False) -> aioredis.Redis:
             RedisCluster.from_url(url, max_connections=CLUSTER_CONNECTIONS_PER_NODE, **_client_options()),
         )
     return aioredis.Redis.from_url(
-        url, retry_on_error=[RedisConnectionError, RedisTimeoutError], **_client_options()
+        url,
+        retry_on_error=[RedisConnectionError, RedisTimeoutError],
+        connection_class=HiredisPackingConnection,
+        **_client_options(),
     )
 
 
