@@ -11,7 +11,7 @@ signals when its day closes (the first tick of the next day), or, with
 DAILY_SIGNALS=update, also on each rule bar with the day so far. A signal is published for a source only when its action or
 confidence bucket differs from the last one published, so subscribers see changes, not noise.
 Signals and checkpoints leave in one MULTI/EXEC transaction at the end of the batch; the
-consumer acks after. The close timer's transactions (chunks of its signals, as computed) carry each symbol's small recent record
+consumer acks after. The close timer's transaction carries each symbol's small recent record
 instead of its full state (symbol_state.py): its latency is that of the signals; the next batch
 of ticks writes the full states. Nothing the batch did to a symbol's state is kept unless that transaction
 succeeded: a failed batch drops the symbols it touched from memory, so the retry restores them
@@ -63,9 +63,6 @@ WarmupSource = Callable[[str, int], Awaitable[list[Bar]]]
 # The close timer writes recent records; past this many journalled bars a symbol's full state is
 # written instead (only reached when no tick of the symbol arrives for that many bars).
 TIMER_JOURNAL_LIMIT = 32
-# The close timer publishes its signals in transactions of about this many (see close_due): the
-# first symbols' signals leave while the later symbols' bars are still being closed.
-CLOSE_CHUNK_SIGNALS = 50
 # Symbols warmed up from PostgreSQL at the same time (each holds a pool connection meanwhile).
 WARMUP_CONCURRENCY = 4
 DailySignals = Literal["close", "update"]
@@ -144,14 +141,10 @@ class TickProcessor:
 
         Only once the consumer is caught up (see `caught_up`), and only bars that ended within the
         last two intervals; meanwhile, and for older data (a backlog, a replay), ticks close bars.
-        Signals and checkpoints leave together, as for a batch of ticks, in chunks as they are
-        computed: every CLOSE_CHUNK_SIGNALS signals go out in one transaction with the
-        checkpoints of the symbols that produced them while the next symbols' bars are closed
-        (one transaction in flight, so the stream keeps the order of one big one), then, in a
-        last transaction, the checkpoints of the rest (most of them: verdicts seldom change).
-        All symbols' bars end at the same instant; in one transaction, the first symbol's signal
-        waited for the last symbol's indicators. A symbol whose checkpoint did not go out is
-        forgotten, as on any failure.
+        Signals and checkpoints leave together, as for a batch of ticks: the signals with the
+        checkpoints of the symbols that produced them, then, in a second transaction, the
+        checkpoints of the rest (most of them: verdicts seldom change), so the signals do not
+        wait for those. A symbol whose checkpoint did not go out is forgotten, as on any failure.
         """
         async with self._lock:
             if not self.caught_up:
@@ -159,57 +152,26 @@ class TickProcessor:
             # Bars that ended more than two intervals ago are a backlog or a replay, not live.
             live_from = now_ms - 2 * self.interval_ms
             touched: dict[str, SymbolState] = {}
-            signalled: set[str] = set()
-            chunk: dict[str, SymbolState] = {}
+            signalling: dict[str, SymbolState] = {}
             signals: list[Signal] = []
-            in_flight: asyncio.Task[None] | None = None
             try:
                 for symbol, state in self.states.items():
                     closed = state.bars.close_due(now_ms, live_from)
-                    if not closed:
-                        continue
-                    touched[symbol] = state
-                    produced = self._on_closed(state, closed)
-                    if produced:
-                        chunk[symbol] = state
-                        signals.extend(produced)
-                        if len(signals) >= CLOSE_CHUNK_SIGNALS:
-                            in_flight = await self._send_chunk(in_flight, signals, chunk)
-                            signalled.update(chunk)
-                            chunk, signals = {}, []
-                if chunk:
-                    in_flight = await self._send_chunk(in_flight, signals, chunk)
-                    signalled.update(chunk)
-                if in_flight is not None:
-                    await in_flight
-                    in_flight = None
-                quiet = {s: st for s, st in touched.items() if s not in signalled}
+                    if closed:
+                        touched[symbol] = state
+                        produced = self._on_closed(state, closed)
+                        if produced:
+                            signalling[symbol] = state
+                            signals.extend(produced)
+                if signalling:
+                    await self._publish(signals, signalling, journal_limit=TIMER_JOURNAL_LIMIT)
+                quiet = {s: st for s, st in touched.items() if s not in signalling}
                 if quiet:
                     await self._publish([], quiet, journal_limit=TIMER_JOURNAL_LIMIT)
             except BaseException:
-                if in_flight is not None:
-                    # Its transaction commits or not before the states are forgotten: a restore
-                    # must not read the checkpoints while it may still land.
-                    await asyncio.wait([in_flight])
-                    if not in_flight.cancelled():
-                        in_flight.exception()
                 self._forget(touched)
                 raise
             return len(touched)
-
-    async def _send_chunk(
-        self, previous: asyncio.Task[None] | None, signals: list[Signal], chunk: dict[str, SymbolState]
-    ) -> asyncio.Task[None]:
-        """Start the transaction of a chunk of the close timer's signals once the one before committed.
-
-        Returns it in flight: the yield lets it write its commands, so Redis runs them while the
-        caller computes the next chunk.
-        """
-        if previous is not None:
-            await previous
-        task = asyncio.create_task(self._publish(signals, chunk, journal_limit=TIMER_JOURNAL_LIMIT))
-        await asyncio.sleep(0)
-        return task
 
     async def _publish(
         self, signals: list[Signal], touched: dict[str, SymbolState], journal_limit: int | None = None
