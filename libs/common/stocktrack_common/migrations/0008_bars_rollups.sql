@@ -75,31 +75,31 @@ CREATE TABLE bars_1d (
 );
 CREATE INDEX bars_1d_bucket_idx ON bars_1d (bucket);
 
--- The bars already stored, rolled up once.
-INSERT INTO bars_5m (symbol, bucket, open, high, low, close, volume, trades, first_ts, last_ts)
-SELECT symbol, date_bin('5 minutes', bucket, timestamptz '2000-01-01 00:00:00+00'),
-       (array_agg(open ORDER BY first_ts, open))[1], max(high), min(low),
-           (array_agg(close ORDER BY last_ts DESC, close DESC))[1], sum(volume)::bigint, sum(trades)::bigint,
-           min(first_ts), max(last_ts)
-FROM bars_1m GROUP BY 1, 2;
-INSERT INTO bars_15m (symbol, bucket, open, high, low, close, volume, trades, first_ts, last_ts)
-SELECT symbol, date_bin('15 minutes', bucket, timestamptz '2000-01-01 00:00:00+00'),
-       (array_agg(open ORDER BY first_ts, open))[1], max(high), min(low),
-           (array_agg(close ORDER BY last_ts DESC, close DESC))[1], sum(volume)::bigint, sum(trades)::bigint,
-           min(first_ts), max(last_ts)
-FROM bars_5m GROUP BY 1, 2;
-INSERT INTO bars_1h (symbol, bucket, open, high, low, close, volume, trades, first_ts, last_ts)
-SELECT symbol, date_bin('1 hour', bucket, timestamptz '2000-01-01 00:00:00+00'),
-       (array_agg(open ORDER BY first_ts, open))[1], max(high), min(low),
-           (array_agg(close ORDER BY last_ts DESC, close DESC))[1], sum(volume)::bigint, sum(trades)::bigint,
-           min(first_ts), max(last_ts)
-FROM bars_15m GROUP BY 1, 2;
-INSERT INTO bars_1d (symbol, bucket, open, high, low, close, volume, trades, first_ts, last_ts)
-SELECT symbol, date_bin('1 day', bucket, timestamptz '2000-01-01 00:00:00+00'),
-       (array_agg(open ORDER BY first_ts, open))[1], max(high), min(low),
-           (array_agg(close ORDER BY last_ts DESC, close DESC))[1], sum(volume)::bigint, sum(trades)::bigint,
-           min(first_ts), max(last_ts)
-FROM bars_1h GROUP BY 1, 2;
+-- The levels, each rolled up from the one below it. One list, read by the initial fill and by
+-- every recompute, so a level's table, source and width are written once.
+CREATE FUNCTION bar_rollup_levels() RETURNS TABLE (tbl text, finer text, step interval)
+LANGUAGE sql IMMUTABLE AS $$
+    VALUES ('bars_5m', 'bars_1m', interval '5 minutes'), ('bars_15m', 'bars_5m', interval '15 minutes'),
+           ('bars_1h', 'bars_15m', interval '1 hour'), ('bars_1d', 'bars_1h', interval '1 day')
+$$;
+
+-- The bars already stored, rolled up once, finest level first.
+DO $$
+DECLARE
+    level record;
+BEGIN
+    FOR level IN SELECT * FROM bar_rollup_levels() ORDER BY step LOOP
+        EXECUTE format($q$
+            INSERT INTO %1$I (symbol, bucket, open, high, low, close, volume, trades, first_ts, last_ts)
+            SELECT symbol, date_bin($1, bucket, timestamptz '2000-01-01 00:00:00+00'),
+                   (array_agg(open ORDER BY first_ts, open))[1], max(high), min(low),
+                   (array_agg(close ORDER BY last_ts DESC, close DESC))[1], sum(volume)::bigint, sum(trades)::bigint,
+                   min(first_ts), max(last_ts)
+            FROM %2$I GROUP BY 1, 2
+        $q$, level.tbl, level.finer) USING level.step;
+    END LOOP;
+END $$;
+
 -- Recompute the roll-up buckets holding the given 5-minute buckets (symbol i, bucket i), level
 -- by level from the finer table; a bucket left with nothing under it is deleted. Returns the
 -- rows it changed, so the janitor can report repairs. Recomputes of a symbol run one at a time
@@ -112,116 +112,47 @@ DECLARE
     n bigint;
     syms text[] := p_symbols;
     keys timestamptz[] := p_buckets;
+    level record;
 BEGIN
     PERFORM pg_advisory_xact_lock(727002, k)
     FROM (SELECT DISTINCT hashtext(s) AS k FROM unnest(p_symbols) AS s) AS x ORDER BY k;
-    SELECT array_agg(s ORDER BY s COLLATE "C", k), array_agg(k ORDER BY s COLLATE "C", k) INTO syms, keys
-    FROM (SELECT DISTINCT s, date_bin('5 minutes', k, timestamptz '2000-01-01 00:00:00+00') AS k FROM unnest(syms, keys) AS u(s, k)) AS x;
-    IF syms IS NULL THEN
-        RETURN 0;
-    END IF;
-    WITH want AS (
-        SELECT u.s AS symbol, u.k AS bucket, f.*
-        FROM unnest(syms, keys) AS u(s, k)
-        CROSS JOIN LATERAL (
-            SELECT (array_agg(open ORDER BY first_ts, open))[1], max(high), min(low), (array_agg(close ORDER BY last_ts DESC, close DESC))[1], sum(volume)::bigint, sum(trades)::bigint, min(first_ts), max(last_ts)
-            FROM bars_1m m WHERE m.symbol = u.s AND m.bucket >= u.k AND m.bucket < u.k + interval '5 minutes'
-        ) AS f(open, high, low, close, volume, trades, first_ts, last_ts)
-    ), gone AS (
-        DELETE FROM bars_5m b USING want w
-        WHERE b.symbol = w.symbol AND b.bucket = w.bucket AND w.first_ts IS NULL
-        RETURNING 1
-    ), put AS (
-        INSERT INTO bars_5m AS b (symbol, bucket, open, high, low, close, volume, trades, first_ts, last_ts)
-        SELECT * FROM want WHERE first_ts IS NOT NULL
-        ON CONFLICT (symbol, bucket) DO UPDATE SET
-            (open, high, low, close, volume, trades, first_ts, last_ts) = (excluded.open, excluded.high, excluded.low, excluded.close, excluded.volume,
-             excluded.trades, excluded.first_ts, excluded.last_ts)
-        WHERE (b.open, b.high, b.low, b.close, b.volume, b.trades, b.first_ts, b.last_ts)
-              IS DISTINCT FROM (excluded.open, excluded.high, excluded.low, excluded.close, excluded.volume,
-                                excluded.trades, excluded.first_ts, excluded.last_ts)
-        RETURNING 1
-    )
-    SELECT (SELECT count(*) FROM gone) + (SELECT count(*) FROM put) INTO n;
-    changed := changed + n;
-    SELECT array_agg(s ORDER BY s COLLATE "C", k), array_agg(k ORDER BY s COLLATE "C", k) INTO syms, keys
-    FROM (SELECT DISTINCT s, date_bin('15 minutes', k, timestamptz '2000-01-01 00:00:00+00') AS k FROM unnest(syms, keys) AS u(s, k)) AS x;
-    WITH want AS (
-        SELECT u.s AS symbol, u.k AS bucket, f.*
-        FROM unnest(syms, keys) AS u(s, k)
-        CROSS JOIN LATERAL (
-            SELECT (array_agg(open ORDER BY first_ts, open))[1], max(high), min(low), (array_agg(close ORDER BY last_ts DESC, close DESC))[1], sum(volume)::bigint, sum(trades)::bigint, min(first_ts), max(last_ts)
-            FROM bars_5m m WHERE m.symbol = u.s AND m.bucket >= u.k AND m.bucket < u.k + interval '15 minutes'
-        ) AS f(open, high, low, close, volume, trades, first_ts, last_ts)
-    ), gone AS (
-        DELETE FROM bars_15m b USING want w
-        WHERE b.symbol = w.symbol AND b.bucket = w.bucket AND w.first_ts IS NULL
-        RETURNING 1
-    ), put AS (
-        INSERT INTO bars_15m AS b (symbol, bucket, open, high, low, close, volume, trades, first_ts, last_ts)
-        SELECT * FROM want WHERE first_ts IS NOT NULL
-        ON CONFLICT (symbol, bucket) DO UPDATE SET
-            (open, high, low, close, volume, trades, first_ts, last_ts) = (excluded.open, excluded.high, excluded.low, excluded.close, excluded.volume,
-             excluded.trades, excluded.first_ts, excluded.last_ts)
-        WHERE (b.open, b.high, b.low, b.close, b.volume, b.trades, b.first_ts, b.last_ts)
-              IS DISTINCT FROM (excluded.open, excluded.high, excluded.low, excluded.close, excluded.volume,
-                                excluded.trades, excluded.first_ts, excluded.last_ts)
-        RETURNING 1
-    )
-    SELECT (SELECT count(*) FROM gone) + (SELECT count(*) FROM put) INTO n;
-    changed := changed + n;
-    SELECT array_agg(s ORDER BY s COLLATE "C", k), array_agg(k ORDER BY s COLLATE "C", k) INTO syms, keys
-    FROM (SELECT DISTINCT s, date_bin('1 hour', k, timestamptz '2000-01-01 00:00:00+00') AS k FROM unnest(syms, keys) AS u(s, k)) AS x;
-    WITH want AS (
-        SELECT u.s AS symbol, u.k AS bucket, f.*
-        FROM unnest(syms, keys) AS u(s, k)
-        CROSS JOIN LATERAL (
-            SELECT (array_agg(open ORDER BY first_ts, open))[1], max(high), min(low), (array_agg(close ORDER BY last_ts DESC, close DESC))[1], sum(volume)::bigint, sum(trades)::bigint, min(first_ts), max(last_ts)
-            FROM bars_15m m WHERE m.symbol = u.s AND m.bucket >= u.k AND m.bucket < u.k + interval '1 hour'
-        ) AS f(open, high, low, close, volume, trades, first_ts, last_ts)
-    ), gone AS (
-        DELETE FROM bars_1h b USING want w
-        WHERE b.symbol = w.symbol AND b.bucket = w.bucket AND w.first_ts IS NULL
-        RETURNING 1
-    ), put AS (
-        INSERT INTO bars_1h AS b (symbol, bucket, open, high, low, close, volume, trades, first_ts, last_ts)
-        SELECT * FROM want WHERE first_ts IS NOT NULL
-        ON CONFLICT (symbol, bucket) DO UPDATE SET
-            (open, high, low, close, volume, trades, first_ts, last_ts) = (excluded.open, excluded.high, excluded.low, excluded.close, excluded.volume,
-             excluded.trades, excluded.first_ts, excluded.last_ts)
-        WHERE (b.open, b.high, b.low, b.close, b.volume, b.trades, b.first_ts, b.last_ts)
-              IS DISTINCT FROM (excluded.open, excluded.high, excluded.low, excluded.close, excluded.volume,
-                                excluded.trades, excluded.first_ts, excluded.last_ts)
-        RETURNING 1
-    )
-    SELECT (SELECT count(*) FROM gone) + (SELECT count(*) FROM put) INTO n;
-    changed := changed + n;
-    SELECT array_agg(s ORDER BY s COLLATE "C", k), array_agg(k ORDER BY s COLLATE "C", k) INTO syms, keys
-    FROM (SELECT DISTINCT s, date_bin('1 day', k, timestamptz '2000-01-01 00:00:00+00') AS k FROM unnest(syms, keys) AS u(s, k)) AS x;
-    WITH want AS (
-        SELECT u.s AS symbol, u.k AS bucket, f.*
-        FROM unnest(syms, keys) AS u(s, k)
-        CROSS JOIN LATERAL (
-            SELECT (array_agg(open ORDER BY first_ts, open))[1], max(high), min(low), (array_agg(close ORDER BY last_ts DESC, close DESC))[1], sum(volume)::bigint, sum(trades)::bigint, min(first_ts), max(last_ts)
-            FROM bars_1h m WHERE m.symbol = u.s AND m.bucket >= u.k AND m.bucket < u.k + interval '1 day'
-        ) AS f(open, high, low, close, volume, trades, first_ts, last_ts)
-    ), gone AS (
-        DELETE FROM bars_1d b USING want w
-        WHERE b.symbol = w.symbol AND b.bucket = w.bucket AND w.first_ts IS NULL
-        RETURNING 1
-    ), put AS (
-        INSERT INTO bars_1d AS b (symbol, bucket, open, high, low, close, volume, trades, first_ts, last_ts)
-        SELECT * FROM want WHERE first_ts IS NOT NULL
-        ON CONFLICT (symbol, bucket) DO UPDATE SET
-            (open, high, low, close, volume, trades, first_ts, last_ts) = (excluded.open, excluded.high, excluded.low, excluded.close, excluded.volume,
-             excluded.trades, excluded.first_ts, excluded.last_ts)
-        WHERE (b.open, b.high, b.low, b.close, b.volume, b.trades, b.first_ts, b.last_ts)
-              IS DISTINCT FROM (excluded.open, excluded.high, excluded.low, excluded.close, excluded.volume,
-                                excluded.trades, excluded.first_ts, excluded.last_ts)
-        RETURNING 1
-    )
-    SELECT (SELECT count(*) FROM gone) + (SELECT count(*) FROM put) INTO n;
-    changed := changed + n;
+    FOR level IN SELECT * FROM bar_rollup_levels() ORDER BY step LOOP
+        -- The buckets of this level holding the ones below, in key order (row locks taken in one order).
+        SELECT array_agg(s ORDER BY s COLLATE "C", k), array_agg(k ORDER BY s COLLATE "C", k) INTO syms, keys
+        FROM (SELECT DISTINCT s, date_bin(level.step, k, timestamptz '2000-01-01 00:00:00+00') AS k
+              FROM unnest(syms, keys) AS u(s, k)) AS x;
+        IF syms IS NULL THEN
+            RETURN 0;
+        END IF;
+        EXECUTE format($q$
+            WITH want AS (
+                SELECT u.s AS symbol, u.k AS bucket, f.*
+                FROM unnest($1::text[], $2::timestamptz[]) AS u(s, k)
+                CROSS JOIN LATERAL (
+                    SELECT (array_agg(open ORDER BY first_ts, open))[1], max(high), min(low),
+                           (array_agg(close ORDER BY last_ts DESC, close DESC))[1], sum(volume)::bigint,
+                           sum(trades)::bigint, min(first_ts), max(last_ts)
+                    FROM %2$I m WHERE m.symbol = u.s AND m.bucket >= u.k AND m.bucket < u.k + $3
+                ) AS f(open, high, low, close, volume, trades, first_ts, last_ts)
+            ), gone AS (
+                DELETE FROM %1$I b USING want w
+                WHERE b.symbol = w.symbol AND b.bucket = w.bucket AND w.first_ts IS NULL
+                RETURNING 1
+            ), put AS (
+                INSERT INTO %1$I AS b (symbol, bucket, open, high, low, close, volume, trades, first_ts, last_ts)
+                SELECT * FROM want WHERE first_ts IS NOT NULL
+                ON CONFLICT (symbol, bucket) DO UPDATE SET
+                    (open, high, low, close, volume, trades, first_ts, last_ts) = (excluded.open, excluded.high,
+                     excluded.low, excluded.close, excluded.volume, excluded.trades, excluded.first_ts, excluded.last_ts)
+                WHERE (b.open, b.high, b.low, b.close, b.volume, b.trades, b.first_ts, b.last_ts)
+                      IS DISTINCT FROM (excluded.open, excluded.high, excluded.low, excluded.close, excluded.volume,
+                                        excluded.trades, excluded.first_ts, excluded.last_ts)
+                RETURNING 1
+            )
+            SELECT (SELECT count(*) FROM gone) + (SELECT count(*) FROM put)
+        $q$, level.tbl, level.finer) INTO n USING syms, keys, level.step;
+        changed := changed + n;
+    END LOOP;
     RETURN changed;
 END $$;
 
