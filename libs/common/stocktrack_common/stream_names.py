@@ -3,7 +3,7 @@
 Every key starts with the configurable prefix and carries a Redis Cluster hash tag (the part in
 braces), so that what one command, Lua script or MULTI/EXEC touches lives in one slot:
 a tick shard stream is tagged with its shard number; the signals stream shares the tag
-`{signals}` with the recommender's checkpoint hash, which is written in the same transaction.
+`{signals}` with the recommender's checkpoint hash, which is written by the same script call.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ def signals_stream(prefix: str) -> str:
 
 
 def recommender_state_key(prefix: str) -> str:
-    """Hash symbol -> checkpoint; in the signals stream's slot (one MULTI/EXEC writes both)."""
+    """Hash symbol -> checkpoint; in the signals stream's slot (one script call writes both)."""
     return f"{prefix}:{SIGNALS_TAG}:recommender:state"
 
 
@@ -53,7 +53,7 @@ def amendments_stream(prefix: str) -> str:
 
 
 def recommender_recent_key(prefix: str) -> str:
-    """Hash symbol -> the recent record on top of its checkpoint; same slot, same transaction."""
+    """Hash symbol -> the recent record on top of its checkpoint; same slot, same script call."""
     return f"{prefix}:{SIGNALS_TAG}:recommender:recent"
 
 

@@ -10,10 +10,10 @@ built from the same ticks and warmed up from `daily_bars`, for daily models. A d
 signals when its day closes (the first tick of the next day), or, with
 DAILY_SIGNALS=update, also on each rule bar with the day so far. A signal is published for a source only when its action or
 confidence bucket differs from the last one published, so subscribers see changes, not noise.
-Signals and checkpoints leave in one MULTI/EXEC transaction at the end of the batch; the
-consumer acks after. The close timer's transaction carries each symbol's small recent record
+Signals and checkpoints leave in one Lua script call, atomic like a transaction, at the end of the
+batch (checkpoint.py); the consumer acks after. The close timer's call carries each symbol's small recent record
 instead of its full state (symbol_state.py): its latency is that of the signals; the next batch
-of ticks writes the full states. Nothing the batch did to a symbol's state is kept unless that transaction
+of ticks writes the full states. Nothing the batch did to a symbol's state is kept unless that call
 succeeded: a failed batch drops the symbols it touched from memory, so the retry restores them
 from the last checkpoint and derives (and publishes) the same signals again.
 """
@@ -122,7 +122,7 @@ class TickProcessor:
         states first; should publishing fail (Redis down, a reply lost), those states are already
         past ticks whose signals never left, and a retry would skip the ticks as seen and lose
         the signals. So on any failure the touched symbols are forgotten and come back from the
-        checkpoint, which the transaction writes only together with the signals.
+        checkpoint, which that call writes only together with the signals.
         """
         async with self._lock:
             touched: dict[str, SymbolState] = {}
@@ -142,7 +142,7 @@ class TickProcessor:
         Only once the consumer is caught up (see `caught_up`), and only bars that ended within the
         last two intervals; meanwhile, and for older data (a backlog, a replay), ticks close bars.
         Signals and checkpoints leave together, as for a batch of ticks: the signals with the
-        checkpoints of the symbols that produced them, then, in a second transaction, the
+        checkpoints of the symbols that produced them, then, in a second call, the
         checkpoints of the rest (most of them: verdicts seldom change), so the signals do not
         wait for those. A symbol whose checkpoint did not go out is forgotten, as on any failure.
         """
@@ -183,11 +183,7 @@ class TickProcessor:
                 full[symbol] = state.checkpoint()
             else:
                 recent[symbol] = state.recent_record()
-        async with self.redis.pipeline(transaction=True) as pipe:
-            for signal in signals:
-                pipe.xadd(self.signals_key, signal.to_fields())  # type: ignore[arg-type]
-            self.checkpoints.save_in(pipe, full, recent)
-            await pipe.execute()
+        await self.checkpoints.commit(self.signals_key, [s.to_fields() for s in signals], full, recent)
         for signal in signals:
             SIGNALS.labels("rules" if signal.source == "rules" else "model", signal.action).inc()
 

@@ -4,7 +4,7 @@ Two checkpoint records (recommender/checkpoint.py): the full state, and a small 
 on top of it: the state minus the indicators, plus the bars closed since the full state was
 written (the journal). Restoring replays the journal through the same indicator updates, so both
 give the same state. The close timer closes every symbol's bar at one instant, and writing 500
-full states (about 9 KB of indicator windows each) in the transaction that carries their signals
+full states (about 9 KB of indicator windows each) in the script call that carries their signals
 was most of the bar-close-to-signal latency; the recent record is a few hundred bytes.
 """
 

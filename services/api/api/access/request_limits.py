@@ -24,9 +24,9 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 from redis.asyncio import Redis
-from redis.exceptions import NoScriptError
 
 from stocktrack_common.redis_client import is_cluster
+from stocktrack_common.redis_scripts import Script
 
 WINDOW_SECONDS = 60
 
@@ -112,7 +112,7 @@ class RateLimiter:
         self.cluster = is_cluster(redis)
         self.prefix = prefix
         self.window = window_seconds
-        self.script = redis.register_script(_SCRIPT)
+        self.script = Script(redis, _SCRIPT)
 
     def _call(self, bucket: str, limit: int, now: float) -> tuple[list[str], list[int | str], float]:
         """The script's keys and arguments for a hit at `now`, and the seconds elapsed in its window."""
@@ -127,16 +127,7 @@ class RateLimiter:
         return decide(bool(int(admitted)), int(current), int(previous), limit, elapsed, self.window)
 
     async def _run(self, keys: list[str], args: list[int | str]) -> list[Any]:
-        """EVALSHA, loading the script where Redis lacks it (first use, a restart, a failover).
-
-        What redis-py's Script.__call__ does, without its isinstance check against Pipeline (a
-        class with typing.Protocol bases): a tenth of the call's time in a profile of the api.
-        """
-        try:
-            return await self.redis.evalsha(self.script.sha, len(keys), *keys, *args)
-        except NoScriptError:
-            self.script.sha = await self.redis.script_load(self.script.script)
-            return await self.redis.evalsha(self.script.sha, len(keys), *keys, *args)
+        return list(await self.script(keys, args))
 
     async def hit(self, bucket: str, limit: int) -> Decision:
         keys, args, elapsed = self._call(bucket, limit, time.time())
