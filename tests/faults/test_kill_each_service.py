@@ -33,6 +33,9 @@ from tests.support.processes import ServiceProcess, Services
 from tests.support.waiting import wait_until
 
 TICKS_PER_SECOND = "600"
+# Enough ticks that the kills land mid-work: a run whose services restart quickly keeps the
+# fetcher publishing until there are this many.
+MIN_TICKS = 5000
 # Consumer names stay the same across a restart, as a StatefulSet pod's name does.
 NAMES = {
     "writer": "writer-0",
@@ -108,6 +111,9 @@ def test_kill_9_each_service_in_turn_loses_and_doubles_nothing(
             procs[module] = services.start(module, name=NAMES[module], **env)
             procs[module].wait_healthy(60)
             _prove_working(module, procs[module], client, prefix, db_url)
+        wait_until(
+            lambda: stream_length(client, prefix) > MIN_TICKS, 60, f"{MIN_TICKS} ticks to be published"
+        )
         assert procs["fetcher"].terminate() == 0
 
         def settled() -> bool:
@@ -128,7 +134,7 @@ def test_kill_9_each_service_in_turn_loses_and_doubles_nothing(
         print(ticks.line("ticks"), f"republished-by-producer={ticks_published.repeated}")
         print(signals.line("signals"), f"republished-by-producer={signals_published.repeated}")
         print(f"pending at end={total_pending(client, prefix)} writer lag={writer_state.lag}")
-        assert ticks.published > 5000, "too few ticks flowed for the kills to land mid-work"
+        assert ticks.published > MIN_TICKS, "too few ticks flowed for the kills to land mid-work"
         assert signals.published > 0
         ticks.assert_exact()
         signals.assert_exact()
