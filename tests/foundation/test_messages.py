@@ -14,6 +14,7 @@ from stocktrack_common.messages import (
     decode_amendment,
     decode_signal,
     decode_tick,
+    signal_fields,
     tick_row,
 )
 
@@ -118,6 +119,22 @@ def test_signal_round_trips_with_reasons() -> None:
     )
     decoded = decode_signal({k.encode(): v.encode() for k, v in signal.to_fields().items()})
     assert decoded == signal
+
+
+def test_signal_fields_built_without_the_model_decode_to_the_signal() -> None:
+    """The recommender's path: fields straight from its values, the same as the validated model's."""
+    values = {
+        "symbol": "BRK.B",
+        "ts": 1_700_000_000_000,
+        "price": Decimal("412.3050"),
+        "action": "hold",
+        "confidence": 0.333333,
+        "source": "rules",
+        "reasons": {"rules": [], "indicators": {"rsi": 51.2, "macd": None}, "bar": {"open": "412.1"}},
+    }
+    fields = signal_fields(**values)  # type: ignore[arg-type]
+    assert fields == Signal(**values).to_fields()  # type: ignore[arg-type]
+    assert decode_signal({k.encode(): v.encode() for k, v in fields.items()}) == Signal(**values)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(

@@ -27,6 +27,7 @@ COMMANDS: list[tuple[Any, ...]] = [
     ),
     ("SET", "k", -3, "EX", 2**70),
     ("SET", b"k", memoryview(b"view"), "x", float("nan"), "y", 1e300),
+    ("SET", "k", bytearray(b"array")),
     ("CONFIG GET", "maxmemory"),
     ("SET", "big", "v" * 20_000),
 ]

@@ -16,10 +16,11 @@ from redis.exceptions import ResponseError
 
 from recommender.app import close_bars_on_time
 from recommender.checkpoint import CheckpointStore
-from recommender.processor import TickProcessor
+from recommender.processor import CLOSE_PUBLISH_CHUNK, TickProcessor
 from recommender.rule_engine import confidence_bucket
 from recommender.rules_config import RulesConfig
 from recommender.settings import RecommenderSettings, owned_shards
+from recommender.symbol_state import INTERVAL_BAR, SymbolState
 from stocktrack_common.bar_closing import BarBuilder
 from stocktrack_common.bars import Bar
 from stocktrack_common.consumer import Delivery
@@ -278,3 +279,91 @@ async def test_a_failed_publish_keeps_no_state_so_the_retry_publishes_the_same_s
         assert await signals(client, prefix) == expected
     finally:
         await client.aclose()
+
+
+def opening_ticks(symbols: list[str]) -> list[Delivery[Tick]]:
+    """Four one-minute bars per symbol: with CONFIG's periods the rules are first ready at the fourth."""
+    out = []
+    for minute in range(4):
+        for i, symbol in enumerate(symbols):
+            ts = T0 + minute * MINUTE + 1_000
+            price = Decimal(100 - minute) + Decimal(i) / 100
+            tick = Tick(symbol=symbol, ts=ts, price=price, size=10, source="test")
+            out.append(Delivery("s", f"{ts}-{i}", {}, tick))
+    return out
+
+
+async def test_a_close_where_every_symbol_signals_publishes_each_once_with_its_checkpoint(
+    redis_client: aioredis.Redis, prefix: str
+) -> None:
+    """More signalling symbols than one close call carries: every call's signals leave with their checkpoints."""
+    symbols = [f"S{i:03d}" for i in range(2 * CLOSE_PUBLISH_CHUNK + 37)]
+    batch = opening_ticks(symbols)
+    live = processor(redis_client, prefix)
+    await live.handle(batch)
+    assert await signals(redis_client, prefix) == []
+    last_bucket = T0 + 3 * MINUTE
+    assert await live.close_due(last_bucket + MINUTE) == len(symbols)
+    published = await signals(redis_client, prefix)
+    assert sorted(s["symbol"] for s in published) == symbols
+    assert {int(s["ts"]) for s in published} == {last_bucket}
+
+    # A redelivery to a restarted process restores every symbol from its checkpoint: the same
+    # state (model features included, which the live process fed after publishing), nothing
+    # twice. First from the recent records the close wrote, then from the full states the next
+    # batch writes.
+    later = opening_ticks(symbols)[: len(symbols)]
+    later = [
+        Delivery("s", f"{T0 + 4 * MINUTE}-{i}", {}, d.message.model_copy(update={"ts": T0 + 4 * MINUTE}))
+        for i, d in enumerate(later)
+    ]
+    for redelivered in (batch, later):
+        if redelivered is later:
+            await live.handle(later)
+        restarted = processor(redis_client, prefix)
+        await restarted.handle(redelivered)
+        assert await restarted.close_due(last_bucket + MINUTE) == 0
+        assert await signals(redis_client, prefix) == published
+        for symbol in symbols:
+            assert restarted.states[symbol].to_state() == live.states[symbol].to_state()
+
+
+async def test_a_failed_close_keeps_no_state_so_the_next_close_publishes_the_same_signals(
+    own_redis_url: str, redis_client: aioredis.Redis, prefix: str
+) -> None:
+    symbols = [f"S{i:03d}" for i in range(CLOSE_PUBLISH_CHUNK + 20)]
+    batch = opening_ticks(symbols)
+    close_at = T0 + 4 * MINUTE
+    control = processor(redis_client, prefix)
+    await control.handle(batch)
+    await control.close_due(close_at)
+    expected = sorted(await signals(redis_client, prefix), key=lambda s: s["symbol"])
+    assert len(expected) == len(symbols)
+
+    client = aioredis.Redis.from_url(own_redis_url)
+    try:
+        proc = processor(client, prefix)
+        await proc.handle(batch)
+        await client.config_set("maxmemory-policy", "noeviction")
+        await client.config_set("maxmemory", "1")
+        with pytest.raises(ResponseError, match="maxmemory"):
+            await proc.close_due(close_at)
+        await client.config_set("maxmemory", "0")
+        assert await signals(client, prefix) == []
+        assert proc.states == {}
+        # The next ticks (here a redelivery) bring the states back from their checkpoints.
+        await proc.handle(batch)
+        assert await proc.close_due(close_at) == len(symbols)
+        assert sorted(await signals(client, prefix), key=lambda s: s["symbol"]) == expected
+    finally:
+        await client.aclose()
+
+
+def test_model_features_deferred_by_a_close_are_in_its_checkpoint() -> None:
+    deferred = SymbolState.fresh("ABC", MINUTE, CONFIG)
+    direct = SymbolState.fresh("ABC", MINUTE, CONFIG)
+    for minute, price in enumerate(PRICES):
+        bar = Bar.of_tick(T0 + minute * MINUTE, T0 + minute * MINUTE, Decimal(price), 10)
+        deferred.apply_bar(INTERVAL_BAR, bar, defer_features=True)
+        direct.apply_bar(INTERVAL_BAR, bar)
+    assert orjson.loads(deferred.checkpoint()) == orjson.loads(direct.checkpoint())

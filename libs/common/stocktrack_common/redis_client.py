@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any, cast
 
+import hiredis
 import redis.asyncio as aioredis
 from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.retry import Retry
@@ -40,6 +41,14 @@ class HiredisPackingConnection(aioredis.Connection):
     _serializer = HiredisRespSerializer()
 
     def pack_command(self, *args: Any) -> list[bytes]:
+        # redis-py's serializer first rebuilds the argument tuple in Python, converting any
+        # bytearray or memoryview, and splits a command name given with a space ("SCRIPT LOAD"):
+        # ~40% of packing a 500-signal script call. Plain arguments go to hiredis directly.
+        if isinstance(args[0], str) and " " not in args[0]:
+            try:
+                return [hiredis.pack_command(args)]
+            except TypeError:  # a bytearray or memoryview: the serializer converts those
+                pass
         return self._serializer.pack(*args)
 
 

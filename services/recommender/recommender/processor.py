@@ -11,9 +11,11 @@ signals when its day closes (the first tick of the next day), or, with
 DAILY_SIGNALS=update, also on each rule bar with the day so far. A signal is published for a source only when its action or
 confidence bucket differs from the last one published, so subscribers see changes, not noise.
 Signals and checkpoints leave in one Lua script call, atomic like a transaction, at the end of the
-batch (checkpoint.py); the consumer acks after. The close timer's call carries each symbol's small recent record
-instead of its full state (symbol_state.py): its latency is that of the signals; the next batch
-of ticks writes the full states. Nothing the batch did to a symbol's state is kept unless that call
+batch (checkpoint.py); the consumer acks after. The close timer's calls carry each symbol's small
+recent record instead of its full state (symbol_state.py): their latency is that of the signals;
+the next batch of ticks writes the full states. At one bar end every symbol's bar closes, so the
+timer sends its signals in calls of CLOSE_PUBLISH_CHUNK signalling symbols as it goes (each symbol
+with its own checkpoint), and feeds the model features of symbols without a model only after. Nothing the batch did to a symbol's state is kept unless that call
 succeeded: a failed batch drops the symbols it touched from memory, so the retry restores them
 from the last checkpoint and derives (and publishes) the same signals again.
 """
@@ -23,7 +25,6 @@ from __future__ import annotations
 import asyncio
 import collections
 from collections.abc import Awaitable, Callable
-from decimal import Decimal
 from typing import Any, Literal
 
 import redis.asyncio as aioredis
@@ -40,7 +41,7 @@ from recommender.symbol_state import DAILY_BAR, DAY_MS, INTERVAL_BAR, SymbolStat
 from stocktrack_common.bars import Bar
 from stocktrack_common.consumer import Delivery
 from stocktrack_common.indicators import IndicatorStateError
-from stocktrack_common.messages import Signal, Tick
+from stocktrack_common.messages import Tick, signal_fields
 from stocktrack_common.stream_names import signals_stream
 
 log = structlog.get_logger(__name__)
@@ -63,9 +64,20 @@ WarmupSource = Callable[[str, int], Awaitable[list[Bar]]]
 # The close timer writes recent records; past this many journalled bars a symbol's full state is
 # written instead (only reached when no tick of the symbol arrives for that many bars).
 TIMER_JOURNAL_LIMIT = 32
+# Signalling symbols per script call of the close timer: their signals leave while the close
+# computes the next ones (bench/bar_close.py).
+CLOSE_PUBLISH_CHUNK = 100
 # Symbols warmed up from PostgreSQL at the same time (each holds a pool connection meanwhile).
 WARMUP_CONCURRENCY = 4
 DailySignals = Literal["close", "update"]
+# A signal as it is published: its stream fields (stocktrack_common.messages.signal_fields).
+SignalFields = dict[str, str]
+
+
+def _retrieve(call: asyncio.Future[None]) -> None:
+    """Mark a close call's failure as seen: the close raises the first one, and forgets its states."""
+    if not call.cancelled():
+        call.exception()
 
 
 class TickProcessor:
@@ -141,10 +153,13 @@ class TickProcessor:
 
         Only once the consumer is caught up (see `caught_up`), and only bars that ended within the
         last two intervals; meanwhile, and for older data (a backlog, a replay), ticks close bars.
-        Signals and checkpoints leave together, as for a batch of ticks: the signals with the
-        checkpoints of the symbols that produced them, then, in a second call, the
-        checkpoints of the rest (most of them: verdicts seldom change), so the signals do not
-        wait for those. A symbol whose checkpoint did not go out is forgotten, as on any failure.
+        Signals and checkpoints leave together, as for a batch of ticks: each signal with the
+        checkpoint of the symbol that produced it. Every CLOSE_PUBLISH_CHUNK signalling symbols
+        go out in one call while the next ones are computed, so Redis works through one call
+        while this process builds the next; the checkpoints of the rest (most of them: verdicts
+        seldom change) follow in a last call, so the signals do not wait for those. Model features
+        of symbols without a model advance after the signals are out (`settle_features`). A symbol
+        whose checkpoint did not go out is forgotten, as on any failure.
         """
         async with self._lock:
             if not self.caught_up:
@@ -153,29 +168,58 @@ class TickProcessor:
             live_from = now_ms - 2 * self.interval_ms
             touched: dict[str, SymbolState] = {}
             signalling: dict[str, SymbolState] = {}
-            signals: list[Signal] = []
+            signals: list[SignalFields] = []
+            calls: list[asyncio.Future[None]] = []
+            sent: set[str] = set()
             try:
                 for symbol, state in self.states.items():
                     closed = state.bars.close_due(now_ms, live_from)
-                    if closed:
-                        touched[symbol] = state
-                        produced = self._on_closed(state, closed)
-                        if produced:
-                            signalling[symbol] = state
-                            signals.extend(produced)
+                    if not closed:
+                        continue
+                    touched[symbol] = state
+                    produced = self._on_closed(state, closed, defer_features=True)
+                    if produced:
+                        signalling[symbol] = state
+                        signals.extend(produced)
+                    if len(signalling) >= CLOSE_PUBLISH_CHUNK:
+                        calls.append(await self._start_publish(signals, signalling))
+                        sent.update(signalling)
+                        signals, signalling = [], {}
                 if signalling:
-                    await self._publish(signals, signalling, journal_limit=TIMER_JOURNAL_LIMIT)
-                quiet = {s: st for s, st in touched.items() if s not in signalling}
+                    calls.append(await self._start_publish(signals, signalling))
+                    sent.update(signalling)
+                await asyncio.gather(*calls)
+                for state in touched.values():
+                    state.settle_features()
+                quiet = {s: st for s, st in touched.items() if s not in sent}
                 if quiet:
                     await self._publish([], quiet, journal_limit=TIMER_JOURNAL_LIMIT)
             except BaseException:
+                for call in calls:
+                    call.cancel()  # its symbols are forgotten below either way
                 self._forget(touched)
                 raise
             return len(touched)
 
+    async def _start_publish(
+        self, signals: list[SignalFields], touched: dict[str, SymbolState]
+    ) -> asyncio.Future[None]:
+        """Send one close call's script now and return its pending reply."""
+        call = asyncio.ensure_future(self._send(signals, touched, TIMER_JOURNAL_LIMIT))
+        call.add_done_callback(_retrieve)
+        # Let the call write its command before the close goes on computing the next symbols.
+        await asyncio.sleep(0)
+        return call
+
     async def _publish(
-        self, signals: list[Signal], touched: dict[str, SymbolState], journal_limit: int | None = None
+        self, signals: list[SignalFields], touched: dict[str, SymbolState], journal_limit: int | None = None
     ) -> None:
+        await self._send(signals, touched, journal_limit)
+
+    def _send(
+        self, signals: list[SignalFields], touched: dict[str, SymbolState], journal_limit: int | None = None
+    ) -> Awaitable[None]:
+        """Build the script call's arguments at once (the states may change after); await to send it."""
         full: dict[str, bytes] = {}
         recent: dict[str, bytes] = {}
         for symbol, state in touched.items():
@@ -183,25 +227,32 @@ class TickProcessor:
                 full[symbol] = state.checkpoint()
             else:
                 recent[symbol] = state.recent_record()
-        await self.checkpoints.commit(self.signals_key, [s.to_fields() for s in signals], full, recent)
+        return self._commit(signals, full, recent)
+
+    async def _commit(
+        self, signals: list[SignalFields], full: dict[str, bytes], recent: dict[str, bytes]
+    ) -> None:
+        await self.checkpoints.commit(self.signals_key, signals, full, recent)
         for signal in signals:
-            SIGNALS.labels("rules" if signal.source == "rules" else "model", signal.action).inc()
+            SIGNALS.labels("rules" if signal["source"] == "rules" else "model", signal["action"]).inc()
 
     def _forget(self, touched: dict[str, SymbolState]) -> None:
         for symbol in touched:
             self.states.pop(symbol, None)
 
-    def _on_closed(self, state: SymbolState, closed: list[Bar]) -> list[Signal]:
-        signals: list[Signal] = []
+    def _on_closed(
+        self, state: SymbolState, closed: list[Bar], *, defer_features: bool = False
+    ) -> list[SignalFields]:
+        signals: list[SignalFields] = []
         for bar in closed:
-            signals.extend(self._on_bar(state, bar, publish=True))
+            signals.extend(self._on_bar(state, bar, publish=True, defer_features=defer_features))
         if closed and self.separate_daily and self.daily_signals == "update":
             signals.extend(self._on_daily_update(state, closed[-1]))
         return signals
 
-    async def _fold(self, batch: list[Delivery[Tick]], touched: dict[str, SymbolState]) -> list[Signal]:
+    async def _fold(self, batch: list[Delivery[Tick]], touched: dict[str, SymbolState]) -> list[SignalFields]:
         """Fold the batch's unseen ticks into their symbols' states; returns the signals of closed bars."""
-        signals: list[Signal] = []
+        signals: list[SignalFields] = []
         await self._restore_missing(batch)
         for delivery in batch:
             tick = delivery.message
@@ -312,7 +363,7 @@ class TickProcessor:
         bar: Bar,
         reasons: Callable[[], dict[str, Any]],
         signal_ts: int | None = None,
-    ) -> list[Signal]:
+    ) -> list[SignalFields]:
         action, confidence, probabilities = model.predict(features)
         source = f"model:{model.id}"
         active = {f"model:{m.id}" for m in self.models}
@@ -331,7 +382,7 @@ class TickProcessor:
 
         return self._maybe_signal(state, bar, source, action, confidence, full, signal_ts)
 
-    def _on_daily_bar(self, state: SymbolState, bar: Bar, *, publish: bool) -> list[Signal]:
+    def _on_daily_bar(self, state: SymbolState, bar: Bar, *, publish: bool) -> list[SignalFields]:
         """A day closed: update the daily features and, when publishing, run the symbol's daily model."""
         features = state.apply_bar(DAILY_BAR, bar)
         model = self.model_for(state.symbol, "1d")
@@ -341,7 +392,7 @@ class TickProcessor:
             state, model, features, bar, lambda: {"day": "closed", "bar": self._bar_info(bar, DAY_MS)}
         )
 
-    def _on_daily_update(self, state: SymbolState, closed: Bar) -> list[Signal]:
+    def _on_daily_update(self, state: SymbolState, closed: Bar) -> list[SignalFields]:
         """DAILY_SIGNALS=update: the daily model's verdict on the day so far, at each closed rule bar."""
         model = self.model_for(state.symbol, "1d")
         today = state.daily.current
@@ -360,16 +411,20 @@ class TickProcessor:
             signal_ts=closed.bucket,
         )
 
-    def _on_bar(self, state: SymbolState, bar: Bar, *, publish: bool) -> list[Signal]:
+    def _on_bar(
+        self, state: SymbolState, bar: Bar, *, publish: bool, defer_features: bool = False
+    ) -> list[SignalFields]:
         """Update indicators with a closed bar; returns the signals to publish (none during warm-up)."""
         state.bars_closed += 1
         if publish:
             BARS.inc()
         model = self.model_for(state.symbol, self.interval) if publish else None
-        snapshot, features = state.apply_bar(INTERVAL_BAR, bar, want_features=model is not None)
+        snapshot, features = state.apply_bar(
+            INTERVAL_BAR, bar, want_features=model is not None, defer_features=defer_features
+        )
         if not publish:
             return []
-        out: list[Signal] = []
+        out: list[SignalFields] = []
         decision = self.engine.decide(snapshot)
         # Reasons are built only for a signal that is published: most bars repeat the verdict.
         if decision.ready:
@@ -412,17 +467,17 @@ class TickProcessor:
         confidence: float,
         reasons: Callable[[], dict[str, Any]],
         signal_ts: int | None = None,
-    ) -> list[Signal]:
+    ) -> list[SignalFields]:
         bucket = confidence_bucket(confidence, self.rules_config.vote.confidence_buckets)
         if state.last_emitted.get(source) == [action, bucket]:
             return []
         state.last_emitted[source] = [action, bucket]
         return [
-            Signal(
+            signal_fields(
                 symbol=state.symbol,
                 ts=bar.bucket if signal_ts is None else signal_ts,
-                price=Decimal(bar.close),
-                action=action,  # type: ignore[arg-type]
+                price=bar.close,
+                action=action,
                 confidence=round(min(max(confidence, 0.0), 1.0), 6),
                 source=source,
                 reasons=reasons(),

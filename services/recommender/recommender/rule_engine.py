@@ -39,7 +39,9 @@ class IndicatorSnapshot:
     prev_sma_slow: float | None = None
 
     def as_reasons(self) -> dict[str, float | None]:
-        return {k: (None if v is None else round(v, 10)) for k, v in self.as_dict().items()}
+        return {
+            name: None if (v := getattr(self, name)) is None else round(v, 10) for name in _SNAPSHOT_FIELDS
+        }
 
     def as_dict(self) -> dict[str, float | None]:
         """The fields by name (dataclasses.asdict deep-copies each one: slow on the bar-close path)."""

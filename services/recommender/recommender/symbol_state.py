@@ -54,22 +54,40 @@ class SymbolState:
     last_id_parsed: tuple[int, int] = field(default=(0, 0), repr=False, compare=False)
     # Whether the full state in the checkpoint store is this state minus its journal.
     full_saved: bool = field(default=False, repr=False, compare=False)
+    # Interval bars the rules have seen and the model features not yet (`apply_bar(defer_features=True)`).
+    _unfeatured: list[Bar] = field(default_factory=list, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         self.last_id_parsed = parse_stream_id(self.last_id)
 
-    def apply_bar(self, kind: str, bar: Bar, *, want_features: bool = False) -> Any:
+    def apply_bar(
+        self, kind: str, bar: Bar, *, want_features: bool = False, defer_features: bool = False
+    ) -> Any:
         """Fold a closed bar into the indicators (the one place they change) and journal it.
 
         Returns the rules' snapshot and the model features (None unless `want_features`) of an
-        interval bar, the daily features of a daily bar.
+        interval bar, the daily features of a daily bar. With `defer_features` (and no features
+        wanted) the model features take the bar later, at `settle_features()`: the close timer's
+        signals wait for the rules only, and a symbol without a model needs its features only
+        for a model activated later. Whatever reads the features settles them first.
         """
         self._indicator_json = None
         self.journal.append((kind, bar))
         if kind == DAILY_BAR:
             return self.daily_features.update(bar_values(bar))
         snapshot = self.rules.update(float(bar.close))
+        if defer_features and not want_features:
+            self._unfeatured.append(bar)
+            return snapshot, None
+        self.settle_features()
         return snapshot, self.features.update(bar_values(bar), want=want_features)
+
+    def settle_features(self) -> None:
+        """Bring the model features up to the rules: feed them the bars deferred, in order."""
+        if self._unfeatured:
+            for bar in self._unfeatured:
+                self.features.update(bar_values(bar), want=False)
+            self._unfeatured.clear()
 
     def needs_full_checkpoint(self, journal_limit: int | None = None) -> bool:
         """Whether the next checkpoint must be the full state rather than a recent record.
@@ -87,6 +105,7 @@ class SymbolState:
     def checkpoint(self) -> bytes:
         """`to_state()` as JSON bytes, reusing the indicators' JSON while no bar changed them."""
         if self._indicator_json is None:
+            self.settle_features()
             self._indicator_json = {
                 "rules": orjson.Fragment(orjson.dumps(self.rules.to_state())),
                 "features": orjson.Fragment(orjson.dumps(self.features.to_state())),
@@ -114,6 +133,7 @@ class SymbolState:
         self.last_id_parsed = parse_stream_id(entry_id)
 
     def to_state(self) -> dict[str, Any]:
+        self.settle_features()
         return {
             **self._light_state(),
             "rules": self.rules.to_state(),
