@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import gc
 import sys
 
 from api.app import create_app
 from api.settings import ApiSettings
+from stocktrack_common.gc_tuning import tune_collector
 from stocktrack_common.runtime import serve
 
 # The api keeps little alive between requests, but its imports (pydantic schemas, aiohttp,
@@ -19,9 +19,7 @@ GC_THRESHOLDS = (10_000, 10, 100)
 
 def main() -> int:
     settings = ApiSettings()
-    # What the imports created lives as long as the process: keep it out of every collection.
-    gc.freeze()
-    gc.set_threshold(*GC_THRESHOLDS)
+    tune_collector(GC_THRESHOLDS)
     return serve(lambda: create_app(settings), settings, "api")
 
 

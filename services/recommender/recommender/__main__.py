@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import gc
 import sys
 
 from recommender.app import create_app
 from recommender.settings import RecommenderSettings
+from stocktrack_common.gc_tuning import tune_collector
 from stocktrack_common.lifecycle import run_main
 from stocktrack_common.runtime import run_worker
 
@@ -24,8 +24,7 @@ def main(argv: list[str] | None = None) -> int:
 
         return train_main(args[1:])
     settings = RecommenderSettings()
-    gc.freeze()
-    gc.set_threshold(*GC_THRESHOLDS)
+    tune_collector(GC_THRESHOLDS)
     return run_main(lambda: run_worker(settings, "recommender", create_app(settings)))
 
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import gc
 import sys
 
+from stocktrack_common.gc_tuning import tune_collector
 from stocktrack_common.runtime import serve
 from streamer.app import create_app
 from streamer.settings import StreamerSettings
@@ -21,9 +21,7 @@ GC_THRESHOLDS = (1_000, 10, 100)
 
 def main() -> int:
     settings = StreamerSettings()
-    # What the imports created lives as long as the process: keep it out of every collection.
-    gc.freeze()
-    gc.set_threshold(*GC_THRESHOLDS)
+    tune_collector(GC_THRESHOLDS)
     return serve(lambda: create_app(settings), settings, "streamer")
 
 

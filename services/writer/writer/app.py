@@ -4,12 +4,12 @@ bar roll-up worker over one pool."""
 from __future__ import annotations
 
 import asyncio
-import gc
 
 import structlog
 from prometheus_client import Counter, Histogram
 
 from stocktrack_common.consumer import Delivery
+from stocktrack_common.gc_tuning import tune_collector
 from stocktrack_common.messages import Signal, TickRow, TradeAmendment, decode_amendment
 from stocktrack_common.runtime import WorkerContext, WorkerMain
 from stocktrack_common.stream_names import (
@@ -46,15 +46,16 @@ COMMIT_SECONDS = Histogram(
 POOL_REUSE_UNCHECKED_SECONDS = 1.0
 
 
+# Each batch allocates tens of thousands of short-lived objects and none of them form cycles, so
+# the default first threshold (700) ran the collector hundreds of times per batch for nothing.
+GC_THRESHOLDS = (100_000, 50, 100)
+
+
 def create_app(settings: WriterSettings) -> WorkerMain:
     """Return the writer's main loop; the worker runtime supplies Redis, the pool and the stop event."""
 
     async def main(ctx: WorkerContext) -> None:
-        # Each batch allocates tens of thousands of short-lived objects and none of them form
-        # cycles, so the default gen-0 threshold (700) runs the collector hundreds of times per
-        # batch for nothing; long-lived startup objects are frozen out of collections entirely.
-        gc.freeze()
-        gc.set_threshold(100_000, 50, 100)
+        tune_collector(GC_THRESHOLDS)
         sink = TickSink()
         latest = LatestQuotes(ctx.redis, latest_quotes_key(settings.stream_prefix))
 
