@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from decimal import Decimal
 
 import numpy as np
 import talib
 from aiohttp.test_utils import TestClient
+from prometheus_client import REGISTRY
 from psycopg_pool import AsyncConnectionPool
 
+from api.market.bars import BAR_READS
+from api.settings import READ_POOL
 from stocktrack_common import indicators
 from tests.api.conftest import T0, assert_error, get_json, insert_bars, ms
+from tests.support.waiting import wait_until_async
 
 MINUTE = dt.timedelta(minutes=1)
 
@@ -191,3 +196,35 @@ async def test_limit_n_returns_n_bars_at_every_interval_without_from(
                 assert got == sorted(set(got))
             if interval == "1m":
                 assert got[-1] == ms(now), "the newest minute bar is the one now forming"
+
+
+def shared_reads() -> float:
+    return REGISTRY.get_sample_value("stocktrack_api_shared_reads_total", {"endpoint": "bars"}) or 0.0
+
+
+async def test_identical_bar_requests_in_flight_share_one_read(
+    api: TestClient,  # type: ignore[type-arg]
+    pg_pool: AsyncConnectionPool,
+) -> None:
+    """A popular chart: viewers asking for the same page at once cost one query, and get its answer."""
+    await insert_bars(pg_pool, "AAPL", T0, [100 + i / 4 for i in range(90)])
+    page = {"from": T0.isoformat(), "to": (T0 + 90 * MINUTE).isoformat(), "interval": "1m", "limit": "60"}
+    shared_before = shared_reads()
+    read_pool = api.server.app[READ_POOL]
+    # Every read connection held: the first request's read waits for one, the rest arrive meanwhile.
+    held = [await read_pool.getconn() for _ in range(read_pool.max_size)]
+    same = [asyncio.ensure_future(get_json(api, "/v1/bars/AAPL", params=page)) for _ in range(6)]
+    other = asyncio.ensure_future(get_json(api, "/v1/bars/AAPL", params={**page, "limit": "30"}))
+    await wait_until_async(lambda: len(api.server.app[BAR_READS].running) == 2, 5, "both reads to start")
+    for conn in held:
+        await read_pool.putconn(conn)
+    answers = await asyncio.gather(*same)
+    assert answers == [answers[0]] * 6 and answers[0][0] == 200 and len(answers[0][1]["items"]) == 60
+    status, body = await other
+    assert status == 200 and len(body["items"]) == 30
+    assert shared_reads() - shared_before == 5
+    # Done reads are not answers: the next request reads again, and sees a bar stored since.
+    await insert_bars(pg_pool, "AAPL", T0 + 90 * MINUTE, [200.0])
+    page["to"] = (T0 + 91 * MINUTE).isoformat()
+    status, body = await get_json(api, "/v1/bars/AAPL", params=page)
+    assert body["items"][-1]["close"] == "200.0"

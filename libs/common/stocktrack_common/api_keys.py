@@ -7,7 +7,6 @@ and a fast keyed hash is enough because the secret has 256 bits of entropy (noth
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import hashlib
 import hmac
@@ -20,6 +19,8 @@ from typing import Any
 
 from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
+
+from stocktrack_common.shared_calls import SharedCalls
 
 KEY_PREFIX = "stk"
 SCOPES = ("read", "write")
@@ -156,7 +157,7 @@ class KeyVerifier:
         self.pepper = pepper
         self.ttl = cache_seconds
         self.entries: dict[str, tuple[float, ApiKeyRow | None]] = {}
-        self.lookups: dict[str, asyncio.Future[ApiKeyRow | None]] = {}
+        self.lookups: SharedCalls[str, ApiKeyRow | None] = SharedCalls()
 
     async def verify(self, key: str) -> Principal:
         key_id = key_id_of(key)
@@ -173,12 +174,8 @@ class KeyVerifier:
         entry = self.entries.get(key_id)
         if entry is not None and entry[0] >= time.monotonic():
             return entry[1]
-        lookup = self.lookups.get(key_id)
-        if lookup is None:
-            lookup = self.lookups[key_id] = asyncio.ensure_future(self._lookup(key_id))
-            lookup.add_done_callback(lambda _: self.lookups.pop(key_id, None))
-        # Shielded: a waiter that goes away (its client disconnected) leaves the lookup to the others.
-        return await asyncio.shield(lookup)
+        row, _ = await self.lookups.run(key_id, lambda: self._lookup(key_id))
+        return row
 
     async def _lookup(self, key_id: str) -> ApiKeyRow | None:
         async with self.pool.connection() as conn:

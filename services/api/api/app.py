@@ -29,6 +29,7 @@ from stocktrack_common.http_errors import error_middleware, request_id_middlewar
 from stocktrack_common.http_observability import add_emf_flush, observability_middleware
 from stocktrack_common.pg_pool import open_pg_pool
 from stocktrack_common.redis_client import redis_from_url
+from stocktrack_common.shared_calls import SharedCalls
 
 log = structlog.get_logger(__name__)
 
@@ -50,6 +51,7 @@ def create_app(settings: ApiSettings) -> web.Application:
     app[PREFIX] = settings.stream_prefix
     key, key_source = cursor_key(settings.cursor_secret, settings.api_key_pepper)
     app[CURSORS] = CursorSigner(key)
+    app[bars.BAR_READS] = SharedCalls()
     if key_source == "random":
         log.warning("CURSOR_SECRET and API_KEY_PEPPER are empty: cursors are signed with a per-process key")
 

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import orjson
 from aiohttp import web
+from prometheus_client import Counter
 from psycopg import AsyncConnection
 
 from api.http.cursors import CursorSigner, query_scope
@@ -31,6 +32,7 @@ from api.market.models import (
 from api.settings import CURSORS, READ_POOL, SETTINGS
 from stocktrack_common import indicators
 from stocktrack_common.http_errors import ApiError
+from stocktrack_common.shared_calls import SharedCalls
 
 # Recursive indicators (EMA, RSI, MACD) depend on every earlier value, through a weight of
 # (1 - alpha)^k on the value k bars back. Once that weight is below double precision's epsilon
@@ -39,6 +41,16 @@ from stocktrack_common.http_errors import ApiError
 _EPSILON_LOG = math.log(2.0**-53)
 # A bar page's cursor is the `to` of the next (older) page, so it stands in for `to`.
 CURSOR_REPLACES = frozenset({"to"})
+# Pages being read now, by query: a popular chart's viewers asking at once cost one query, not
+# one each (a day of minute bars is ~2.4 ms of PostgreSQL). A request is answered by a read
+# that was already running when it arrived, never by a finished one.
+BarReadKey = tuple[str, int, str]
+BAR_READS: web.AppKey[SharedCalls[BarReadKey, bytes]] = web.AppKey("bar_reads", SharedCalls)
+SHARED_READS = Counter(
+    "stocktrack_api_shared_reads_total",
+    "Requests answered by an identical read already in flight instead of a query of their own",
+    ["endpoint"],
+)
 
 
 def _fade_bars(alpha: float) -> int:
@@ -89,23 +101,33 @@ def _next_cursor(
 
 
 async def bars(request: web.Request, inputs: Inputs) -> web.StreamResponse:
+    """A page of bars; identical requests in flight at the same time share one read (BAR_READS)."""
     symbol = inputs.path_as(SymbolPath).symbol.upper()
     query = inputs.query_as(BarsQuery)
     limit = page_size(query.limit, request.app[SETTINGS])
     cursors, scope = request.app[CURSORS], query_scope("bars", symbol, query, CURSOR_REPLACES)
-    async with request.app[READ_POOL].connection() as conn:
-        interval, page = await _newest(conn, symbol, query, limit, cursors, scope, fetch_newest)
-        if not page and not await queries.symbol_known(conn, symbol):
-            raise ApiError(404, f"unknown symbol {symbol}")
-    return json_ok(
-        {
-            "symbol": symbol,
-            "interval": interval,
-            # The bars as PostgreSQL wrote them (bar_rollup.py): no per-bar object in Python.
-            "items": orjson.Fragment(b"[" + page.items_json + b"]"),
-            "next_cursor": _next_cursor(page.first_ms, page.count, limit, cursors, scope),
-        }
-    )
+
+    async def read() -> bytes:
+        async with request.app[READ_POOL].connection() as conn:
+            interval, page = await _newest(conn, symbol, query, limit, cursors, scope, fetch_newest)
+            if not page and not await queries.symbol_known(conn, symbol):
+                raise ApiError(404, f"unknown symbol {symbol}")
+        return orjson.dumps(
+            {
+                "symbol": symbol,
+                "interval": interval,
+                # The bars as PostgreSQL wrote them (bar_rollup.py): no per-bar object in Python.
+                "items": orjson.Fragment(b"[" + page.items_json + b"]"),
+                "next_cursor": _next_cursor(page.first_ms, page.count, limit, cursors, scope),
+            }
+        )
+
+    # Every input of the page: the query as validated, and the page size it resolved to.
+    key = (symbol, limit, query.model_dump_json())
+    body, joined = await request.app[BAR_READS].run(key, read)
+    if joined:
+        SHARED_READS.labels("bars").inc()
+    return web.Response(body=body, content_type="application/json")
 
 
 def _clean(value: float) -> float | None:
