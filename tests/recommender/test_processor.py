@@ -281,12 +281,12 @@ async def test_a_failed_publish_keeps_no_state_so_the_retry_publishes_the_same_s
         await client.aclose()
 
 
-def opening_ticks(symbols: list[str]) -> list[Delivery[Tick]]:
+def opening_ticks(symbols: list[str], second: int = 1) -> list[Delivery[Tick]]:
     """Four one-minute bars per symbol: with CONFIG's periods the rules are first ready at the fourth."""
     out = []
     for minute in range(4):
         for i, symbol in enumerate(symbols):
-            ts = T0 + minute * MINUTE + 1_000
+            ts = T0 + minute * MINUTE + second * 1_000
             price = Decimal(100 - minute) + Decimal(i) / 100
             tick = Tick(symbol=symbol, ts=ts, price=price, size=10, source="test")
             out.append(Delivery("s", f"{ts}-{i}", {}, tick))
@@ -367,3 +367,53 @@ def test_model_features_deferred_by_a_close_are_in_its_checkpoint() -> None:
         deferred.apply_bar(INTERVAL_BAR, bar, defer_features=True)
         direct.apply_bar(INTERVAL_BAR, bar)
     assert orjson.loads(deferred.checkpoint()) == orjson.loads(direct.checkpoint())
+
+
+async def test_a_close_prepared_at_the_bar_end_equals_one_computed_at_the_end_of_the_grace(
+    redis_client: aioredis.Redis, prefix: str
+) -> None:
+    """prepare_close's work is used only for bars nothing changed since; the outcome is the same either way."""
+    grace = 5_000
+    symbols = [f"S{i:03d}" for i in range(6)]
+    # Half a minute in: each tick closes the bar before it (past its grace), so one bar is open.
+    batch = opening_ticks(symbols, second=30)
+    due = T0 + 4 * MINUTE + grace
+
+    def graced(prefix_: str) -> TickProcessor:
+        return TickProcessor(
+            redis=redis_client,
+            prefix=prefix_,
+            rules_config=CONFIG,
+            interval_ms=MINUTE,
+            checkpoints=CheckpointStore(redis_client, prefix_),
+            warmup=processor(redis_client, prefix_).warmup,
+            grace_ms=grace,
+        )
+
+    def tick(symbol: str, ts: int, seq: int, price: str) -> Delivery[Tick]:
+        return Delivery(
+            "s", f"{ts}-{seq}", {}, Tick(symbol=symbol, ts=ts, price=Decimal(price), size=5, source="test")
+        )
+
+    # During the grace: a late tick amends S000's ended bar; a tick past the grace closes S001's.
+    during_grace = [tick("S000", T0 + 4 * MINUTE - 1, 900, "91.5"), tick("S001", due + 1, 901, "99.9")]
+    outcomes = []
+    for prepared in (True, False):
+        name = f"{prefix}-{'ahead' if prepared else 'after'}"
+        proc = graced(name)
+        await proc.handle(batch)
+        if prepared:
+            assert await proc.prepare_close(due) == len(symbols)
+            ahead_rules = {s: proc.prepared[s].rules for s in symbols}
+        await proc.handle(during_grace)
+        assert await proc.close_due(due) == len(symbols) - 1  # S001's bar was closed by its tick
+        if prepared:
+            assert proc.prepared == {}
+            used = {s for s in symbols if proc.states[s].rules is ahead_rules[s]}
+            assert used == set(symbols) - {"S000", "S001"}
+        published = [{k: v for k, v in s.items()} for s in await signals(redis_client, name)]
+        outcomes.append(
+            (sorted(published, key=lambda s: s["symbol"]), {s: proc.states[s].to_state() for s in symbols})
+        )
+    assert outcomes[0] == outcomes[1]
+    assert len(outcomes[0][0]) == len(symbols)

@@ -39,8 +39,12 @@ async def sleep_until_close(
     bars of that instant waited for their symbols' next ticks instead: sleep again until the
     wall clock has reached the due time.
     """
+    return await sleep_until_ms(stop, next_close_ms(clock() * 1000, interval_ms, grace_ms), clock)
+
+
+async def sleep_until_ms(stop: asyncio.Event, due_ms: float, clock: Callable[[], float] = time.time) -> int:
+    """Sleep until the wall clock reaches `due_ms` (or `stop`), however early the loop wakes; returns then."""
     now_ms = clock() * 1000
-    due_ms = next_close_ms(now_ms, interval_ms, grace_ms)
     while now_ms < due_ms and not stop.is_set():
         await sleep_or_stop(stop, (due_ms - now_ms) / 1000)
         now_ms = clock() * 1000
@@ -101,20 +105,32 @@ class BarBuilder:
         backlog or a replay, whose later ticks may still be on their way; only its own ticks close it,
         so a replay of the same ticks yields the same bars however fast it is read.
         """
-        closed: list[Bar] = []
+        closed = self.due(watermark_ms, live_from_ms)
+        for bar in closed:
+            self._close(bar)
+            if bar is self.pending:
+                self.pending = None
+            else:
+                self.current = None
+        return closed
+
+    def due(self, watermark_ms: int, live_from_ms: int | None = None) -> list[Bar]:
+        """The bars `close_due` would close at `watermark_ms`, oldest first, without closing them."""
         span = self.interval_ms + self.grace_ms
 
         def due(bar: Bar) -> bool:
             end = bar.bucket + span
             return end <= watermark_ms and (live_from_ms is None or end >= live_from_ms)
 
-        if self.pending is not None and due(self.pending):
-            closed.append(self._close(self.pending))
-            self.pending = None
-        if self.pending is None and self.current is not None and due(self.current):
-            closed.append(self._close(self.current))
-            self.current = None
-        return closed
+        if self.pending is not None:
+            if not due(self.pending):
+                return []
+            if self.current is not None and due(self.current):
+                return [self.pending, self.current]
+            return [self.pending]
+        if self.current is not None and due(self.current):
+            return [self.current]
+        return []
 
     def _close(self, bar: Bar) -> Bar:
         self.closed_through_ms = bar.bucket

@@ -26,6 +26,7 @@ finite: a NaN would poison every later value of a recursive indicator, so it is 
 
 from __future__ import annotations
 
+import copy
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -131,6 +132,12 @@ class SMA(_Scalar):
         self._value = total / self.period
         return self._value
 
+    def copy(self) -> SMA:
+        """An independent copy: updating one leaves the other as it was."""
+        twin = copy.copy(self)
+        twin._window = list(self._window)
+        return twin
+
     def to_state(self) -> dict[str, Any]:
         return {
             "kind": "sma",
@@ -183,6 +190,10 @@ class EMA(_Scalar):
         if self._count == self.period:
             self._value = self._seed_sum / self.period
         return self._value
+
+    def copy(self) -> EMA:
+        """An independent copy: updating one leaves the other as it was."""
+        return copy.copy(self)
 
     def to_state(self) -> dict[str, Any]:
         return {
@@ -245,6 +256,10 @@ class RSI(_Scalar):
             self._gain /= n
         self._value = _rsi_from_averages(self._gain, self._loss)
         return self._value
+
+    def copy(self) -> RSI:
+        """An independent copy: updating one leaves the other as it was."""
+        return copy.copy(self)
 
     def to_state(self) -> dict[str, Any]:
         return {
@@ -342,6 +357,12 @@ class MACD:
             return None
         self._value = MACDValue(line, signal, line - signal)
         return self._value
+
+    def copy(self) -> MACD:
+        """An independent copy: updating one leaves the other as it was."""
+        twin = copy.copy(self)
+        twin._fast, twin._slow, twin._signal = self._fast.copy(), self._slow.copy(), self._signal.copy()
+        return twin
 
     def to_state(self) -> dict[str, Any]:
         value = self._value

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 import structlog
 
@@ -12,7 +13,7 @@ from recommender.processor import TickProcessor
 from recommender.rules_config import load_rules_config
 from recommender.settings import RecommenderSettings, owned_shards
 from recommender.warmup import recent_bars, recent_days
-from stocktrack_common.bar_closing import sleep_until_close
+from stocktrack_common.bar_closing import next_close_ms, sleep_until_ms
 from stocktrack_common.bars import Bar
 from stocktrack_common.messages import decode_tick
 from stocktrack_common.runtime import WorkerContext, WorkerMain
@@ -79,13 +80,20 @@ async def close_bars_on_time(
 ) -> None:
     """Wake at each bar end plus grace and close what is due, ticks or no ticks.
 
-    A failed close (Redis down) leaves the bars open in the checkpoint; the next wake retries.
+    Woken first at the bar end itself, it computes the close ahead (`prepare_close`), so at the
+    end of the grace only what late ticks changed is left to compute. A failed close (Redis down)
+    leaves the bars open in the checkpoint; the next wake retries.
     """
     while not stop.is_set():
-        now_ms = await sleep_until_close(stop, interval_ms, grace_ms)
+        due_ms = next_close_ms(time.time() * 1000, interval_ms, grace_ms)
+        await sleep_until_ms(stop, due_ms - grace_ms)
         if stop.is_set():
             return
         try:
+            await processor.prepare_close(due_ms)
+            now_ms = await sleep_until_ms(stop, due_ms)
+            if stop.is_set():
+                return
             await processor.close_due(now_ms)
         except Exception as exc:  # the touched states come back from the checkpoint; retried
             log.warning("closing bars on time failed; retrying at the next bar end", error=str(exc))

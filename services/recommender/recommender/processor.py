@@ -14,8 +14,10 @@ Signals and checkpoints leave in one Lua script call, atomic like a transaction,
 batch (checkpoint.py); the consumer acks after. The close timer's calls carry each symbol's small
 recent record instead of its full state (symbol_state.py): their latency is that of the signals;
 the next batch of ticks writes the full states. At one bar end every symbol's bar closes, so the
-timer sends its signals in calls of CLOSE_PUBLISH_CHUNK signalling symbols as it goes (each symbol
-with its own checkpoint), and feeds the model features of symbols without a model only after. Nothing the batch did to a symbol's state is kept unless that call
+timer computes the rules' part of each close ahead, at the bar end (`prepare_close`), and uses it
+at the end of the grace where no tick changed the bar since; it sends its signals in calls of
+CLOSE_PUBLISH_CHUNK signalling symbols as it goes (each symbol with its own checkpoint), and
+feeds the model features of symbols without a model only after. Nothing the batch did to a symbol's state is kept unless that call
 succeeded: a failed batch drops the symbols it touched from memory, so the retry restores them
 from the last checkpoint and derives (and publishes) the same signals again.
 """
@@ -25,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import collections
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import redis.asyncio as aioredis
@@ -35,7 +38,7 @@ from recommender.bar_builder import bar_values
 from recommender.checkpoint import CheckpointStore
 from recommender.features import FeatureState
 from recommender.model_registry import LoadedModel, interval_label
-from recommender.rule_engine import RuleEngine, confidence_bucket
+from recommender.rule_engine import Decision, IndicatorSnapshot, RuleEngine, RuleIndicators, confidence_bucket
 from recommender.rules_config import RulesConfig
 from recommender.symbol_state import DAILY_BAR, DAY_MS, INTERVAL_BAR, SymbolState
 from stocktrack_common.bars import Bar
@@ -72,6 +75,32 @@ WARMUP_CONCURRENCY = 4
 DailySignals = Literal["close", "update"]
 # A signal as it is published: its stream fields (stocktrack_common.messages.signal_fields).
 SignalFields = dict[str, str]
+
+
+def bar_fingerprint(bar: Bar) -> tuple[Any, ...]:
+    """Everything a bar's close reads: a late tick changes at least its count and last time."""
+    return (bar.bucket, bar.open, bar.high, bar.low, bar.close, bar.volume, bar.trades, bar.last_ts)
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedClose:
+    """One symbol's bar close computed at the bar's end, for the close at the end of its grace."""
+
+    state: SymbolState
+    bars_closed: int
+    fingerprint: tuple[Any, ...]
+    rules: RuleIndicators
+    snapshot: IndicatorSnapshot
+    decision: Decision
+    signal: SignalFields | None
+
+    def fits(self, state: SymbolState, bar: Bar) -> bool:
+        """Whether it was computed from this very state, with no bar applied since, for this bar as it is."""
+        return (
+            state is self.state
+            and state.bars_closed == self.bars_closed
+            and bar_fingerprint(bar) == self.fingerprint
+        )
 
 
 def _retrieve(call: asyncio.Future[None]) -> None:
@@ -119,6 +148,8 @@ class TickProcessor:
         self.intervals: tuple[str, ...] = (self.interval, "1d") if self.separate_daily else ("1d",)
         self.models: tuple[LoadedModel, ...] = ()
         self.states: dict[str, SymbolState] = {}
+        # The next timer close's work computed ahead, by symbol (prepare_close).
+        self.prepared: dict[str, PreparedClose] = {}
 
     def model_for(self, symbol: str, interval: str) -> LoadedModel | None:
         """The active model for this symbol's bars of `interval`: its own scope first, else the universe's."""
@@ -148,6 +179,42 @@ class TickProcessor:
                 per_stream = collections.Counter(d.stream for d in batch)
                 self.caught_up = max(per_stream.values(), default=0) < self.batch_limit
 
+    async def prepare_close(self, due_ms: int) -> int:
+        """At a bar end, compute ahead what the close at `due_ms` (that end plus grace) will need.
+
+        For each symbol whose bar will close then (one bar, rules only: no model of this
+        interval), the rules' update on a copy of its indicators, the verdict and the signal it
+        would publish. The close uses them for every bar that is still exactly as it was (no
+        late tick amended it, no tick closed it) and computes the rest itself, so most of a
+        close's work is done while the grace runs instead of after it. Returns how many.
+        """
+        async with self._lock:
+            self.prepared = {}
+            if not self.caught_up:
+                return 0
+            live_from = due_ms - 2 * self.interval_ms
+            for symbol, state in self.states.items():
+                closing = state.bars.due(due_ms, live_from)
+                if len(closing) == 1 and self.model_for(symbol, self.interval) is None:
+                    self.prepared[symbol] = self._prepare(state, closing[0])
+            return len(self.prepared)
+
+    def _prepare(self, state: SymbolState, bar: Bar) -> PreparedClose:
+        rules = state.rules.copy()
+        snapshot = rules.update(float(bar.close))
+        decision = self.engine.decide(snapshot)
+        signal = None
+        if decision.ready:
+            bucket = confidence_bucket(decision.confidence, self.rules_config.vote.confidence_buckets)
+            if state.last_emitted.get("rules") != [decision.action, bucket]:
+                reasons = self._rule_reasons(decision, bar)()
+                signal = self._signal(
+                    state.symbol, bar, "rules", decision.action, decision.confidence, reasons
+                )
+        return PreparedClose(
+            state, state.bars_closed, bar_fingerprint(bar), rules, snapshot, decision, signal
+        )
+
     async def close_due(self, now_ms: int) -> int:
         """The close timer: close every live bar whose end plus grace has passed; returns how many.
 
@@ -162,6 +229,7 @@ class TickProcessor:
         whose checkpoint did not go out is forgotten, as on any failure.
         """
         async with self._lock:
+            prepared, self.prepared = self.prepared, {}
             if not self.caught_up:
                 return 0
             # Bars that ended more than two intervals ago are a backlog or a replay, not live.
@@ -177,7 +245,9 @@ class TickProcessor:
                     if not closed:
                         continue
                     touched[symbol] = state
-                    produced = self._on_closed(state, closed, defer_features=True)
+                    produced = self._on_closed(
+                        state, closed, defer_features=True, prepared=prepared.get(symbol)
+                    )
                     if produced:
                         signalling[symbol] = state
                         signals.extend(produced)
@@ -241,11 +311,18 @@ class TickProcessor:
             self.states.pop(symbol, None)
 
     def _on_closed(
-        self, state: SymbolState, closed: list[Bar], *, defer_features: bool = False
+        self,
+        state: SymbolState,
+        closed: list[Bar],
+        *,
+        defer_features: bool = False,
+        prepared: PreparedClose | None = None,
     ) -> list[SignalFields]:
         signals: list[SignalFields] = []
         for bar in closed:
-            signals.extend(self._on_bar(state, bar, publish=True, defer_features=defer_features))
+            signals.extend(
+                self._on_bar(state, bar, publish=True, defer_features=defer_features, prepared=prepared)
+            )
         if closed and self.separate_daily and self.daily_signals == "update":
             signals.extend(self._on_daily_update(state, closed[-1]))
         return signals
@@ -412,21 +489,35 @@ class TickProcessor:
         )
 
     def _on_bar(
-        self, state: SymbolState, bar: Bar, *, publish: bool, defer_features: bool = False
+        self,
+        state: SymbolState,
+        bar: Bar,
+        *,
+        publish: bool,
+        defer_features: bool = False,
+        prepared: PreparedClose | None = None,
     ) -> list[SignalFields]:
-        """Update indicators with a closed bar; returns the signals to publish (none during warm-up)."""
+        """Update indicators with a closed bar; returns the signals to publish (none during warm-up).
+
+        A `prepared` close (`prepare_close`) that still fits this state and bar stands in for
+        the rules' update, verdict and signal, computed while the bar's grace ran.
+        """
+        model = self.model_for(state.symbol, self.interval) if publish else None
+        ahead = prepared if publish and model is None and prepared and prepared.fits(state, bar) else None
         state.bars_closed += 1
         if publish:
             BARS.inc()
-        model = self.model_for(state.symbol, self.interval) if publish else None
-        snapshot, features = state.apply_bar(
-            INTERVAL_BAR, bar, want_features=model is not None, defer_features=defer_features
-        )
-        if not publish:
-            return []
+        if ahead is not None:
+            state.apply_prepared_bar(bar, ahead.rules)
+            snapshot, features, decision = ahead.snapshot, None, ahead.decision
+        else:
+            snapshot, features = state.apply_bar(
+                INTERVAL_BAR, bar, want_features=model is not None, defer_features=defer_features
+            )
+            if not publish:
+                return []
+            decision = self.engine.decide(snapshot)
         out: list[SignalFields] = []
-        decision = self.engine.decide(snapshot)
-        # Reasons are built only for a signal that is published: most bars repeat the verdict.
         if decision.ready:
             out.extend(
                 self._maybe_signal(
@@ -435,11 +526,8 @@ class TickProcessor:
                     "rules",
                     decision.action,
                     decision.confidence,
-                    lambda: {
-                        **decision.reasons(),
-                        "interval": self.interval,
-                        "bar": self._bar_info(bar, self.interval_ms),
-                    },
+                    self._rule_reasons(decision, bar),
+                    prebuilt=None if ahead is None else ahead.signal,
                 )
             )
         if model is not None and features is not None:
@@ -467,19 +555,43 @@ class TickProcessor:
         confidence: float,
         reasons: Callable[[], dict[str, Any]],
         signal_ts: int | None = None,
+        prebuilt: SignalFields | None = None,
     ) -> list[SignalFields]:
+        """The signal of this verdict when it differs from the last one published for `source`.
+
+        Reasons are built only for a signal that is published: most bars repeat the verdict.
+        """
         bucket = confidence_bucket(confidence, self.rules_config.vote.confidence_buckets)
         if state.last_emitted.get(source) == [action, bucket]:
             return []
         state.last_emitted[source] = [action, bucket]
-        return [
-            signal_fields(
-                symbol=state.symbol,
-                ts=bar.bucket if signal_ts is None else signal_ts,
-                price=bar.close,
-                action=action,
-                confidence=round(min(max(confidence, 0.0), 1.0), 6),
-                source=source,
-                reasons=reasons(),
-            )
-        ]
+        if prebuilt is not None:
+            return [prebuilt]
+        return [self._signal(state.symbol, bar, source, action, confidence, reasons(), signal_ts)]
+
+    @staticmethod
+    def _signal(
+        symbol: str,
+        bar: Bar,
+        source: str,
+        action: str,
+        confidence: float,
+        reasons: dict[str, Any],
+        signal_ts: int | None = None,
+    ) -> SignalFields:
+        return signal_fields(
+            symbol=symbol,
+            ts=bar.bucket if signal_ts is None else signal_ts,
+            price=bar.close,
+            action=action,
+            confidence=round(min(max(confidence, 0.0), 1.0), 6),
+            source=source,
+            reasons=reasons,
+        )
+
+    def _rule_reasons(self, decision: Decision, bar: Bar) -> Callable[[], dict[str, Any]]:
+        return lambda: {
+            **decision.reasons(),
+            "interval": self.interval,
+            "bar": self._bar_info(bar, self.interval_ms),
+        }

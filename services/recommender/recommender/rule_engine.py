@@ -14,6 +14,7 @@ strength exceeds `vote.min_strength`, else hold. Confidence is the strength for 
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field, fields
 from typing import Any, Literal
 
@@ -221,6 +222,13 @@ class RuleIndicators:
         )
         self._prev = snap
         return snap
+
+    def copy(self) -> RuleIndicators:
+        """An independent copy: the close timer updates one while the bar may still change."""
+        twin = copy.copy(self)
+        twin.rsi, twin.macd = self.rsi.copy(), self.macd.copy()
+        twin.sma_fast, twin.sma_slow = self.sma_fast.copy(), self.sma_slow.copy()
+        return twin
 
     def to_state(self) -> dict[str, Any]:
         return {

@@ -82,6 +82,13 @@ class SymbolState:
         self.settle_features()
         return snapshot, self.features.update(bar_values(bar), want=want_features)
 
+    def apply_prepared_bar(self, bar: Bar, rules: RuleIndicators) -> None:
+        """`apply_bar` of an interval bar with deferred features, whose rules update was made on `rules`, a copy."""
+        self._indicator_json = None
+        self.journal.append((INTERVAL_BAR, bar))
+        self.rules = rules
+        self._unfeatured.append(bar)
+
     def settle_features(self) -> None:
         """Bring the model features up to the rules: feed them the bars deferred, in order."""
         if self._unfeatured:
