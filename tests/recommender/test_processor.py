@@ -46,7 +46,15 @@ def deliveries(prices: list[float], start_minute: int = 0, first_seq: int = 1) -
     return out
 
 
-def processor(redis_client: aioredis.Redis, prefix: str, history: list[Bar] | None = None) -> TickProcessor:
+def processor(
+    redis_client: aioredis.Redis,
+    prefix: str,
+    history: list[Bar] | None = None,
+    *,
+    interval_ms: int = MINUTE,
+    grace_ms: int = 0,
+    batch_limit: int | None = None,
+) -> TickProcessor:
     async def warmup(symbol: str, before_ms: int) -> list[Bar]:
         return [b for b in history or [] if b.bucket < before_ms]
 
@@ -54,9 +62,11 @@ def processor(redis_client: aioredis.Redis, prefix: str, history: list[Bar] | No
         redis=redis_client,
         prefix=prefix,
         rules_config=CONFIG,
-        interval_ms=MINUTE,
+        interval_ms=interval_ms,
         checkpoints=CheckpointStore(redis_client, prefix),
         warmup=warmup,
+        grace_ms=grace_ms,
+        batch_limit=batch_limit,
     )
 
 
@@ -192,16 +202,7 @@ async def test_the_close_timer_closes_a_live_bar_without_another_tick(
 ) -> None:
     """The service's timer loop: a 1 s bar of a symbol that ticks once closes at its end plus grace."""
     second = 1000
-    proc = TickProcessor(
-        redis=redis_client,
-        prefix=prefix,
-        rules_config=CONFIG,
-        interval_ms=second,
-        checkpoints=CheckpointStore(redis_client, prefix),
-        warmup=processor(redis_client, prefix).warmup,
-        grace_ms=20,
-        batch_limit=500,
-    )
+    proc = processor(redis_client, prefix, interval_ms=second, grace_ms=20, batch_limit=500)
     now = int(time.time() * 1000)
     tick = Tick(symbol="ABC", ts=now, price=Decimal("10"), size=1, source="test")
     await proc.handle([Delivery("s", f"{now}-1", {}, tick)])
@@ -379,17 +380,6 @@ async def test_a_close_prepared_at_the_bar_end_equals_one_computed_at_the_end_of
     batch = opening_ticks(symbols, second=30)
     due = T0 + 4 * MINUTE + grace
 
-    def graced(prefix_: str) -> TickProcessor:
-        return TickProcessor(
-            redis=redis_client,
-            prefix=prefix_,
-            rules_config=CONFIG,
-            interval_ms=MINUTE,
-            checkpoints=CheckpointStore(redis_client, prefix_),
-            warmup=processor(redis_client, prefix_).warmup,
-            grace_ms=grace,
-        )
-
     def tick(symbol: str, ts: int, seq: int, price: str) -> Delivery[Tick]:
         return Delivery(
             "s", f"{ts}-{seq}", {}, Tick(symbol=symbol, ts=ts, price=Decimal(price), size=5, source="test")
@@ -400,7 +390,7 @@ async def test_a_close_prepared_at_the_bar_end_equals_one_computed_at_the_end_of
     outcomes = []
     for prepared in (True, False):
         name = f"{prefix}-{'ahead' if prepared else 'after'}"
-        proc = graced(name)
+        proc = processor(redis_client, name, grace_ms=grace)
         await proc.handle(batch)
         if prepared:
             assert await proc.prepare_close(due) == len(symbols)
