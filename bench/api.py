@@ -37,6 +37,7 @@ import time
 import urllib.request
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
@@ -130,6 +131,53 @@ async def load(
         await asyncio.gather(*(worker() for _ in range(concurrency)))
         elapsed = time.perf_counter() - started
     return len(latencies) / elapsed, np.asarray(latencies)
+
+
+# What one load run asks for: a URL (or a new one per request), headers, the serving process's pid.
+Run = tuple[str | Callable[[], str], dict[str, str], int]
+
+
+@dataclass
+class Measured:
+    rate: float  # requests per second, mean of the rounds
+    latencies: np.ndarray
+    cpu_per_request: float  # seconds of the serving process's CPU
+    shared: float  # share of requests answered by a read in flight (0 where not counted)
+
+
+def measure(
+    runs: dict[str, Run],
+    rounds: int,
+    seconds: float,
+    concurrency: int,
+    shared: Callable[[], float] = lambda: 0.0,
+) -> dict[str, Measured]:
+    """Load every run in turn, a second of warm-up first, then `rounds` rounds of seconds/rounds each.
+
+    Alternating short rounds: a change in the machine's load falls on every run alike, so their
+    ratios stay fair on a shared machine.
+    """
+    for url, headers, _ in runs.values():
+        asyncio.run(load(url, 1.0, concurrency, headers))
+    served: dict[str, list[tuple[float, np.ndarray]]] = {name: [] for name in runs}
+    cpu = dict.fromkeys(runs, 0.0)
+    joined = dict.fromkeys(runs, 0.0)
+    for _ in range(rounds):
+        for name, (url, headers, pid) in runs.items():
+            cpu_before, joined_before = cpu_seconds(pid), shared()
+            served[name].append(asyncio.run(load(url, seconds / rounds, concurrency, headers)))
+            cpu[name] += cpu_seconds(pid) - cpu_before
+            joined[name] += shared() - joined_before
+    out = {}
+    for name, results in served.items():
+        latencies = np.concatenate([lat for _, lat in results])
+        out[name] = Measured(
+            rate=sum(rps for rps, _ in results) / len(results),
+            latencies=latencies,
+            cpu_per_request=cpu[name] / len(latencies),
+            shared=joined[name] / len(latencies),
+        )
+    return out
 
 
 def shared_reads(port: int) -> float:
@@ -241,7 +289,7 @@ def main() -> int:
 
         path = "/v1/quotes/AAPL/latest"
         api_pid, bare_pid = procs[0].pid, procs[1].pid
-        runs = {
+        runs: dict[str, Run] = {
             "bare aiohttp handler": (f"http://127.0.0.1:{bare_port}{path}", PROXIED, bare_pid),
             "stocktrack api": (f"http://127.0.0.1:{api_port}{path}", PROXIED, api_pid),
             "api, with an API key": (
@@ -250,29 +298,17 @@ def main() -> int:
                 api_pid,
             ),
         }
-        for url, headers, _ in runs.values():  # warm-up
-            asyncio.run(load(url, 1.0, args.concurrency, headers))
-        served: dict[str, list[tuple[float, np.ndarray]]] = {name: [] for name in runs}
-        cpu = dict.fromkeys(runs, 0.0)
-        for _ in range(args.rounds):
-            for name, (url, headers, pid) in runs.items():
-                before = cpu_seconds(pid)
-                served[name].append(
-                    asyncio.run(load(url, args.seconds / args.rounds, args.concurrency, headers))
-                )
-                cpu[name] += cpu_seconds(pid) - before
-        rates = {name: sum(rps for rps, _ in rounds) / len(rounds) for name, rounds in served.items()}
+        quotes = measure(runs, args.rounds, args.seconds, args.concurrency)
         print(
             f"latest quote, concurrency {args.concurrency}, {args.seconds:.0f} s each in {args.rounds} rounds"
             f" (load average {os.getloadavg()[0]:.2f})"
         )
-        for name, rounds in served.items():
-            latencies = np.concatenate([lat for _, lat in rounds])
-            per_request = cpu[name] / len(latencies) * 1e6
+        for name, m in quotes.items():
             print(
-                f"  {name:<21} {rates[name]:7.0f} req/s  {per_request:4.0f} us CPU/req   "
-                + ms_line("", latencies).strip()
+                f"  {name:<21} {m.rate:7.0f} req/s  {m.cpu_per_request * 1e6:4.0f} us CPU/req   "
+                + ms_line("", m.latencies).strip()
             )
+        rates = {name: m.rate for name, m in quotes.items()}
         bare = rates["bare aiohttp handler"]
         print(f"  ratio api / bare      {rates['stocktrack api'] / bare:7.2f}x   (goal 0.60x, p99 <= 10 ms)")
         print(f"  ratio keyed / bare    {rates['api, with an API key'] / bare:7.2f}x")
@@ -280,15 +316,13 @@ def main() -> int:
         stop = (end + dt.timedelta(minutes=1)).isoformat().replace("+00:00", "Z")
         day_from = (end - dt.timedelta(days=1)).isoformat().replace("+00:00", "Z")
         day_path = f"/v1/bars/AAPL?interval=1m&from={day_from}&to={stop}&limit=1440"
-        day_runs = {
-            "bare handler, same body": (f"http://127.0.0.1:{bare_port}{day_path}", bare_pid),
-            "stocktrack api": (f"http://127.0.0.1:{api_port}{day_path}", api_pid),
+        day_runs: dict[str, Run] = {
+            "bare handler, same body": (f"http://127.0.0.1:{bare_port}{day_path}", PROXIED, bare_pid),
+            "stocktrack api": (f"http://127.0.0.1:{api_port}{day_path}", PROXIED, api_pid),
         }
-        body = urllib.request.urlopen(day_runs["stocktrack api"][0], timeout=10).read()
+        body = urllib.request.urlopen(f"http://127.0.0.1:{api_port}{day_path}", timeout=10).read()
         rclient.set(f"{key}:bars", body)
         c = args.bars_concurrency
-        for url, _ in day_runs.values():  # warm-up
-            asyncio.run(load(url, 1.0, c, PROXIED))
         # Besides every client asking for the same day (a popular chart, where identical requests
         # in flight share one read), each request for another day of the 30: no two alike, so
         # every one is a query of its own.
@@ -300,32 +334,21 @@ def main() -> int:
             until = to.isoformat().replace("+00:00", "Z")
             return f"http://127.0.0.1:{api_port}/v1/bars/AAPL?interval=1m&from={since}&to={until}&limit=1440"
 
-        day_runs["api, each request another day"] = (another_day, api_pid)
-        day_served: dict[str, list[tuple[float, np.ndarray]]] = {name: [] for name in day_runs}
-        day_cpu = dict.fromkeys(day_runs, 0.0)
-        day_shared = dict.fromkeys(day_runs, 0.0)
-        for _ in range(args.rounds):
-            for name, (url, pid) in day_runs.items():
-                before, shared_before = cpu_seconds(pid), shared_reads(api_port)
-                day_served[name].append(asyncio.run(load(url, args.seconds / args.rounds, c, PROXIED)))
-                day_cpu[name] += cpu_seconds(pid) - before
-                day_shared[name] += shared_reads(api_port) - shared_before
-        day_rates = {name: sum(rps for rps, _ in rounds) / len(rounds) for name, rounds in day_served.items()}
+        day_runs["api, each request another day"] = (another_day, PROXIED, api_pid)
+        days = measure(day_runs, args.rounds, args.seconds, c, shared=lambda: shared_reads(api_port))
         print(
             f"one day of 1m bars (1440 bars, {len(body):,} bytes), concurrency {c}, {args.seconds:.0f} s each"
             f" in {args.rounds} rounds (load average {os.getloadavg()[0]:.2f})"
         )
-        for name, rounds in day_served.items():
-            latencies = np.concatenate([lat for _, lat in rounds])
-            per_request = day_cpu[name] / len(latencies) * 1000
+        for name, m in days.items():
             print(
-                f"  {name:<31} {day_rates[name]:6.0f} req/s  {per_request:5.2f} ms CPU/req   "
-                + ms_line("", latencies).strip()
+                f"  {name:<31} {m.rate:6.0f} req/s  {m.cpu_per_request * 1000:5.2f} ms CPU/req   "
+                + ms_line("", m.latencies).strip()
             )
             if name != "bare handler, same body":
-                print(f"    answered by a read already in flight: {day_shared[name] / len(latencies):.0%}")
+                print(f"    answered by a read already in flight: {m.shared:.0%}")
         print(
-            f"  ratio api / bare                {day_rates['stocktrack api'] / day_rates['bare handler, same body']:6.2f}x"
+            f"  ratio api / bare                {days['stocktrack api'].rate / days['bare handler, same body'].rate:6.2f}x"
             "   (goal: api <= 3 ms CPU/req, p99 <= 20 ms)"
         )
 
