@@ -140,28 +140,38 @@ class EmfDistributions:
         unit: str = "Seconds",
     ) -> None:
         """Record one observation; negative values count as zero (clock steps can produce them)."""
+        self.series(metric, dims, unit)(value)
+
+    def series(
+        self, metric: str, dims: Mapping[str, str] | None = None, unit: str = "Seconds"
+    ) -> Callable[[float], None]:
+        """`observe` for one (metric, dimensions), checked once: for a hot path to keep and call."""
         if unit not in ALLOWED_UNITS:
             raise ValueError(f"unsupported EMF unit {unit!r}")
-        if not math.isfinite(value):
-            return
-        dim_key = _dimension_key(dims)
-        with self._lock:
-            series = self._series.get((metric, dim_key))
-            if series is None:
-                series = _Series(unit=unit)
-                self._series[(metric, dim_key)] = series
-            elif series.unit != unit:
-                raise ValueError(f"metric {metric!r} already uses unit {series.unit!r}")
-            if value <= 0.0:
-                value = 0.0
-                index = _ZERO
-            else:
-                index = math.floor(math.log(value) / self._log_growth)
-            bucket = series.buckets.get(index)
-            if bucket is None:
-                series.buckets[index] = _Bucket(value)
-            else:
-                bucket.add(value)
+        key = (metric, _dimension_key(dims))
+
+        def observe(value: float) -> None:
+            if not math.isfinite(value):
+                return
+            with self._lock:
+                series = self._series.get(key)
+                if series is None:
+                    series = _Series(unit=unit)
+                    self._series[key] = series
+                elif series.unit != unit:
+                    raise ValueError(f"metric {metric!r} already uses unit {series.unit!r}")
+                if value <= 0.0:
+                    value = 0.0
+                    index = _ZERO
+                else:
+                    index = math.floor(math.log(value) / self._log_growth)
+                bucket = series.buckets.get(index)
+                if bucket is None:
+                    series.buckets[index] = _Bucket(value)
+                else:
+                    bucket.add(value)
+
+        return observe
 
     def render(self) -> list[str]:
         """Drain the collected distributions into EMF JSON lines (empty when nothing was observed)."""

@@ -1,4 +1,4 @@
-"""The JSON error shape (docs/architecture.md) for every HTTP service, and the middleware that enforces it.
+"""The JSON error shape (docs/architecture.md) for every HTTP service, as http_middleware enforces it.
 
 {"error": {"code": "...", "message": "...", "details": ...}} with the right status, for errors
 the handlers raise, for aiohttp's own (404 route, 405 method, 413 body), and for crashes
@@ -7,7 +7,6 @@ the handlers raise, for aiohttp's own (404 route, 405 method, 413 body), and for
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -18,7 +17,6 @@ from pydantic import ValidationError
 log = structlog.get_logger(__name__)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-REQUEST_ID: web.RequestKey[str] = web.RequestKey("request_id", str)
 
 _CODES = {
     400: "bad_request",
@@ -77,35 +75,17 @@ def validation_details(exc: ValidationError) -> list[dict[str, Any]]:
     ]
 
 
-@web.middleware
-async def request_id_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Accept X-Request-ID (or make one), bind it to every log line, and echo it back."""
-    incoming = request.headers.get("X-Request-ID", "")
-    request_id = incoming if 0 < len(incoming) <= 128 and incoming.isprintable() else uuid.uuid4().hex
-    request[REQUEST_ID] = request_id
-    structlog.contextvars.bind_contextvars(request_id=request_id)
-    try:
-        response = await handler(request)
-        if not response.prepared:
-            response.headers["X-Request-ID"] = request_id
-        return response
-    finally:
-        structlog.contextvars.unbind_contextvars("request_id")
-
-
-@web.middleware
-async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    try:
-        return await handler(request)
-    except ApiError as exc:
+def error_for(request: web.Request, exc: Exception) -> web.Response | None:
+    """The documented error response for what a handler raised; None for what passes through
+    (an HTTPException below 400, such as a redirect, which aiohttp answers itself)."""
+    if isinstance(exc, ApiError):
         return error_response(exc.status_code, exc.message, exc.code, exc.details, headers=dict(exc.headers))
-    except ValidationError as exc:
+    if isinstance(exc, ValidationError):
         return error_response(422, "request validation failed", details=validation_details(exc))
-    except web.HTTPException as exc:
+    if isinstance(exc, web.HTTPException):
         if exc.status_code < 400:
-            raise
+            return None
         headers = {k: v for k, v in exc.headers.items() if k.lower() in {"allow", "retry-after"}}
         return error_response(exc.status_code, exc.reason or "error", headers=headers)
-    except Exception:
-        log.exception("unhandled error", path=request.path, method=request.method)
-        return error_response(500, "internal server error")
+    log.exception("unhandled error", path=request.path, method=request.method)
+    return error_response(500, "internal server error")

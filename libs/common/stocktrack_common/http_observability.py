@@ -1,23 +1,21 @@
-"""Access logs and request metrics for the HTTP services, as one aiohttp middleware.
+"""Access logs and request metrics for the HTTP services, recorded by http_middleware.
 
 Metrics are labelled by route template (`/v1/bars/{symbol}`), never the raw path, so a client
 walking through symbols cannot blow up the number of series. One JSON access-log line per
-request carries the request id bound by request_id_middleware.
+request carries the request id bound by http_middleware.
 """
 
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 import structlog
 from aiohttp import web
-from aiohttp.typedefs import Middleware
 from prometheus_client import Counter, Histogram
 
 from stocktrack_common.emf import EmfDistributions
-from stocktrack_common.http_errors import Handler
 
 access_log = structlog.get_logger("access")
 
@@ -61,8 +59,12 @@ def add_emf_flush(app: web.Application, emf: EmfDistributions | None) -> None:
     app.cleanup_ctx.append(flushing)
 
 
-def observability_middleware(service: str, emf: EmfDistributions | None = None) -> Middleware:
-    """Build the middleware for one service; `service` becomes a label and a log field.
+RequestRecorder = Callable[[web.Request, int, float], None]
+"""Records one answered request: its metrics and its access-log line, given status and seconds."""
+
+
+def request_recorder(service: str, emf: EmfDistributions | None = None) -> RequestRecorder:
+    """Build the recorder for one service; `service` becomes a label and a log field.
 
     With `emf`, latencies also go out as CloudWatch EMF distributions (real p99s in
     CloudWatch, whose agent drops Prometheus histograms); see add_emf_flush.
@@ -71,40 +73,41 @@ def observability_middleware(service: str, emf: EmfDistributions | None = None) 
     # The labelled histogram per (route, method, status): prometheus_client's labels() validates
     # and locks on every call, a measurable part of a cheap request. As bounded as the series.
     histograms: dict[tuple[str, str, str], Histogram] = {}
+    # The EMF series per route, for the same reason (its dimensions are checked and sorted once).
+    latencies: dict[str, Callable[[float], None]] = {}
+    # The access logger's `info`, taken from the module's lazy proxy at the first request (logging
+    # is configured by then, and the proxy keeps the logger of its first use anyway): the proxy
+    # would look the logger up again on every line.
+    log_info: Callable[..., Any] | None = None
 
-    @web.middleware
-    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-        start = time.perf_counter()
-        status = 500
-        try:
-            response = await handler(request)
-            status = response.status
-            return response
-        except web.HTTPException as exc:
-            status = exc.status_code
-            raise
-        finally:
-            elapsed = time.perf_counter() - start
-            route = route_template(request)
-            series = (route, request.method, str(status))
-            histogram = histograms.get(series)
-            if histogram is None:
-                histogram = histograms[series] = REQUEST_SECONDS.labels(service, *series)
-            histogram.observe(elapsed)
-            if emf is not None:
-                emf.observe("RequestLatency", elapsed, {"Route": route})
-            if status >= 400:
-                ERRORS.labels(service, *series).inc()
-            if route not in _QUIET_ROUTES:
-                access_log.info(
-                    "request",
-                    method=request.method,
-                    route=route,
-                    path=request.path,
-                    status=status,
-                    duration_ms=round(elapsed * 1000, 3),
-                    remote=request.get(CLIENT_IP, request.remote),
-                    user_agent=request.headers.get("User-Agent", "")[:200],
-                )
+    def record(request: web.Request, status: int, elapsed: float) -> None:
+        nonlocal log_info
+        route = route_template(request)
+        method = request.method
+        series = (route, method, str(status))
+        histogram = histograms.get(series)
+        if histogram is None:
+            histogram = histograms[series] = REQUEST_SECONDS.labels(service, *series)
+        histogram.observe(elapsed)
+        if emf is not None:
+            latency = latencies.get(route)
+            if latency is None:
+                latency = latencies[route] = emf.series("RequestLatency", {"Route": route})
+            latency(elapsed)
+        if status >= 400:
+            ERRORS.labels(service, *series).inc()
+        if route not in _QUIET_ROUTES:
+            if log_info is None:
+                log_info = access_log.bind().info
+            log_info(
+                "request",
+                method=method,
+                route=route,
+                path=request.path,
+                status=status,
+                duration_ms=round(elapsed * 1000, 3),
+                remote=request.get(CLIENT_IP, request.remote),
+                user_agent=request.headers.get("User-Agent", "")[:200],
+            )
 
-    return middleware
+    return record

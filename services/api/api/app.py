@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 import structlog
 from aiohttp import web
 
-from api.access.auth import KEYS, LIMITER, auth_middleware
+from api.access.auth import CLIENT_ADDRESSES, KEYS, LIMITER, ClientAddresses, auth_middleware
 from api.access.request_limits import RateLimiter
 from api.alerts import routes as alerts
 from api.dashboard.routes import add_dashboard_routes
@@ -25,8 +25,8 @@ from stocktrack_common.api_keys import KeyVerifier
 from stocktrack_common.emf import EmfDistributions
 from stocktrack_common.health import ReadinessCheck, add_health_routes, postgres_check, redis_check
 from stocktrack_common.http_cors import add_cors
-from stocktrack_common.http_errors import error_middleware, request_id_middleware
-from stocktrack_common.http_observability import add_emf_flush, observability_middleware
+from stocktrack_common.http_middleware import service_middleware
+from stocktrack_common.http_observability import add_emf_flush
 from stocktrack_common.pg_pool import open_pg_pool
 from stocktrack_common.redis_client import redis_from_url
 from stocktrack_common.shared_calls import SharedCalls
@@ -38,17 +38,16 @@ def create_app(settings: ApiSettings) -> web.Application:
     emf = EmfDistributions.from_settings(settings.emf, service="api")
     app = web.Application(
         middlewares=[
-            request_id_middleware,
-            observability_middleware("api", emf),
-            error_middleware,
+            service_middleware("api", emf),
             auth_middleware,
         ],
         client_max_size=settings.api_max_body_bytes,
     )
-    add_cors(app, settings.cors_origins, position=2)
+    add_cors(app, settings.cors_origins, position=1)
     add_emf_flush(app, emf)
     app[SETTINGS] = settings
     app[PREFIX] = settings.stream_prefix
+    app[CLIENT_ADDRESSES] = ClientAddresses(settings.trusted_proxies)
     key, key_source = cursor_key(settings.cursor_secret, settings.api_key_pepper)
     app[CURSORS] = CursorSigner(key)
     app[bars.BAR_READS] = SharedCalls()

@@ -13,8 +13,8 @@ from stocktrack_common.api_keys import KeyVerifier
 from stocktrack_common.emf import EmfDistributions
 from stocktrack_common.health import Heartbeat, ReadinessCheck, add_health_routes, postgres_check, redis_check
 from stocktrack_common.http_cors import add_cors
-from stocktrack_common.http_errors import error_middleware, request_id_middleware
-from stocktrack_common.http_observability import add_emf_flush, observability_middleware
+from stocktrack_common.http_middleware import service_middleware
+from stocktrack_common.http_observability import add_emf_flush
 from stocktrack_common.pg_pool import open_pg_pool
 from stocktrack_common.redis_client import redis_from_url
 from stocktrack_common.stream_names import signals_stream, tick_streams
@@ -29,10 +29,10 @@ def create_app(settings: StreamerSettings, *, clock: Callable[[], float] = time.
     """`clock` (wall time in seconds) drives the bar close timer; tests shift it to reach a minute's end."""
     emf = EmfDistributions.from_settings(settings.emf, service="streamer")
     app = web.Application(
-        middlewares=[request_id_middleware, observability_middleware("streamer", emf), error_middleware],
+        middlewares=[service_middleware("streamer", emf)],
         client_max_size=16 * 1024,
     )
-    add_cors(app, settings.cors_origins, position=2)
+    add_cors(app, settings.cors_origins, position=1)
     add_emf_flush(app, emf)
     app[SETTINGS] = settings
     # The reader loop beats this; a reader stuck for this long fails /healthz.

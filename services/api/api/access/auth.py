@@ -20,8 +20,7 @@ from __future__ import annotations
 import functools
 import ipaddress
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import cast
+from typing import NamedTuple, cast
 
 import structlog
 from aiohttp import web
@@ -55,8 +54,7 @@ HashRead = Callable[[web.Request], tuple[str, str]]
 HASH_READS: web.AppKey[dict[Handler, HashRead]] = web.AppKey("hash_reads", dict)
 
 
-@dataclass(frozen=True)
-class _FieldRead:
+class _FieldRead(NamedTuple):  # a tuple: built on every latest-quote request
     key: str
     field: str
     value: bytes | None
@@ -105,6 +103,30 @@ def client_ip(peer: str | None, forwarded_for: str | None, proxies: Sequence[IpN
             ip = _parsed(hop)
             return address if ip is None else str(ip)
     return hops[0] if hops else address
+
+
+class ClientAddresses:
+    """`client_ip` behind one set of trusted proxies, remembered per (peer, X-Forwarded-For).
+
+    A client's requests repeat the same pair, and working it out (splitting the header, parsing
+    and printing addresses) costs more than the rest of a proxied request's check. Headers longer
+    than any honest chain of proxies are worked out every time, which bounds the cache.
+    """
+
+    def __init__(self, proxies: Sequence[IpNetwork], cache_size: int = 4096) -> None:
+        self.proxies = proxies
+        self._cached = functools.lru_cache(maxsize=cache_size)(self._resolve)
+
+    def _resolve(self, peer: str | None, forwarded_for: str | None) -> str:
+        return client_ip(peer, forwarded_for, self.proxies)
+
+    def __call__(self, peer: str | None, forwarded_for: str | None) -> str:
+        if forwarded_for is not None and len(forwarded_for) > 256:
+            return self._resolve(peer, forwarded_for)
+        return self._cached(peer, forwarded_for)
+
+
+CLIENT_ADDRESSES: web.AppKey[ClientAddresses] = web.AppKey("client_addresses", ClientAddresses)
 
 
 def request_key(request: web.Request) -> str | None:
@@ -195,7 +217,7 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
     if not request.path.startswith("/v1/") or request.method == "OPTIONS":
         return await handler(request)
     settings = request.app[SETTINGS]
-    ip = client_ip(request.remote, request.headers.get("X-Forwarded-For"), settings.trusted_proxies)
+    ip = request.app[CLIENT_ADDRESSES](request.remote, request.headers.get("X-Forwarded-For"))
     request[CLIENT_IP] = ip
     try:
         key = request_key(request)

@@ -20,8 +20,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 from redis.asyncio import Redis
 
@@ -51,8 +50,9 @@ return {admitted, current, previous}
 """
 
 
-@dataclass(frozen=True)
-class Decision:
+class Decision(NamedTuple):
+    """What the rate limit decided for one request; a tuple: one is built on every request."""
+
     allowed: bool
     limit: int
     remaining: int

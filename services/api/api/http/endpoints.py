@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, NamedTuple, TypeVar
 
 import orjson
 from aiohttp import web
@@ -23,9 +23,8 @@ M = TypeVar("M", bound=BaseModel)
 Scope = Literal["read", "write"]
 
 
-@dataclass(frozen=True)
-class Inputs:
-    """The validated inputs of one request."""
+class Inputs(NamedTuple):
+    """The validated inputs of one request (a tuple: one is built on every request)."""
 
     path: BaseModel | None = None
     query: BaseModel | None = None
