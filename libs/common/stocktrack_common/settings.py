@@ -80,6 +80,11 @@ def parse_symbol_list(value: Any) -> list[str]:
     return symbols
 
 
+# The longest a blocking stream read may wait: well below the socket timeout every Redis command
+# runs under (30 s, redis_client.py), which would otherwise fail a quiet stream's read.
+MAX_BLOCK_MS = 20_000
+
+
 class PoolSettings(BaseSettings):
     """One service's PostgreSQL pool (DB_*): its size, what a session may hold, how fast it comes back."""
 
@@ -113,7 +118,12 @@ class ConsumerSettings(BaseSettings):
     )
 
     batch_size: int = Field(default=500, ge=1, le=50_000, description="entries per XREADGROUP")
-    block_ms: int = Field(default=1000, ge=1, description="how long a read waits for new entries")
+    block_ms: int = Field(
+        default=1000,
+        ge=1,
+        le=MAX_BLOCK_MS,
+        description="how long a read waits for new entries (at most 20000: below Redis' 30 s socket timeout)",
+    )
     claim_idle_ms: int = Field(default=60_000, ge=1000, description="reclaim entries idle this long")
     max_deliveries: int = Field(
         default=5,

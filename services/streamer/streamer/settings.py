@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import Field
 
 from stocktrack_common.http_cors import CorsOrigins
-from stocktrack_common.settings import ApiKeySettings, BarCloseSettings, CommonSettings
+from stocktrack_common.settings import MAX_BLOCK_MS, ApiKeySettings, BarCloseSettings, CommonSettings
 from streamer.send_limits import SendLimits
 
 
@@ -36,7 +36,7 @@ class StreamerSettings(CommonSettings, ApiKeySettings, BarCloseSettings):
         default=200_000, ge=1, description="most stream entries a resume may replay from Redis"
     )
     streamer_read_count: int = Field(default=1000, ge=1, description="entries per XREAD per stream")
-    streamer_block_ms: int = Field(default=1000, ge=1)
+    streamer_block_ms: int = Field(default=1000, ge=1, le=MAX_BLOCK_MS)
 
     def send_limits(self) -> SendLimits:
         return SendLimits(self.streamer_send_buffer_bytes, self.streamer_send_timeout_seconds)
