@@ -150,5 +150,8 @@ def test_kill_9_writer_on_a_cluster_loses_and_doubles_nothing(
     procs["writer"].wait_healthy(60)
     before = row_count(db_url, "ticks")
     wait_until(lambda: row_count(db_url, "ticks") > before, 30, "the restarted writer to store ticks")
+    # Ticks flow until signals do too (a few closed bars): on a fast machine the writer's first
+    # 500 rows and its restart took under two one-second bars, and the books held no signal.
+    wait_until(lambda: sync_cluster.xlen(signals_stream(prefix)) > 0, 60, "a signal to be published")
     assert procs["fetcher"].terminate() == 0
     _books_balance(sync_cluster, prefix, db_url, min_ticks=500)
