@@ -168,3 +168,22 @@ def test_values_expose_the_last_result() -> None:
     for value in (1.0, 2.0, 3.0):
         machine.update(value)
     assert machine.ready and machine.value == pytest.approx(100.0)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [lambda: ind.SMA(5), lambda: ind.EMA(4), lambda: ind.RSI(3), lambda: ind.MACD(3, 6, 2)],
+    ids=["sma", "ema", "rsi", "macd"],
+)
+def test_a_copy_carries_every_value_and_goes_its_own_way(make: Any) -> None:
+    """The recommender updates a copy while the original stays as it was (prepare_close)."""
+    original = make()
+    for i in range(12):
+        original.update(100 + (i * 7) % 5)
+    twin = original.copy()
+    assert twin.to_state() == original.to_state()
+    before = original.to_state()
+    twin.update(120.0)
+    assert original.to_state() == before
+    original.update(120.0)
+    assert twin.to_state() == original.to_state()

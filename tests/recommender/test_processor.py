@@ -393,7 +393,9 @@ async def test_a_close_prepared_at_the_bar_end_equals_one_computed_at_the_end_of
         proc = processor(redis_client, name, grace_ms=grace)
         await proc.handle(batch)
         if prepared:
-            assert await proc.prepare_close(due) == len(symbols)
+            # Woken too late, it prepares nothing: the close never waits for its preparation.
+            assert await proc.prepare_close(due, clock=lambda: due / 1000) == 0
+            assert await proc.prepare_close(due, clock=lambda: (due - grace) / 1000) == len(symbols)
             ahead_rules = {s: proc.prepared[s].rules for s in symbols}
         await proc.handle(during_grace)
         assert await proc.close_due(due) == len(symbols) - 1  # S001's bar was closed by its tick

@@ -26,7 +26,6 @@ finite: a NaN would poison every later value of a recursive indicator, so it is 
 
 from __future__ import annotations
 
-import copy
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -134,8 +133,9 @@ class SMA(_Scalar):
 
     def copy(self) -> SMA:
         """An independent copy: updating one leaves the other as it was."""
-        twin = copy.copy(self)
-        twin._window = list(self._window)
+        twin = SMA.__new__(SMA)
+        twin.period, twin._window, twin._pos = self.period, self._window.copy(), self._pos
+        twin._count, twin._total, twin._value = self._count, self._total, self._value
         return twin
 
     def to_state(self) -> dict[str, Any]:
@@ -193,7 +193,10 @@ class EMA(_Scalar):
 
     def copy(self) -> EMA:
         """An independent copy: updating one leaves the other as it was."""
-        return copy.copy(self)
+        twin = EMA.__new__(EMA)
+        twin.period, twin.k, twin._count = self.period, self.k, self._count
+        twin._seed_sum, twin._value = self._seed_sum, self._value
+        return twin
 
     def to_state(self) -> dict[str, Any]:
         return {
@@ -259,7 +262,10 @@ class RSI(_Scalar):
 
     def copy(self) -> RSI:
         """An independent copy: updating one leaves the other as it was."""
-        return copy.copy(self)
+        twin = RSI.__new__(RSI)
+        twin.period, twin._prev, twin._changes = self.period, self._prev, self._changes
+        twin._gain, twin._loss, twin._value = self._gain, self._loss, self._value
+        return twin
 
     def to_state(self) -> dict[str, Any]:
         return {
@@ -360,7 +366,9 @@ class MACD:
 
     def copy(self) -> MACD:
         """An independent copy: updating one leaves the other as it was."""
-        twin = copy.copy(self)
+        twin = MACD.__new__(MACD)
+        twin.fast_period, twin.slow_period = self.fast_period, self.slow_period
+        twin.signal_period, twin._count, twin._value = self.signal_period, self._count, self._value
         twin._fast, twin._slow, twin._signal = self._fast.copy(), self._slow.copy(), self._signal.copy()
         return twin
 

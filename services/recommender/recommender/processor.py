@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -67,6 +68,8 @@ WarmupSource = Callable[[str, int], Awaitable[list[Bar]]]
 # The close timer writes recent records; past this many journalled bars a symbol's full state is
 # written instead (only reached when no tick of the symbol arrives for that many bars).
 TIMER_JOURNAL_LIMIT = 32
+# Symbols prepared per turn of the event loop (prepare_close): tick batches get in between.
+PREPARE_SLICE = 100
 # Signalling symbols per script call of the close timer: their signals leave while the close
 # computes the next ones (bench/bar_close.py).
 CLOSE_PUBLISH_CHUNK = 100
@@ -179,25 +182,35 @@ class TickProcessor:
                 per_stream = collections.Counter(d.stream for d in batch)
                 self.caught_up = max(per_stream.values(), default=0) < self.batch_limit
 
-    async def prepare_close(self, due_ms: int) -> int:
+    async def prepare_close(self, due_ms: int, clock: Callable[[], float] = time.time) -> int:
         """At a bar end, compute ahead what the close at `due_ms` (that end plus grace) will need.
 
         For each symbol whose bar will close then (one bar, rules only: no model of this
         interval), the rules' update on a copy of its indicators, the verdict and the signal it
         would publish. The close uses them for every bar that is still exactly as it was (no
         late tick amended it, no tick closed it) and computes the rest itself, so most of a
-        close's work is done while the grace runs instead of after it. Returns how many.
+        close's work is done while the grace runs instead of after it. PREPARE_SLICE symbols at
+        a time, letting tick batches in between, and no further once the close is due: the
+        close never waits for its preparation. Returns how many were prepared.
         """
-        async with self._lock:
-            self.prepared = {}
-            if not self.caught_up:
-                return 0
-            live_from = due_ms - 2 * self.interval_ms
-            for symbol, state in self.states.items():
-                closing = state.bars.due(due_ms, live_from)
-                if len(closing) == 1 and self.model_for(symbol, self.interval) is None:
-                    self.prepared[symbol] = self._prepare(state, closing[0])
-            return len(self.prepared)
+        self.prepared = {}
+        live_from = due_ms - 2 * self.interval_ms
+        symbols = list(self.states)
+        for start in range(0, len(symbols), PREPARE_SLICE):
+            if clock() * 1000 >= due_ms:
+                break
+            async with self._lock:
+                if not self.caught_up:
+                    break
+                for symbol in symbols[start : start + PREPARE_SLICE]:
+                    state = self.states.get(symbol)
+                    if state is None:
+                        continue
+                    closing = state.bars.due(due_ms, live_from)
+                    if len(closing) == 1 and self.model_for(symbol, self.interval) is None:
+                        self.prepared[symbol] = self._prepare(state, closing[0])
+            await asyncio.sleep(0)
+        return len(self.prepared)
 
     def _prepare(self, state: SymbolState, bar: Bar) -> PreparedClose:
         rules = state.rules.copy()
@@ -221,12 +234,13 @@ class TickProcessor:
         Only once the consumer is caught up (see `caught_up`), and only bars that ended within the
         last two intervals; meanwhile, and for older data (a backlog, a replay), ticks close bars.
         Signals and checkpoints leave together, as for a batch of ticks: each signal with the
-        checkpoint of the symbol that produced it. Every CLOSE_PUBLISH_CHUNK signalling symbols
-        go out in one call while the next ones are computed, so Redis works through one call
-        while this process builds the next; the checkpoints of the rest (most of them: verdicts
-        seldom change) follow in a last call, so the signals do not wait for those. Model features
-        of symbols without a model advance after the signals are out (`settle_features`). A symbol
-        whose checkpoint did not go out is forgotten, as on any failure.
+        checkpoint of the symbol that produced it. The symbols whose prepared close
+        (`prepare_close`) holds a signal close first and their signals leave at once, in calls of
+        CLOSE_PUBLISH_CHUNK symbols that Redis works through while this process closes the rest;
+        the signals of those follow, then the checkpoints of the quiet majority (verdicts seldom
+        change) in a last call. Model features of symbols without a model advance after the
+        signals are out (`settle_features`). A symbol whose checkpoint did not go out is
+        forgotten, as on any failure.
         """
         async with self._lock:
             prepared, self.prepared = self.prepared, {}
@@ -235,50 +249,72 @@ class TickProcessor:
             # Bars that ended more than two intervals ago are a backlog or a replay, not live.
             live_from = now_ms - 2 * self.interval_ms
             touched: dict[str, SymbolState] = {}
-            signalling: dict[str, SymbolState] = {}
-            signals: list[SignalFields] = []
             calls: list[asyncio.Future[None]] = []
             sent: set[str] = set()
+            first = [symbol for symbol, ahead in prepared.items() if ahead.signal is not None]
             try:
-                for symbol, state in self.states.items():
-                    closed = state.bars.close_due(now_ms, live_from)
-                    if not closed:
-                        continue
-                    touched[symbol] = state
-                    produced = self._on_closed(
-                        state, closed, defer_features=True, prepared=prepared.get(symbol)
-                    )
-                    if produced:
-                        signalling[symbol] = state
-                        signals.extend(produced)
-                    if len(signalling) >= CLOSE_PUBLISH_CHUNK:
-                        calls.append(await self._start_publish(signals, signalling))
+                for symbols in (first, list(self.states)):
+                    signalling: dict[str, tuple[SymbolState, list[SignalFields]]] = {}
+                    for symbol in symbols:
+                        state = self.states.get(symbol)
+                        if state is None or symbol in touched:
+                            continue
+                        closed = state.bars.close_due(now_ms, live_from)
+                        if not closed:
+                            continue
+                        touched[symbol] = state
+                        produced = self._on_closed(
+                            state, closed, defer_features=True, prepared=prepared.get(symbol)
+                        )
+                        if produced:
+                            signalling[symbol] = (state, produced)
+                    if signalling:
+                        calls.extend(await self._start_publish(signalling))
                         sent.update(signalling)
-                        signals, signalling = [], {}
-                if signalling:
-                    calls.append(await self._start_publish(signals, signalling))
-                    sent.update(signalling)
                 await asyncio.gather(*calls)
                 for state in touched.values():
                     state.settle_features()
                 quiet = {s: st for s, st in touched.items() if s not in sent}
                 if quiet:
                     await self._publish([], quiet, journal_limit=TIMER_JOURNAL_LIMIT)
+            except Exception:
+                # The calls already sent finish first (each all or nothing), so none lands after
+                # this returns; their symbols are forgotten below either way.
+                await asyncio.gather(*calls, return_exceptions=True)
+                self._forget(touched)
+                raise
             except BaseException:
                 for call in calls:
-                    call.cancel()  # its symbols are forgotten below either way
+                    call.cancel()
                 self._forget(touched)
                 raise
             return len(touched)
 
     async def _start_publish(
-        self, signals: list[SignalFields], touched: dict[str, SymbolState]
-    ) -> asyncio.Future[None]:
-        """Send one close call's script now and return its pending reply."""
+        self, signalling: dict[str, tuple[SymbolState, list[SignalFields]]]
+    ) -> list[asyncio.Future[None]]:
+        """Send these symbols' signals and recent records, CLOSE_PUBLISH_CHUNK symbols a call; return the replies.
+
+        The calls are all started before this yields, once, for them to write their commands:
+        every turn of the loop also lets the consumer's read-ahead decode ticks.
+        """
+        calls: list[asyncio.Future[None]] = []
+        chunk_signals: list[SignalFields] = []
+        chunk: dict[str, SymbolState] = {}
+        for symbol, (state, produced) in signalling.items():
+            chunk[symbol] = state
+            chunk_signals.extend(produced)
+            if len(chunk) == CLOSE_PUBLISH_CHUNK:
+                calls.append(self._call(chunk_signals, chunk))
+                chunk_signals, chunk = [], {}
+        if chunk:
+            calls.append(self._call(chunk_signals, chunk))
+        await asyncio.sleep(0)
+        return calls
+
+    def _call(self, signals: list[SignalFields], touched: dict[str, SymbolState]) -> asyncio.Future[None]:
         call = asyncio.ensure_future(self._send(signals, touched, TIMER_JOURNAL_LIMIT))
         call.add_done_callback(_retrieve)
-        # Let the call write its command before the close goes on computing the next symbols.
-        await asyncio.sleep(0)
         return call
 
     async def _publish(

@@ -14,7 +14,6 @@ strength exceeds `vote.min_strength`, else hold. Confidence is the strength for 
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass, field, fields
 from typing import Any, Literal
 
@@ -225,7 +224,8 @@ class RuleIndicators:
 
     def copy(self) -> RuleIndicators:
         """An independent copy: the close timer updates one while the bar may still change."""
-        twin = copy.copy(self)
+        twin = RuleIndicators.__new__(RuleIndicators)
+        twin.config, twin._prev = self.config, self._prev
         twin.rsi, twin.macd = self.rsi.copy(), self.macd.copy()
         twin.sma_fast, twin.sma_slow = self.sma_fast.copy(), self.sma_slow.copy()
         return twin
