@@ -16,7 +16,7 @@ from redis.exceptions import ResponseError
 
 from recommender.app import close_bars_on_time
 from recommender.checkpoint import CheckpointStore
-from recommender.processor import CLOSE_PUBLISH_CHUNK, TickProcessor
+from recommender.processor import CLOSE_PUBLISH_CHUNK, FULL_CHECKPOINTS_PER_CALL, TickProcessor
 from recommender.rule_engine import confidence_bucket
 from recommender.rules_config import RulesConfig
 from recommender.settings import RecommenderSettings, owned_shards
@@ -25,7 +25,7 @@ from stocktrack_common.bar_closing import BarBuilder
 from stocktrack_common.bars import Bar
 from stocktrack_common.consumer import Delivery
 from stocktrack_common.messages import Tick
-from stocktrack_common.stream_names import recommender_state_key, signals_stream
+from stocktrack_common.stream_names import recommender_recent_key, recommender_state_key, signals_stream
 from stocktrack_devtools.servers import start_embedded_redis
 from tests.support.waiting import wait_until_async
 
@@ -321,6 +321,9 @@ async def test_a_close_where_every_symbol_signals_publishes_each_once_with_its_c
     for redelivered in (batch, later):
         if redelivered is later:
             await live.handle(later)
+            # A full state for at most FULL_CHECKPOINTS_PER_CALL of them; the rest stay recent records.
+            recent_left = await redis_client.hlen(recommender_recent_key(prefix))
+            assert recent_left == len(symbols) - FULL_CHECKPOINTS_PER_CALL
         restarted = processor(redis_client, prefix)
         await restarted.handle(redelivered)
         assert await restarted.close_due(last_bucket + MINUTE) == 0

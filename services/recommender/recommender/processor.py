@@ -68,6 +68,11 @@ WarmupSource = Callable[[str, int], Awaitable[list[Bar]]]
 # The close timer writes recent records; past this many journalled bars a symbol's full state is
 # written instead (only reached when no tick of the symbol arrives for that many bars).
 TIMER_JOURNAL_LIMIT = 32
+# Full states a call writes beyond those it must (never written, or a journal past
+# TIMER_JOURNAL_LIMIT); the others write recent records and get theirs in a later call. A close
+# adds a bar to every symbol's journal, and the next batch writing all 500 full states (~3.4 MB)
+# held Redis for 11 ms (its slowlog), stalling every producer and reader in the meantime.
+FULL_CHECKPOINTS_PER_CALL = 100
 # Symbols prepared per turn of the event loop (prepare_close): tick batches get in between.
 PREPARE_SLICE = 100
 # Signalling symbols per script call of the close timer: their signals leave while the close
@@ -328,9 +333,13 @@ class TickProcessor:
         """Build the script call's arguments at once (the states may change after); await to send it."""
         full: dict[str, bytes] = {}
         recent: dict[str, bytes] = {}
+        optional = FULL_CHECKPOINTS_PER_CALL
         for symbol, state in touched.items():
-            if state.needs_full_checkpoint(journal_limit):
+            if state.needs_full_checkpoint(TIMER_JOURNAL_LIMIT):
                 full[symbol] = state.checkpoint()
+            elif optional and state.needs_full_checkpoint(journal_limit):
+                full[symbol] = state.checkpoint()
+                optional -= 1
             else:
                 recent[symbol] = state.recent_record()
         return self._commit(signals, full, recent)
