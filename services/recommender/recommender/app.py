@@ -86,12 +86,11 @@ async def close_bars_on_time(
     """
     while not stop.is_set():
         due_ms = next_close_ms(time.time() * 1000, interval_ms, grace_ms)
-        woke_ms = await sleep_until_ms(stop, due_ms - grace_ms)
+        await sleep_until_ms(stop, due_ms - grace_ms)
         if stop.is_set():
             return
         try:
-            if woke_ms < due_ms:  # woken too late to get ahead of the close: just close
-                await processor.prepare_close(due_ms)
+            await processor.prepare_close(due_ms)  # prepares nothing once the close is due
             now_ms = await sleep_until_ms(stop, due_ms)
             if stop.is_set():
                 return

@@ -75,8 +75,8 @@ TIMER_JOURNAL_LIMIT = 32
 FULL_CHECKPOINTS_PER_CALL = 100
 # Symbols prepared per turn of the event loop (prepare_close): tick batches get in between.
 PREPARE_SLICE = 100
-# Signalling symbols per script call of the close timer: their signals leave while the close
-# computes the next ones (bench/bar_close.py).
+# Signalling symbols per script call of the close timer: Redis executes the first calls while the
+# later ones are still being sent.
 CLOSE_PUBLISH_CHUNK = 100
 # Symbols warmed up from PostgreSQL at the same time (each holds a pool connection meanwhile).
 WARMUP_CONCURRENCY = 4
@@ -179,7 +179,7 @@ class TickProcessor:
             touched: dict[str, SymbolState] = {}
             try:
                 signals = await self._fold(batch, touched)
-                await self._publish(signals, touched)
+                await self._send(signals, touched)
             except BaseException:
                 self._forget(touched)
                 raise
@@ -222,13 +222,9 @@ class TickProcessor:
         snapshot = rules.update(float(bar.close))
         decision = self.engine.decide(snapshot)
         signal = None
-        if decision.ready:
-            bucket = confidence_bucket(decision.confidence, self.rules_config.vote.confidence_buckets)
-            if state.last_emitted.get("rules") != [decision.action, bucket]:
-                reasons = self._rule_reasons(decision, bar)()
-                signal = self._signal(
-                    state.symbol, bar, "rules", decision.action, decision.confidence, reasons
-                )
+        if decision.ready and self._new_verdict(state, "rules", decision.action, decision.confidence):
+            reasons = self._rule_reasons(decision, bar)()
+            signal = self._signal(state.symbol, bar, "rules", decision.action, decision.confidence, reasons)
         return PreparedClose(
             state, state.bars_closed, bar_fingerprint(bar), rules, snapshot, decision, signal
         )
@@ -281,7 +277,7 @@ class TickProcessor:
                     state.settle_features()
                 quiet = {s: st for s, st in touched.items() if s not in sent}
                 if quiet:
-                    await self._publish([], quiet, journal_limit=TIMER_JOURNAL_LIMIT)
+                    await self._send([], quiet, journal_limit=TIMER_JOURNAL_LIMIT)
             except Exception:
                 # The calls already sent finish first (each all or nothing), so none lands after
                 # this returns; their symbols are forgotten below either way.
@@ -321,11 +317,6 @@ class TickProcessor:
         call = asyncio.ensure_future(self._send(signals, touched, TIMER_JOURNAL_LIMIT))
         call.add_done_callback(_retrieve)
         return call
-
-    async def _publish(
-        self, signals: list[SignalFields], touched: dict[str, SymbolState], journal_limit: int | None = None
-    ) -> None:
-        await self._send(signals, touched, journal_limit)
 
     def _send(
         self, signals: list[SignalFields], touched: dict[str, SymbolState], journal_limit: int | None = None
@@ -606,13 +597,20 @@ class TickProcessor:
 
         Reasons are built only for a signal that is published: most bars repeat the verdict.
         """
-        bucket = confidence_bucket(confidence, self.rules_config.vote.confidence_buckets)
-        if state.last_emitted.get(source) == [action, bucket]:
+        verdict = self._new_verdict(state, source, action, confidence)
+        if verdict is None:
             return []
-        state.last_emitted[source] = [action, bucket]
+        state.last_emitted[source] = verdict
         if prebuilt is not None:
             return [prebuilt]
         return [self._signal(state.symbol, bar, source, action, confidence, reasons(), signal_ts)]
+
+    def _new_verdict(
+        self, state: SymbolState, source: str, action: str, confidence: float
+    ) -> list[Any] | None:
+        """[action, confidence bucket] when it differs from the last published for `source`, else None."""
+        verdict = [action, confidence_bucket(confidence, self.rules_config.vote.confidence_buckets)]
+        return None if state.last_emitted.get(source) == verdict else verdict
 
     @staticmethod
     def _signal(
