@@ -1,6 +1,6 @@
 """Writer ingest throughput against a raw psycopg COPY of the same rows, measured in one run.
 
-    python bench/ingest.py [--ticks 200000] [--shards 4] [--batch 2000]
+    python bench/ingest.py [--ticks 200000] [--symbols 500] [--shards 4] [--batch 10000] [--replicas 2]
 
 Both paths land the same N ticks in a freshly migrated database with daily partitions and the
 primary key. The baseline is a binary COPY straight into `ticks` (no bars, no Redis). The
@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
+import gc
 import multiprocessing
 import os
 import signal
@@ -22,6 +23,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections import Counter
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -31,6 +33,7 @@ import redis
 from psycopg import sql
 
 from stocktrack_common.health import Heartbeat
+from stocktrack_common.lifecycle import run_main
 from stocktrack_common.messages import Tick
 from stocktrack_common.migrations import migrate
 from stocktrack_common.pg_pool import open_pg_pool
@@ -42,15 +45,19 @@ from stocktrack_devtools.servers import database_url, find_or_start
 from writer.app import POOL_REUSE_UNCHECKED_SECONDS
 from writer.settings import WriterConsumerSettings, WriterSettings
 
-SYMBOLS = ["AAPL", "MSFT", "GOOG", "AMZN", "NVDA", "TSLA", "META", "NFLX", "AMD", "INTC"]
+
+def symbol_names(count: int) -> list[str]:
+    """The soak's universe (S000, S001, ...), spread evenly over the shards like a real watch list."""
+    return [f"S{k:03d}" for k in range(count)]
 
 
-def make_ticks(n: int) -> list[Tick]:
+def make_ticks(n: int, symbols: int = 500) -> list[Tick]:
+    names = symbol_names(symbols)
     base = int(dt.datetime(2026, 1, 5, 14, 30, tzinfo=dt.UTC).timestamp() * 1000)
     return [
         Tick(
-            symbol=SYMBOLS[i % len(SYMBOLS)],
-            ts=base + (i // len(SYMBOLS)) * 50,
+            symbol=names[i % len(names)],
+            ts=base + (i // len(names)) * 50,
             price=Decimal(f"{100 + (i * 7919 % 5000) / 100:.2f}"),
             size=(i * 31) % 900,
             source="sim",
@@ -150,7 +157,8 @@ async def _writer_main(
 
 def _replica(*args: Any) -> None:
     os.environ["LOG_LEVEL"] = "WARNING"
-    asyncio.run(_writer_main(*args))
+    # The event loop the writer runs on in production (uvloop), not the default one.
+    run_main(lambda: _writer_main(*args))
 
 
 def drained(client: redis.Redis, prefix: str, shards: int) -> bool:
@@ -176,6 +184,9 @@ def run_writer(redis_url: str, db_url: str, prefix: str, shards: int, batch: int
     first and then waits, so start-up is not timed.
     """
     ctx = multiprocessing.get_context("fork")
+    # The replicas inherit this process's heap (the bench's ticks): frozen, no collection in a
+    # replica walks it, as in a writer started on its own (Python's gc.freeze advice for fork).
+    gc.freeze()
     ready, go = ctx.Semaphore(0), ctx.Event()
     procs = [
         ctx.Process(target=_replica, args=(redis_url, db_url, prefix, shards, batch, f"bench-{i}", ready, go))
@@ -203,6 +214,12 @@ def main() -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--ticks", type=int, default=200_000)
+    parser.add_argument(
+        "--symbols",
+        type=int,
+        default=500,
+        help="symbols the ticks cycle through (the soak's 500; a handful skews the shards)",
+    )
     parser.add_argument("--shards", type=int, default=4)
     parser.add_argument(
         "--batch",
@@ -223,7 +240,9 @@ def main() -> int:
     names: list[str] = []
     prefixes: list[str] = []
     try:
-        ticks = make_ticks(args.ticks)
+        ticks = make_ticks(args.ticks, args.symbols)
+        per_shard = Counter(shard_for(t.symbol, args.shards) for t in ticks)
+        print(f"# ticks per shard: {dict(sorted(per_shard.items()))}")
         copy_times: list[float] = []
         writer_times: list[float] = []
         for rep in range(args.repeats):

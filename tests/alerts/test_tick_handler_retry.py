@@ -31,7 +31,7 @@ def deliveries(prices: list[str], now_ms: int) -> list[Delivery[Tick]]:
     out = []
     for i, price in enumerate(prices):
         tick = Tick(symbol="AAPL", ts=now_ms + i, price=Decimal(price), size=100, source="sim")
-        out.append(Delivery("s", f"{now_ms + i}-0", {}, tick))
+        out.append(Delivery("s", f"{now_ms + i}-0", tick))
     return out
 
 

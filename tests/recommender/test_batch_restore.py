@@ -17,9 +17,7 @@ from tests.recommender.test_processor import CONFIG, MINUTE, T0
 
 def tick(symbol: str, minute: int, seq: int, price: str = "10") -> Delivery[Tick]:
     ts = T0 + minute * MINUTE + 1_000
-    return Delivery(
-        "s", f"{ts}-{seq}", {}, Tick(symbol=symbol, ts=ts, price=Decimal(price), size=1, source="t")
-    )
+    return Delivery("s", f"{ts}-{seq}", Tick(symbol=symbol, ts=ts, price=Decimal(price), size=1, source="t"))
 
 
 async def test_new_symbols_are_restored_together(redis_client: aioredis.Redis, prefix: str) -> None:

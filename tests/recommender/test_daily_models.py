@@ -67,7 +67,7 @@ def ticks(symbol: str, start_ms: int, prices: list[float], first_seq: int) -> li
     for i, price in enumerate(prices):
         ts = start_ms + i * MINUTE + 1_000
         tick = Tick(symbol=symbol, ts=ts, price=Decimal(str(price)), size=10, source="test")
-        out.append(Delivery("s", f"{ts}-{first_seq + i}", {}, tick))
+        out.append(Delivery("s", f"{ts}-{first_seq + i}", tick))
     return out
 
 

@@ -42,7 +42,7 @@ def deliveries(prices: list[float], start_minute: int = 0, first_seq: int = 1) -
     for i, price in enumerate(prices):
         ts = T0 + (start_minute + i) * MINUTE + 1_000
         tick = Tick(symbol="ABC", ts=ts, price=Decimal(str(price)), size=10, source="test")
-        out.append(Delivery("s", f"{ts}-{first_seq + i}", {}, tick))
+        out.append(Delivery("s", f"{ts}-{first_seq + i}", tick))
     return out
 
 
@@ -205,7 +205,7 @@ async def test_the_close_timer_closes_a_live_bar_without_another_tick(
     proc = processor(redis_client, prefix, interval_ms=second, grace_ms=20, batch_limit=500)
     now = int(time.time() * 1000)
     tick = Tick(symbol="ABC", ts=now, price=Decimal("10"), size=1, source="test")
-    await proc.handle([Delivery("s", f"{now}-1", {}, tick)])
+    await proc.handle([Delivery("s", f"{now}-1", tick)])
     stop = asyncio.Event()
     timer = asyncio.create_task(close_bars_on_time(proc, second, 20, stop))
     try:
@@ -290,7 +290,7 @@ def opening_ticks(symbols: list[str], second: int = 1) -> list[Delivery[Tick]]:
             ts = T0 + minute * MINUTE + second * 1_000
             price = Decimal(100 - minute) + Decimal(i) / 100
             tick = Tick(symbol=symbol, ts=ts, price=price, size=10, source="test")
-            out.append(Delivery("s", f"{ts}-{i}", {}, tick))
+            out.append(Delivery("s", f"{ts}-{i}", tick))
     return out
 
 
@@ -315,7 +315,7 @@ async def test_a_close_where_every_symbol_signals_publishes_each_once_with_its_c
     # batch writes.
     later = opening_ticks(symbols)[: len(symbols)]
     later = [
-        Delivery("s", f"{T0 + 4 * MINUTE}-{i}", {}, d.message.model_copy(update={"ts": T0 + 4 * MINUTE}))
+        Delivery("s", f"{T0 + 4 * MINUTE}-{i}", d.message.model_copy(update={"ts": T0 + 4 * MINUTE}))
         for i, d in enumerate(later)
     ]
     for redelivered in (batch, later):
@@ -385,7 +385,7 @@ async def test_a_close_prepared_at_the_bar_end_equals_one_computed_at_the_end_of
 
     def tick(symbol: str, ts: int, seq: int, price: str) -> Delivery[Tick]:
         return Delivery(
-            "s", f"{ts}-{seq}", {}, Tick(symbol=symbol, ts=ts, price=Decimal(price), size=5, source="test")
+            "s", f"{ts}-{seq}", Tick(symbol=symbol, ts=ts, price=Decimal(price), size=5, source="test")
         )
 
     # During the grace: a late tick amends S000's ended bar; a tick past the grace closes S001's.

@@ -87,16 +87,28 @@ class Delivery(NamedTuple, Generic[M]):
 
     stream: str
     id: str
-    fields: dict[bytes, bytes]
     message: M
 
 
-@dataclass(slots=True)
-class _Raw:
+class _Read(NamedTuple):
+    """What one read gave for one stream: its entries as the reply holds them.
+
+    An entry is `[id, fields]`: a flat list `[name, value, ...]` from a single Redis (whose
+    replies this consumer keeps raw), a dict from the cluster client (which parses them), and
+    empty or None for a pending entry deleted from the stream. Nothing is built per entry
+    until `_process` decodes it.
+    """
+
+    stream: str
+    entries: list[Any]
+
+
+class _Rejected(NamedTuple):
     stream: str
     id: str
     fields: dict[bytes, bytes] | None
-    deliveries: int = 1
+    deliveries: int
+    reason: str
 
 
 @dataclass
@@ -145,7 +157,14 @@ def dead_letter_fields(
 
 
 class StreamConsumer(Generic[M]):
-    """Consume `streams` as `consumer` in `group`, handing decoded batches to `handler`."""
+    """Consume `streams` as `consumer` in `group`, handing decoded batches to `handler`.
+
+    `decode` validates an entry's fields (a dict) or raises MessageError with the reason.
+    `decode_flat`, when given, is tried first on an entry's flat field list as a single Redis
+    returns it: it returns the message for an entry in the producer's own layout and None for
+    anything else, which then goes through `decode` (so every reason for rejecting it is still
+    `decode`'s). It exists for hot streams, where a dict per entry is a cost worth avoiding.
+    """
 
     def __init__(
         self,
@@ -157,6 +176,7 @@ class StreamConsumer(Generic[M]):
         handler: Callable[[list[Delivery[M]]], Awaitable[None]],
         decode: Callable[[dict[bytes, bytes]], M],
         dead_stream: str,
+        decode_flat: Callable[[list[bytes]], M | None] | None = None,
         batch_size: int = 500,
         block_ms: int = 1000,
         max_deliveries: int = 5,
@@ -186,7 +206,7 @@ class StreamConsumer(Generic[M]):
         self.streams = list(streams)
         self._slot_groups = slot_groups(self.streams, self.cluster)
         # On a cluster, one blocking read per slot stays in flight (slot_reads.py).
-        self._in_flight: InFlightReads[list[_Raw]] | None = None
+        self._in_flight: InFlightReads[list[_Read]] | None = None
         if len(self._slot_groups) > 1:
             self._in_flight = InFlightReads(
                 self._slot_groups, lambda group: self._read_slot(dict.fromkeys(group, ">"), block=True)
@@ -195,6 +215,7 @@ class StreamConsumer(Generic[M]):
         self.consumer = consumer
         self.handler = handler
         self.decode = decode
+        self.decode_flat = decode_flat
         self.dead_stream = dead_stream
         self.batch_size = batch_size
         self.block_ms = block_ms
@@ -264,7 +285,7 @@ class StreamConsumer(Generic[M]):
         before any pending-entry maintenance, which would otherwise see its entries as pending,
         and on the way out its entries are processed too: they were already delivered to us.
         """
-        ahead: asyncio.Task[list[_Raw]] | None = None
+        ahead: asyncio.Task[list[_Read]] | None = None
         try:
             while not stop.is_set():
                 self.heartbeat.beat()
@@ -272,9 +293,9 @@ class StreamConsumer(Generic[M]):
                 claim_due = now >= self._next_claim
                 retry_due = self._retry_pending_at is not None and now >= self._retry_pending_at
                 if (claim_due or retry_due) and ahead is not None:
-                    raws, ahead = await ahead, None
-                    if raws:
-                        await self._process(raws, stop)
+                    reads, ahead = await ahead, None
+                    if reads:
+                        await self._process(reads, stop)
                 if claim_due:
                     self._next_claim = now + self.claim_interval
                     if await self._claim_stale():
@@ -290,23 +311,23 @@ class StreamConsumer(Generic[M]):
                     await self.redis.set(self.presence_key, b"1", ex=max(1, round(self.presence_ttl)))
                 if ahead is not None:
                     settled = ahead.done()
-                    raws, ahead = await ahead, None
+                    reads, ahead = await ahead, None
                     if settled:
-                        raws += await self._top_up(raws)
+                        reads += await self._top_up(reads)
                 else:
-                    raws = await self._read(dict.fromkeys(self.streams, ">"), block=True)
+                    reads = await self._read(dict.fromkeys(self.streams, ">"), block=True)
                 self.heartbeat.recovered(self._liveness_key)
-                if raws:
+                if reads:
                     if not stop.is_set():
                         ahead = asyncio.create_task(self._read(dict.fromkeys(self.streams, ">"), block=True))
-                    await self._process(raws, stop)
+                    await self._process(reads, stop)
         finally:
             if ahead is not None:
                 await self._finish_read_ahead(ahead, stop)
             if self._in_flight is not None:
                 await self._finish_in_flight(self._in_flight, stop)
 
-    async def _top_up(self, raws: list[_Raw]) -> list[_Raw]:
+    async def _top_up(self, reads: list[_Read]) -> list[_Read]:
         """What arrived since a read-ahead that finished while the previous batch was handled.
 
         The read-ahead returns as soon as anything is there, often the first entries of a burst
@@ -314,103 +335,80 @@ class StreamConsumer(Generic[M]):
         look, the rest would wait for a whole extra batch. The per-stream read size still
         bounds the combined batch (a stream giving the full size means it may hold more).
         """
-        if self.cluster or not raws:
+        if self.cluster or not reads:
             return []
-        per_stream: dict[str, int] = {}
-        for raw in raws:
-            per_stream[raw.stream] = per_stream.get(raw.stream, 0) + 1
-        room = self.batch_size - max(per_stream.values())
+        room = self.batch_size - max(len(read.entries) for read in reads)
         if room <= 0:
             return []
         return await self._read_slot(dict.fromkeys(self.streams, ">"), block=False, count=room)
 
-    async def _finish_read_ahead(self, ahead: asyncio.Task[list[_Raw]], stop: asyncio.Event) -> None:
+    async def _finish_read_ahead(self, ahead: asyncio.Task[list[_Read]], stop: asyncio.Event) -> None:
         try:
-            raws = await ahead
+            reads = await ahead
         except self.transient_errors as exc:
             self._log.warning("read-ahead failed; its entries stay pending", error=str(exc))
             return
-        if raws:
-            await self._process(raws, stop)
+        if reads:
+            await self._process(reads, stop)
 
-    async def _finish_in_flight(self, in_flight: InFlightReads[list[_Raw]], stop: asyncio.Event) -> None:
+    async def _finish_in_flight(self, in_flight: InFlightReads[list[_Read]], stop: asyncio.Event) -> None:
         """Process what the other slots' reads still deliver: those entries are already ours."""
         try:
             results = await in_flight.settle()
         except self.transient_errors as exc:
             self._log.warning("slot reads failed; their entries stay pending", error=str(exc))
             return
-        raws = [raw for result in results for raw in result]
-        if raws:
-            await self._process(raws, stop)
+        reads = [read for result in results for read in result]
+        if reads:
+            await self._process(reads, stop)
 
     async def _drain_pending(self, stop: asyncio.Event) -> None:
         """Re-read this consumer's own pending entries once each (after a restart or a failure)."""
         cursors = dict.fromkeys(self.streams, "0")
         while cursors and not stop.is_set():
-            raws = await self._read(cursors, block=False)
-            next_cursors: dict[str, str] = {}
-            for raw in raws:
-                next_cursors[raw.stream] = raw.id
-            cursors = next_cursors
-            if not raws:
+            reads = [read for read in await self._read(cursors, block=False) if read.entries]
+            if not reads:
                 return
-            await self._fill_delivery_counts(raws)
-            await self._process(raws, stop)
+            cursors = {read.stream: _s(read.entries[-1][0]) for read in reads}
+            await self._process(reads, stop, await self._delivery_counts(reads))
 
-    async def _read(self, positions: dict[str, str], *, block: bool) -> list[_Raw]:
+    async def _read(self, positions: dict[str, str], *, block: bool) -> list[_Read]:
         """One XREADGROUP on a single Redis; on a cluster, one per slot (blocking: see slot_reads.py)."""
         if not self.cluster:
             return await self._read_slot(positions, block=block)
         if block and self._in_flight is not None:
-            return [raw for result in await self._in_flight.next() for raw in result]
+            return [read for result in await self._in_flight.next() for read in result]
         groups = [{s: positions[s] for s in group if s in positions} for group in self._slot_groups]
         results = await asyncio.gather(*(self._read_slot(g, block=block) for g in groups if g))
-        return [raw for result in results for raw in result]
+        return [read for result in results for read in result]
 
     async def _read_slot(
         self, positions: dict[str, str], *, block: bool, count: int | None = None
-    ) -> list[_Raw]:
+    ) -> list[_Read]:
         args: list[Any] = ["GROUP", self.group, self.consumer, "COUNT", count or self.batch_size]
         if block:
             args += ["BLOCK", self.block_ms]
         args += ["STREAMS", *positions.keys(), *positions.values()]
         response = await self._reader.execute_command("XREADGROUP", *args)
-        raws: list[_Raw] = []
         # RESP3 answers with a map, RESP2 with a list of pairs.
         streams = response.items() if isinstance(response, dict) else (response or [])
-        for stream, entries in streams:
-            name = _s(stream)
-            for entry_id, flat in entries:
-                # A pending entry deleted from the stream comes back without fields. The cluster
-                # client parses replies (a dict per entry); the raw reply is a flat list.
-                if isinstance(flat, dict):
-                    fields = flat or None
-                elif flat:
-                    # Pairs from one iterator: no two slice copies per entry (a third of the cost).
-                    pairs = iter(flat)
-                    fields = dict(zip(pairs, pairs, strict=True))
-                else:
-                    fields = None
-                raws.append(_Raw(name, _s(entry_id), fields))
-        return raws
+        return [_Read(_s(stream), entries) for stream, entries in streams]
 
-    async def _fill_delivery_counts(self, raws: list[_Raw]) -> None:
-        by_stream: dict[str, list[_Raw]] = {}
-        for raw in raws:
-            by_stream.setdefault(raw.stream, []).append(raw)
-        for stream, items in by_stream.items():
+    async def _delivery_counts(self, reads: list[_Read]) -> dict[str, int]:
+        """How often each re-read pending entry has been delivered (for the dead-letter limit)."""
+        counts: dict[str, int] = {}
+        for read in reads:
             pending = await self.redis.xpending_range(
-                stream,
+                read.stream,
                 self.group,
-                min=items[0].id,
-                max=items[-1].id,
-                count=len(items) + 10,
+                min=_s(read.entries[0][0]),
+                max=_s(read.entries[-1][0]),
+                count=len(read.entries) + 10,
                 consumername=self.consumer,
             )
-            counts = {_s(p["message_id"]): int(p["times_delivered"]) for p in pending}  # type: ignore[arg-type]
-            for raw in items:
-                raw.deliveries = counts.get(raw.id, raw.deliveries)
+            for p in pending:
+                counts[_s(p["message_id"])] = int(p["times_delivered"])  # type: ignore[arg-type]
+        return counts
 
     async def _claim_stale(self) -> bool:
         """Take over entries idle too long in dead consumers; True when anything was claimed."""
@@ -433,28 +431,54 @@ class StreamConsumer(Generic[M]):
             self._claim_cursors[stream] = "0-0" if len(ids) < self.batch_size else _s(ids[-1])
         return claimed_any
 
-    async def _process(self, raws: list[_Raw], stop: asyncio.Event) -> None:
+    async def _process(
+        self, reads: list[_Read], stop: asyncio.Event, deliveries: dict[str, int] | None = None
+    ) -> None:
+        """Decode, dead-letter what cannot be handled, hand the rest to the handler, ack.
+
+        `deliveries` holds the delivery counts of re-read pending entries; a fresh read's
+        entries are delivered for the first time. Entries in the producer's own field layout go
+        through `decode_flat` without a dict per entry: at the writer's rates the per-entry
+        bookkeeping cost more than storing the tick (bench/ingest.py).
+        """
         started = time.perf_counter()
-        MESSAGES.labels(self.group, "received").inc(len(raws))
         good: list[Delivery[M]] = []
-        dead: list[tuple[_Raw, str]] = []
-        gone: list[_Raw] = []
-        for raw in raws:
-            if raw.fields is None:
-                gone.append(raw)  # trimmed or deleted while pending: nothing left to process
-                continue
-            if raw.deliveries > self.max_deliveries:
-                last = self._errors.pop(raw.id) or "unknown error"
-                dead.append((raw, f"exceeded max deliveries ({self.max_deliveries}); last error: {last}"))
-                continue
-            try:
-                good.append(Delivery(raw.stream, raw.id, raw.fields, self.decode(raw.fields)))
-            except MessageError as exc:
-                dead.append((raw, f"invalid message: {exc.reason}"))
+        dead: list[_Rejected] = []
+        gone: list[tuple[str, str]] = []
+        received = 0
+        decode, decode_flat = self.decode, self.decode_flat
+        # tuple.__new__ builds a Delivery in C; the NamedTuple's generated __new__ is Python and
+        # cost twice as much, per entry.
+        new = tuple.__new__
+        for stream, entries in reads:
+            received += len(entries)
+            for entry_id, flat in entries:
+                eid = entry_id.decode() if type(entry_id) is bytes else entry_id
+                if deliveries is not None and deliveries.get(eid, 1) > self.max_deliveries:
+                    last = self._errors.pop(eid) or "unknown error"
+                    reason = f"exceeded max deliveries ({self.max_deliveries}); last error: {last}"
+                    dead.append(_Rejected(stream, eid, _fields_of(flat), deliveries[eid], reason))
+                    continue
+                try:
+                    if decode_flat is not None and type(flat) is list:
+                        message = decode_flat(flat)
+                        if message is not None:
+                            good.append(new(Delivery, (stream, eid, message)))
+                            continue
+                    fields = _fields_of(flat)
+                    if fields is None:
+                        gone.append((stream, eid))  # trimmed or deleted while pending: nothing left
+                        continue
+                    good.append(Delivery(stream, eid, decode(fields)))
+                except MessageError as exc:
+                    count = 1 if deliveries is None else deliveries.get(eid, 1)
+                    reason = f"invalid message: {exc.reason}"
+                    dead.append(_Rejected(stream, eid, _fields_of(flat), count, reason))
+        MESSAGES.labels(self.group, "received").inc(received)
         if dead:
             await self._dead_letter(dead)
         if gone:
-            await self._ack([(r.stream, r.id) for r in gone])
+            await self._ack(gone)
         if good:
             await self._handle(good, stop)
         elapsed = time.perf_counter() - started
@@ -467,7 +491,7 @@ class StreamConsumer(Generic[M]):
         while True:
             try:
                 await self.handler(batch)
-                await self._ack([(d.stream, d.id) for d in batch])
+                await self._ack(batch)
                 MESSAGES.labels(self.group, "acked").inc(len(batch))
                 LAST_PROCESSED.labels(self.group).set(time.time())
                 self.heartbeat.recovered(self._liveness_key)
@@ -516,10 +540,15 @@ class StreamConsumer(Generic[M]):
         if self._retry_pending_at is None:
             self._retry_pending_at = time.monotonic() + self.retry_delay
 
-    async def _ack(self, ids: list[tuple[str, str]]) -> None:
-        by_stream: dict[str, list[str]] = {}
-        for stream, entry_id in ids:
-            by_stream.setdefault(stream, []).append(entry_id)
+    async def _ack(self, entries: list[Delivery[M]] | list[tuple[str, str]]) -> None:
+        """Acknowledge entries given as (stream, id, ...) tuples: deliveries or bare pairs."""
+        by_stream: dict[str, list[str]]
+        if len(self.streams) == 1:
+            by_stream = {self.streams[0]: [entry[1] for entry in entries]}
+        else:
+            by_stream = {}
+            for entry in entries:
+                by_stream.setdefault(entry[0], []).append(entry[1])
         if self.cluster:
             # Per node: the cluster pipeline sends each stream's XACK to its slot's owner.
             async with self.redis.pipeline(transaction=False) as pipe:
@@ -547,26 +576,26 @@ class StreamConsumer(Generic[M]):
         finally:
             await pool.release(conn)
 
-    async def _dead_letter(self, items: list[tuple[_Raw, str]]) -> None:
+    async def _dead_letter(self, items: list[_Rejected]) -> None:
         async with self.redis.pipeline(transaction=False) as pipe:
-            for raw, reason in items:
+            for item in items:
                 pipe.xadd(
                     self.dead_stream,
                     dead_letter_fields(  # type: ignore[arg-type]
-                        raw.fields,
-                        stream=raw.stream,
-                        entry_id=raw.id,
+                        item.fields,
+                        stream=item.stream,
+                        entry_id=item.id,
                         group=self.group,
                         consumer=self.consumer,
-                        error=reason,
-                        deliveries=raw.deliveries,
+                        error=item.reason,
+                        deliveries=item.deliveries,
                     ),
                 )
-                pipe.xack(raw.stream, self.group, raw.id)
+                pipe.xack(item.stream, self.group, item.id)
             await pipe.execute()
         MESSAGES.labels(self.group, "dead_lettered").inc(len(items))
-        for raw, reason in items:
-            self._log.warning("dead-lettered entry", stream=raw.stream, id=raw.id, reason=reason)
+        for item in items:
+            self._log.warning("dead-lettered entry", stream=item.stream, id=item.id, reason=item.reason)
 
     async def update_lag_metrics(self) -> dict[str, dict[str, int]]:
         """Refresh lag and pending gauges; returns them per stream for callers like `stocktrack streams`."""
@@ -597,3 +626,14 @@ async def group_info(redis: aioredis.Redis, stream: str, group: str) -> dict[str
 
 def _raw_reply(response: Any, **_: Any) -> Any:
     return response
+
+
+def _fields_of(flat: Any) -> dict[bytes, bytes] | None:
+    """An entry's fields as a dict, or None when the entry has none left (deleted while pending)."""
+    if isinstance(flat, dict):
+        return flat or None
+    if not flat:
+        return None
+    # Pairs from one iterator: no two slice copies per entry.
+    pairs = iter(flat)
+    return dict(zip(pairs, pairs, strict=True))

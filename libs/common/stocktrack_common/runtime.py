@@ -99,12 +99,13 @@ class WorkerContext:
         group: str,
         handler: Callable[[list[Delivery[M]]], Awaitable[None]],
         decode: Callable[[dict[bytes, bytes]], M],
+        decode_flat: Callable[[list[bytes]], M | None] | None = None,
         batch_size: int | None = None,
     ) -> StreamConsumer[M]:
         """The one way a worker builds a consumer: its settings, this process's name, heartbeat and EMF.
 
         `batch_size` replaces the settings' own for a consumer of another stream kind (as
-        `signal_consumer` does with `signal_batch_size`).
+        `signal_consumer` does with `signal_batch_size`). `decode_flat`: see StreamConsumer.
         """
         return StreamConsumer(
             self.redis,
@@ -113,6 +114,7 @@ class WorkerContext:
             consumer=self.consumer_name,
             handler=handler,
             decode=decode,
+            decode_flat=decode_flat,
             dead_stream=dead_stream(self.stream_prefix),
             presence_key=consumer_presence_key(self.stream_prefix, group, self.consumer_name),
             batch_size=settings.batch_size if batch_size is None else batch_size,

@@ -23,7 +23,7 @@ from writer.latest_quotes import LatestQuotes
 from writer.rollup_worker import run_rollups
 from writer.settings import WriterSettings
 from writer.signal_sink import write_signals
-from writer.tick_sink import TickSink, retained_tick_row
+from writer.tick_sink import RetainedTicks, TickSink
 
 log = structlog.get_logger(__name__)
 
@@ -48,7 +48,7 @@ POOL_REUSE_UNCHECKED_SECONDS = 1.0
 
 # Each batch allocates tens of thousands of short-lived objects and none of them form cycles, so
 # the default first threshold (700) ran the collector hundreds of times per batch for nothing.
-GC_THRESHOLDS = (100_000, 50, 100)
+GC_THRESHOLDS = (1_000_000, 50, 100)
 
 
 def create_app(settings: WriterSettings) -> WorkerMain:
@@ -83,7 +83,7 @@ def create_app(settings: WriterSettings) -> WorkerMain:
             ROWS.labels("signals").inc(inserted)
             DUPLICATES.labels("signals").inc(len(batch) - inserted)
 
-        decode_tick = retained_tick_row(settings.tick_retention_days)
+        retained = RetainedTicks(settings.tick_retention_days)
         # One consumer per shard: while one batch waits on PostgreSQL, the next shard's batch is
         # read and decoded, so the database and the Python side work at the same time.
         tick_consumers = [
@@ -92,7 +92,8 @@ def create_app(settings: WriterSettings) -> WorkerMain:
                 streams=[stream],
                 group=WRITER_GROUP,
                 handler=handle_ticks,
-                decode=decode_tick,
+                decode=retained.decode,
+                decode_flat=retained.decode_flat,
             )
             for stream in tick_streams(settings.stream_prefix, settings.tick_shards)
         ]

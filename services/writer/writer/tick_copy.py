@@ -31,6 +31,9 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Callable
+from typing import TypeVar
+
+V = TypeVar("V")
 
 COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + struct.pack(">ii", 0, 0)
 """Signature, flags (no OIDs) and header extension length 0: the start of a binary COPY payload.
@@ -91,8 +94,8 @@ def _first_fields(symbol: bytes) -> bytes:
     return _FIELD_COUNT + text_field(symbol)
 
 
-class FieldCache(dict[bytes, bytes]):
-    """Encoded fields by raw value, encoded on a miss; emptied when full.
+class FieldCache(dict[bytes, V]):
+    """Encoded fields (or any value derived from raw bytes) by raw value, made on a miss; emptied when full.
 
     A hit is a plain dict subscript (no method call), which is what makes the cached fields
     nearly free on the hot path. Emptying instead of evicting keeps the miss path simple; the
@@ -101,12 +104,12 @@ class FieldCache(dict[bytes, bytes]):
 
     __slots__ = ("_encode", "_limit")
 
-    def __init__(self, encode: Callable[[bytes], bytes], limit: int) -> None:
+    def __init__(self, encode: Callable[[bytes], V], limit: int) -> None:
         super().__init__()
         self._encode = encode
         self._limit = limit
 
-    def __missing__(self, value: bytes) -> bytes:
+    def __missing__(self, value: bytes) -> V:
         if len(self) >= self._limit:
             self.clear()
         field = self[value] = self._encode(value)
@@ -119,21 +122,25 @@ class TickCopyEncoder:
     __slots__ = ("prices", "sizes", "sources", "symbols")
 
     def __init__(self, cache_limit: int = CACHE_LIMIT) -> None:
-        self.symbols = FieldCache(_first_fields, cache_limit)
-        self.prices = FieldCache(numeric_field, cache_limit)
+        self.symbols: FieldCache[bytes] = FieldCache(_first_fields, cache_limit)
+        self.prices: FieldCache[bytes] = FieldCache(numeric_field, cache_limit)
         # Sizes repeat too (round lots): a cached field costs less than int() and a pack per row.
-        self.sizes = FieldCache(_int8_field, cache_limit)
-        self.sources = FieldCache(text_field, cache_limit)
+        self.sizes: FieldCache[bytes] = FieldCache(_int8_field, cache_limit)
+        self.sources: FieldCache[bytes] = FieldCache(text_field, cache_limit)
 
     def row(self, symbol: bytes, ts_ms: int, price: bytes, size: bytes, source: bytes, trade: bytes) -> bytes:
         """One row: symbol, ts (epoch ms), price, size, source, trade id (b"" stores NULL)."""
-        return b"".join(
-            (
-                self.symbols[symbol],
-                _INT64_FIELD.pack(8, (ts_ms - _PG_EPOCH_MS) * 1000),
-                self.prices[price],
-                self.sizes[size],
-                self.sources[source],
-                _LENGTH.pack(len(trade)) + trade if trade else _NULL,
-            )
+        return b"".join(self.fields(symbol, ts_ms, price, size, source, trade))
+
+    def fields(
+        self, symbol: bytes, ts_ms: int, price: bytes, size: bytes, source: bytes, trade: bytes
+    ) -> tuple[bytes, bytes, bytes, bytes, bytes, bytes]:
+        """The row's parts, for a caller that joins a whole batch's rows at once."""
+        return (
+            self.symbols[symbol],
+            _INT64_FIELD.pack(8, (ts_ms - _PG_EPOCH_MS) * 1000),
+            self.prices[price],
+            self.sizes[size],
+            self.sources[source],
+            _LENGTH.pack(len(trade)) + trade if trade else _NULL,
         )
