@@ -11,7 +11,7 @@ import redis.asyncio as aioredis
 
 from stocktrack_common.consumer import Delivery, StreamConsumer, group_info
 from stocktrack_common.health import Heartbeat
-from stocktrack_common.messages import Tick, decode_tick
+from stocktrack_common.messages import MessageError, Tick, decode_tick
 from tests.support.waiting import wait_until_async
 
 
@@ -111,6 +111,42 @@ async def test_malformed_entries_are_dead_lettered_with_reason(
     assert [t.ts for t in handled] == sorted(t.ts for t in handled)
     info = await group_info(redis_client, stream, "g")
     assert info == {"pending": 0, "lag": 0}
+
+
+async def test_a_flat_decoder_takes_what_it_can_and_its_refusals_are_dead_lettered(
+    redis_client: aioredis.Redis, prefix: str
+) -> None:
+    """decode_flat sees each entry's flat field list first: a message is taken as it is, None
+    sends the entry to the dict decoder, a MessageError dead-letters it with the reason."""
+    stream = f"{prefix}:ticks:{{0}}"
+    await redis_client.xadd(stream, tick_fields(1))  # type: ignore[arg-type]
+    await redis_client.xadd(stream, tick_fields(2, symbol="MSFT"))  # type: ignore[arg-type]
+    await redis_client.xadd(stream, {**tick_fields(3), "ts": "noon"})  # type: ignore[arg-type]
+    await redis_client.xadd(stream, tick_fields(4, symbol="NOPE"))  # type: ignore[arg-type]
+    seen: list[list[bytes]] = []
+
+    def decode_flat(flat: list[bytes]) -> Tick | None:
+        seen.append(flat)
+        if b"NOPE" in flat:
+            raise MessageError("no NOPE here")
+        return None if b"MSFT" in flat else decode_tick(dict(zip(flat[::2], flat[1::2], strict=True)))
+
+    handled: list[Tick] = []
+
+    async def handler(batch: list[Delivery[Tick]]) -> None:
+        handled.extend(d.message for d in batch)
+
+    consumer = make_consumer(redis_client, prefix, handler, decode_flat=decode_flat)
+
+    async def done() -> bool:
+        return len(handled) == 2 and await redis_client.xlen(f"{prefix}:dead") == 2
+
+    await run_until(consumer, done)
+    assert [t.symbol for t in handled] == ["AAPL", "MSFT"]
+    assert all(isinstance(flat, list) and flat[:2] == [b"v", b"1"] for flat in seen) and len(seen) == 4
+    reasons = sorted(d["error"] for d in await dead_entries(redis_client, prefix))
+    assert reasons[0] == "invalid message: no NOPE here" and "ts is not integer" in reasons[1]
+    assert await group_info(redis_client, stream, "g") == {"pending": 0, "lag": 0}
 
 
 async def test_failing_handler_retries_then_dead_letters(redis_client: aioredis.Redis, prefix: str) -> None:
