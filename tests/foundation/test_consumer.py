@@ -149,6 +149,51 @@ async def test_a_flat_decoder_takes_what_it_can_and_its_refusals_are_dead_letter
     assert await group_info(redis_client, stream, "g") == {"pending": 0, "lag": 0}
 
 
+async def test_a_read_decoder_takes_whole_reads_and_leaves_the_rest_to_the_entries(
+    redis_client: aioredis.Redis, prefix: str
+) -> None:
+    """decode_read gets every flat list of a fresh read; None hands each entry to the per-entry path."""
+    stream = f"{prefix}:ticks:{{0}}"
+    reads: list[int] = []
+
+    def decode_read(flats: list[list[bytes]]) -> list[Tick] | None:
+        reads.append(len(flats))
+        if any(b"noon" in flat for flat in flats):
+            return None
+        return [decode_tick(dict(zip(flat[::2], flat[1::2], strict=True))) for flat in flats]
+
+    handled: list[tuple[str, Tick]] = []
+
+    async def handler(batch: list[Delivery[Tick]]) -> None:
+        handled.extend((d.id, d.message) for d in batch)
+
+    ids = [await redis_client.xadd(stream, tick_fields(i)) for i in range(5)]  # type: ignore[arg-type]
+    consumer = make_consumer(redis_client, prefix, handler, decode_read=decode_read)
+    stop = asyncio.Event()
+    task = asyncio.create_task(consumer.run(stop))
+
+    async def first_read_done() -> bool:
+        return len(handled) == 5
+
+    try:
+        await wait_until_async(first_read_done, 15, "the first read")
+        ids.append(await redis_client.xadd(stream, {**tick_fields(5), "ts": "noon"}))  # type: ignore[arg-type]
+        ids.append(await redis_client.xadd(stream, tick_fields(6)))  # type: ignore[arg-type]
+
+        async def second_read_done() -> bool:
+            return len(handled) == 6 and await redis_client.xlen(f"{prefix}:dead") == 1
+
+        await wait_until_async(second_read_done, 15, "the read with a bad entry")
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 10)
+    assert [entry_id for entry_id, _ in handled] == [i.decode() for i in ids if i != ids[5]]
+    assert [t.ts for _, t in handled] == [1_700_000_000_000 + i for i in (0, 1, 2, 3, 4, 6)]
+    assert sum(reads) >= 7
+    (letter,) = await dead_entries(redis_client, prefix)
+    assert "ts is not integer" in letter["error"]
+
+
 async def test_failing_handler_retries_then_dead_letters(redis_client: aioredis.Redis, prefix: str) -> None:
     stream = f"{prefix}:ticks:{{0}}"
     for i in range(30):

@@ -6,7 +6,14 @@ from __future__ import annotations
 import random
 from decimal import Decimal
 
-from stocktrack_common.messages import MAX_TS_MS, MessageError, Tick, tick_row, tick_row_of_entry
+from stocktrack_common.messages import (
+    MAX_TS_MS,
+    MessageError,
+    Tick,
+    tick_row,
+    tick_row_of_entry,
+    tick_rows_of_entries,
+)
 
 PRODUCED = [
     Tick(symbol="AAPL", ts=1_700_000_000_000, price=Decimal("189.25"), size=100, source="sim"),
@@ -132,3 +139,21 @@ def test_random_mutations_never_pass_the_fast_path_alone() -> None:
             accepted += 1
             assert row == dict_path(entry), entry
     assert accepted > 100  # the mutations left some valid ticks, so the comparison ran
+
+
+def test_a_read_decodes_at_once_exactly_as_entry_by_entry() -> None:
+    rng = random.Random(11)
+    plain = [flat(t) for t in PRODUCED if t.trade is None]
+    traded = [flat(t) for t in PRODUCED if t.trade is not None]
+    for entries in ([rng.choice(plain) for _ in range(500)], [rng.choice(traded) for _ in range(50)]):
+        assert tick_rows_of_entries(entries) == [tick_row_of_entry(e) for e in entries]
+
+
+def test_a_read_with_any_odd_entry_is_left_to_the_entries() -> None:
+    plain = flat(PRODUCED[0])
+    shifted = [*plain[:10], b"sim\tv", b"1"]  # a tab inside a value, the length still 12
+    for odd in ([*plain[:7], b"0", *plain[8:]], flat(PRODUCED[3]), [*plain, b"note", b"x"], shifted):
+        assert tick_rows_of_entries([plain, odd, plain]) is None
+    # Two entries whose items, joined, would spell three valid ones: the lengths give them away.
+    first, second = flat(PRODUCED[0]), flat(PRODUCED[1])
+    assert tick_rows_of_entries([first + second[:6], second[6:]]) is None

@@ -78,3 +78,14 @@ def test_the_cut_off_moves_with_the_day() -> None:
     ticks._refresh_at = 0.0  # the once-a-minute refresh is due
     with pytest.raises(MessageError):
         ticks.decode_flat(entry(day_before_cut))
+
+
+def test_a_read_is_decoded_at_once_only_when_no_tick_is_too_old() -> None:
+    ticks = RetainedTicks(3, today=lambda: TODAY)
+    fresh = [entry(ms(TODAY) + k) for k in range(5)]
+    old = entry(ms(TODAY - dt.timedelta(days=3)))
+    assert ticks.decode_read(fresh) is None  # the cut-off is not known yet: each entry on its own
+    rows = [ticks.decode_flat(e) for e in fresh]
+    assert ticks.decode_read(fresh) == rows
+    assert ticks.decode_read([*fresh, old]) is None
+    assert ticks.decode_read([*fresh, entry(99_999_999_999_999)]) is None  # 14 digits: judged per entry

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
+import operator
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
@@ -163,7 +165,9 @@ class StreamConsumer(Generic[M]):
     `decode_flat`, when given, is tried first on an entry's flat field list as a single Redis
     returns it: it returns the message for an entry in the producer's own layout and None for
     anything else, which then goes through `decode` (so every reason for rejecting it is still
-    `decode`'s). It exists for hot streams, where a dict per entry is a cost worth avoiding.
+    `decode`'s). `decode_read`, when given, is tried before both on all the flat lists of a fresh
+    read of one stream: it returns every entry's message, or None to leave each entry to the
+    per-entry decoders. Both exist for hot streams, where work per entry is worth avoiding.
     """
 
     def __init__(
@@ -177,6 +181,7 @@ class StreamConsumer(Generic[M]):
         decode: Callable[[dict[bytes, bytes]], M],
         dead_stream: str,
         decode_flat: Callable[[list[bytes]], M | None] | None = None,
+        decode_read: Callable[[list[list[bytes]]], list[M] | None] | None = None,
         batch_size: int = 500,
         block_ms: int = 1000,
         max_deliveries: int = 5,
@@ -216,6 +221,7 @@ class StreamConsumer(Generic[M]):
         self.handler = handler
         self.decode = decode
         self.decode_flat = decode_flat
+        self.decode_read = decode_read
         self.dead_stream = dead_stream
         self.batch_size = batch_size
         self.block_ms = block_ms
@@ -446,12 +452,19 @@ class StreamConsumer(Generic[M]):
         dead: list[_Rejected] = []
         gone: list[tuple[str, str]] = []
         received = 0
-        decode, decode_flat = self.decode, self.decode_flat
+        decode, decode_flat, decode_read = self.decode, self.decode_flat, self.decode_read
         # tuple.__new__ builds a Delivery in C; the NamedTuple's generated __new__ is Python and
         # cost twice as much, per entry.
         new = tuple.__new__
         for stream, entries in reads:
             received += len(entries)
+            # A fresh read from a single Redis: bytes ids, flat lists, every entry delivered once.
+            if decode_read is not None and deliveries is None and entries and type(entries[0][1]) is list:
+                messages = decode_read(list(map(_FIELDS, entries)))
+                if messages is not None:
+                    ids = map(bytes.decode, map(_ID, entries))
+                    good += map(new, itertools.repeat(Delivery), zip(itertools.repeat(stream), ids, messages))
+                    continue
             for entry_id, flat in entries:
                 eid = entry_id.decode() if type(entry_id) is bytes else entry_id
                 if deliveries is not None and deliveries.get(eid, 1) > self.max_deliveries:
@@ -622,6 +635,9 @@ async def group_info(redis: aioredis.Redis, stream: str, group: str) -> dict[str
         lag = await group_lag(redis, stream, g)
         return {"pending": int(g["pending"]), "lag": lag.entries}
     return None
+
+
+_ID, _FIELDS = operator.itemgetter(0), operator.itemgetter(1)
 
 
 def _raw_reply(response: Any, **_: Any) -> Any:

@@ -100,12 +100,13 @@ class WorkerContext:
         handler: Callable[[list[Delivery[M]]], Awaitable[None]],
         decode: Callable[[dict[bytes, bytes]], M],
         decode_flat: Callable[[list[bytes]], M | None] | None = None,
+        decode_read: Callable[[list[list[bytes]]], list[M] | None] | None = None,
         batch_size: int | None = None,
     ) -> StreamConsumer[M]:
         """The one way a worker builds a consumer: its settings, this process's name, heartbeat and EMF.
 
         `batch_size` replaces the settings' own for a consumer of another stream kind (as
-        `signal_consumer` does with `signal_batch_size`). `decode_flat`: see StreamConsumer.
+        `signal_consumer` does with `signal_batch_size`). `decode_flat`, `decode_read`: see StreamConsumer.
         """
         return StreamConsumer(
             self.redis,
@@ -115,6 +116,7 @@ class WorkerContext:
             handler=handler,
             decode=decode,
             decode_flat=decode_flat,
+            decode_read=decode_read,
             dead_stream=dead_stream(self.stream_prefix),
             presence_key=consumer_presence_key(self.stream_prefix, group, self.consumer_name),
             batch_size=settings.batch_size if batch_size is None else batch_size,

@@ -94,6 +94,7 @@ def create_app(settings: WriterSettings) -> WorkerMain:
                 handler=handle_ticks,
                 decode=retained.decode,
                 decode_flat=retained.decode_flat,
+                decode_read=retained.decode_read,
             )
             for stream in tick_streams(settings.stream_prefix, settings.tick_shards)
         ]

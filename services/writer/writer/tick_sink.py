@@ -26,6 +26,7 @@ one that arrived before its trade, or a cancel of a trade stored again by a rede
 from __future__ import annotations
 
 import datetime as dt
+import operator
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -35,13 +36,20 @@ import psycopg
 from psycopg import AsyncConnection
 
 from stocktrack_common.bars import MINUTE_MS, UPSERT_1M, Bar, roll_up_1m_sql, upsert_1m_params
-from stocktrack_common.messages import MessageError, TickRow, tick_row, tick_row_of_entry
+from stocktrack_common.messages import (
+    MessageError,
+    TickRow,
+    tick_row,
+    tick_row_of_entry,
+    tick_rows_of_entries,
+)
 from stocktrack_common.partitions import ensure_tick_partitions
 from stocktrack_common.settings import first_retained_day
 from writer import trade_amendments
 from writer.tick_copy import CACHE_LIMIT, COPY_HEADER, COPY_TRAILER, FieldCache, TickCopyEncoder
 
 DAY_MS = 86_400_000
+_TS = operator.itemgetter(1)
 
 CREATE_STAGE = """
 CREATE TEMP TABLE IF NOT EXISTS tick_stage (
@@ -132,6 +140,21 @@ class RetainedTicks:
         if len(ts) == 13 and ts >= self._first_text and time.monotonic() < self._refresh_at:
             return row
         return self._kept(row)
+
+    def decode_read(self, flats: list[list[bytes]]) -> list[TickRow] | None:
+        """Every tick of a read, when all are in the producers' layout and none is too old."""
+        rows = tick_rows_of_entries(flats)
+        if rows is None:
+            return None
+        stamps = set(map(_TS, rows))
+        if (
+            {len(ts) for ts in stamps} == {13}
+            and min(stamps) >= self._first_text
+            and time.monotonic() < self._refresh_at
+        ):
+            return rows
+        # Some tick may be too old (or the cut-off is due): each is judged on its own.
+        return None
 
     def _kept(self, row: TickRow) -> TickRow:
         first_ms = self._first_kept_ms()
