@@ -22,7 +22,6 @@ local servers like `make test`.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import datetime as dt
 import os
 import re
@@ -38,7 +37,6 @@ import uuid
 from decimal import Decimal
 from pathlib import Path
 
-import numpy as np
 import psycopg
 import redis
 
@@ -46,8 +44,7 @@ import redis
 from ingest import create_db, drop_db, preload, raw_copy, run_writer
 from stocktrack_common.messages import Tick
 from stocktrack_devtools.servers import find_or_start, free_port
-from stream import client as sse_client
-from stream import publish
+from stream import measure, percentiles
 from writer.settings import WriterConsumerSettings
 
 
@@ -147,33 +144,22 @@ def _start_streamer(redis_url: str, prefix: str, shards: int) -> tuple[subproces
             time.sleep(0.1)
 
 
-async def _fan_out(
-    ports: list[int], redis_url: str, prefix: str, args: argparse.Namespace
-) -> tuple[int, list[float]]:
-    published: dict[int, float] = {}
-    latencies: list[float] = []
-    ready, stop = asyncio.Event(), asyncio.Event()
-    counter = [0, args.clients]
-    tasks = [
-        asyncio.create_task(sse_client(ports[i % len(ports)], published, latencies, ready, counter, stop))
-        for i in range(args.clients)
-    ]
-    await asyncio.wait_for(ready.wait(), 30)
-    await asyncio.sleep(0.5)
-    sent = await publish(redis_url, prefix, args.rate, args.seconds, published)
-    await asyncio.sleep(1.5)  # the tail still in flight when publishing stopped
-    stop.set()
-    for task in tasks:
-        task.cancel()
-    await asyncio.gather(*tasks, return_exceptions=True)
-    return sent, latencies
-
-
 def streamer_fan_out(redis_url: str, replicas: int, args: argparse.Namespace, run: str) -> dict[str, float]:
     prefix = f"benchscalestream{run}r{replicas}"
     procs = [_start_streamer(redis_url, prefix, 4) for _ in range(replicas)]
     try:
-        sent, latencies = asyncio.run(_fan_out([port for _, port in procs], redis_url, prefix, args))
+        # Every client takes every tick of stream.py's 8 default symbols; one load generator
+        # process per replica, each connecting its clients to its own replica.
+        fan_args = argparse.Namespace(
+            symbols=0,
+            per_client=0,
+            clients=args.clients,
+            client_procs=replicas,
+            rate=args.rate,
+            seconds=args.seconds,
+        )
+        time.sleep(0.5)  # the streamers' first reads are waiting
+        fan = measure([port for _, port in procs], redis_url, prefix, fan_args)
     finally:
         for proc, _ in procs:
             proc.terminate()
@@ -182,11 +168,10 @@ def streamer_fan_out(redis_url: str, replicas: int, args: argparse.Namespace, ru
         for key in client.scan_iter(match=f"{prefix}:*"):
             client.delete(key)
         client.close()
-    values = np.asarray(latencies) * 1000
-    p50, p99 = np.percentile(values, [50, 99]) if len(values) else (float("nan"), float("nan"))
+    p50, p99, _ = percentiles(fan.result.latencies_ms)
     return {
-        "delivered_per_s": len(values) / args.seconds,
-        "share": len(values) / max(1, sent * args.clients),
+        "delivered_per_s": fan.result.delivered / args.seconds,
+        "share": fan.result.delivered / max(1, fan.result.expected),
         "p50_ms": float(p50),
         "p99_ms": float(p99),
     }

@@ -262,14 +262,29 @@ def percentiles(values: np.ndarray) -> tuple[float, float, float]:
     return float(p50), float(p99), float(values.max())
 
 
-def run(port: int, redis_url: str, prefix: str, args: argparse.Namespace) -> None:
+@dataclass
+class FanOut:
+    """One measured run: what was published, what each client got, and the bare XREAD's view."""
+
+    published: list[tuple[str, float]]
+    result: Tally
+    baseline: Tally
+    load_before: float
+    load_during: float
+
+
+def measure(ports: list[int], redis_url: str, prefix: str, args: argparse.Namespace) -> FanOut:
+    """Connect the clients (generator process k to streamer ports[k % len(ports)]), publish, tally.
+
+    Used by `run` here (one streamer) and by bench/scale.py (clients split over replicas).
+    """
     symbols = symbol_names(args.symbols)
     subscriptions = [client_symbols(i, symbols, args.per_client) for i in range(args.clients)]
-    procs = max(1, args.client_procs)
+    procs = max(1, args.client_procs, len(ports))
     ctx = mp.get_context("spawn")
     workers: list[tuple[Any, Connection]] = []
     for k in range(procs):
-        share = Share(port, redis_url, prefix, subscriptions[k::procs], baseline=k == 0)
+        share = Share(ports[k % len(ports)], redis_url, prefix, subscriptions[k::procs], baseline=k == 0)
         mine, theirs = ctx.Pipe()
         worker = ctx.Process(target=generator_process, args=(share, theirs), daemon=True)
         worker.start()
@@ -292,8 +307,20 @@ def run(port: int, redis_url: str, prefix: str, args: argparse.Namespace) -> Non
         if k == 0:
             base = share_base
         worker.join(10)
-    result = tally(published, subscriptions, received)
-    baseline = tally(published, [None], [base])
+    return FanOut(
+        published,
+        tally(published, subscriptions, received),
+        tally(published, [None], [base]),
+        load_before[0],
+        load_during[0],
+    )
+
+
+def run(port: int, redis_url: str, prefix: str, args: argparse.Namespace) -> None:
+    fan = measure([port], redis_url, prefix, args)
+    published, result, baseline = fan.published, fan.result, fan.baseline
+    symbols = symbol_names(args.symbols)
+    procs = max(1, args.client_procs)
     p50, p99, worst = percentiles(result.latencies_ms)
     b50, b99, bmax = percentiles(baseline.latencies_ms)
     mode = (
@@ -305,13 +332,13 @@ def run(port: int, redis_url: str, prefix: str, args: argparse.Namespace) -> Non
         f"streamer fan-out: {args.rate} ticks/s for {args.seconds:.0f} s to {mode} ({procs} generator process(es))"
     )
     print(
-        f"  load average         {load_before[0]:.2f} before, {load_during[0]:.2f} at the end of publishing (1 min)"
+        f"  load average         {fan.load_before:.2f} before, {fan.load_during:.2f} at the end of publishing (1 min)"
     )
     print(f"  ticks published      {len(published)}")
     print(
         f"  delivered/expected   {result.delivered}/{result.expected}"
         f" ({100 * result.delivered / max(1, result.expected):.2f}%), clients complete"
-        f" {result.complete_clients}/{len(subscriptions)}, duplicates {result.duplicates}, strays {result.strays}"
+        f" {result.complete_clients}/{args.clients}, duplicates {result.duplicates}, strays {result.strays}"
     )
     print(f"  publish -> receive   p50 {p50:.2f} ms   p99 {p99:.2f} ms   max {worst:.2f} ms")
     print(
