@@ -443,9 +443,10 @@ class StreamConsumer(Generic[M]):
         """Decode, dead-letter what cannot be handled, hand the rest to the handler, ack.
 
         `deliveries` holds the delivery counts of re-read pending entries; a fresh read's
-        entries are delivered for the first time. Entries in the producer's own field layout go
-        through `decode_flat` without a dict per entry: at the writer's rates the per-entry
-        bookkeeping cost more than storing the tick (bench/ingest.py).
+        entries are delivered for the first time. A fresh read goes to `decode_read` whole, and
+        entries in the producer's own field layout to `decode_flat`, without a dict per entry:
+        at the writer's rates the per-entry bookkeeping cost more than storing the tick
+        (bench/ingest.py).
         """
         started = time.perf_counter()
         good: list[Delivery[M]] = []
@@ -461,7 +462,7 @@ class StreamConsumer(Generic[M]):
             # A fresh read from a single Redis: bytes ids, flat lists, every entry delivered once.
             if decode_read is not None and deliveries is None and entries and type(entries[0][1]) is list:
                 messages = decode_read(list(map(_FIELDS, entries)))
-                if messages is not None:
+                if messages is not None and len(messages) == len(entries):
                     ids = map(bytes.decode, map(_ID, entries))
                     good += map(new, itertools.repeat(Delivery), zip(itertools.repeat(stream), ids, messages))
                     continue
