@@ -107,7 +107,9 @@ class RetainedTicks:
 
     `decode` takes an entry's fields as a dict; `decode_flat` (the consumer's fast path) its flat
     field list, and returns None where the dict path has to look (the consumer then calls
-    `decode`, which gives the reason). A too-old tick is refused by both.
+    `decode`, which gives the reason); `decode_read` a whole read's flat lists, and returns None
+    unless every tick passes without a doubt. A too-old tick is refused by `decode` and
+    `decode_flat`; `decode_read` leaves a read holding one to them.
     """
 
     def __init__(self, retention_days: int, today: Callable[[], dt.date] = _today) -> None:
@@ -148,7 +150,7 @@ class RetainedTicks:
             return None
         stamps = set(map(_TS, rows))
         if (
-            {len(ts) for ts in stamps} == {13}
+            set(map(len, stamps)) == {13}
             and min(stamps) >= self._first_text
             and time.monotonic() < self._refresh_at
         ):
