@@ -1,7 +1,7 @@
 """writer.tick_copy: a binary COPY loads exactly what a text COPY of the same raw values loads (real PostgreSQL).
 
-The text COPY is the oracle: it is how the writer stores ticks today, and PostgreSQL parses
-the raw bytes itself. Both load into temp tables LIKE `ticks`, so the column types are those of
+The text COPY is the oracle: PostgreSQL parses the raw bytes itself (the writer wrote a text
+COPY before this encoder). Both load into temp tables LIKE `ticks`, so the column types are those of
 the migrations. Prices are compared as text too, so a wrong display scale shows (1.50 vs 1.5).
 """
 
