@@ -467,11 +467,12 @@ class StreamConsumer(Generic[M]):
                     good += map(new, itertools.repeat(Delivery), zip(itertools.repeat(stream), ids, messages))
                     continue
             for entry_id, flat in entries:
-                eid = entry_id.decode() if type(entry_id) is bytes else entry_id
-                if deliveries is not None and deliveries.get(eid, 1) > self.max_deliveries:
+                eid = _s(entry_id)
+                count = 1 if deliveries is None else deliveries.get(eid, 1)
+                if count > self.max_deliveries:
                     last = self._errors.pop(eid) or "unknown error"
                     reason = f"exceeded max deliveries ({self.max_deliveries}); last error: {last}"
-                    dead.append(_Rejected(stream, eid, _fields_of(flat), deliveries[eid], reason))
+                    dead.append(_Rejected(stream, eid, _fields_of(flat), count, reason))
                     continue
                 try:
                     if decode_flat is not None and type(flat) is list:
@@ -485,7 +486,6 @@ class StreamConsumer(Generic[M]):
                         continue
                     good.append(Delivery(stream, eid, decode(fields)))
                 except MessageError as exc:
-                    count = 1 if deliveries is None else deliveries.get(eid, 1)
                     reason = f"invalid message: {exc.reason}"
                     dead.append(_Rejected(stream, eid, _fields_of(flat), count, reason))
         MESSAGES.labels(self.group, "received").inc(received)
