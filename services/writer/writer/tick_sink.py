@@ -35,7 +35,7 @@ from decimal import Decimal
 import psycopg
 from psycopg import AsyncConnection
 
-from stocktrack_common.bars import MINUTE_MS, UPSERT_1M, Bar, roll_up_1m_sql, upsert_1m_params
+from stocktrack_common.bars import UPSERT_1M, Bar, bucket_of, roll_up_1m_sql, upsert_1m_params
 from stocktrack_common.messages import (
     MessageError,
     TickRow,
@@ -136,27 +136,27 @@ class RetainedTicks:
         row = tick_row_of_entry(flat)
         if row is None:
             return None
-        # Digits of equal length compare as their numbers do: a 13-digit ts (2001 to 2286) at or
-        # after the cut-off's is kept without an int() per tick.
-        ts = row[1]
-        if len(ts) == 13 and ts >= self._first_text and time.monotonic() < self._refresh_at:
-            return row
-        return self._kept(row)
+        return row if self._all_kept((row,)) else self._kept(row)
 
     def decode_read(self, flats: list[list[bytes]]) -> list[TickRow] | None:
         """Every tick of a read, when all are in the producers' layout and none is too old."""
         rows = tick_rows_of_entries(flats)
-        if rows is None:
-            return None
+        # Some tick may be too old (or the cut-off is due): each is then judged on its own.
+        return rows if rows is not None and self._all_kept(rows) else None
+
+    def _all_kept(self, rows: Sequence[TickRow]) -> bool:
+        """True when every row is surely kept, judged on the ts bytes (no int() per tick).
+
+        Digits of equal length compare as their numbers do: 13-digit stamps (2001 to 2286) at or
+        after the cut-off's are kept. False only means "look closer" (`_kept`), also when the
+        cut-off is due for its refresh.
+        """
         stamps = set(map(_TS, rows))
-        if (
+        return (
             set(map(len, stamps)) == {13}
             and min(stamps) >= self._first_text
             and time.monotonic() < self._refresh_at
-        ):
-            return rows
-        # Some tick may be too old (or the cut-off is due): each is judged on its own.
-        return None
+        )
 
     def _kept(self, row: TickRow) -> TickRow:
         first_ms = self._first_kept_ms()
@@ -212,7 +212,7 @@ class TickSink:
             parts += encode(symbol, ts, price_text, size_text, source, trade)
             # The bar fold, in the same pass over the batch: a second pass costs ~20% of this loop.
             price, size = decimals[price_text], int(size_text)
-            key = (symbol, ts - ts % MINUTE_MS)
+            key = (symbol, bucket_of(ts))
             bar = bars.get(key)
             if bar is None:
                 bars[key] = Bar.of_tick(key[1], ts, price, size)
